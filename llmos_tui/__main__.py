@@ -1,0 +1,3 @@
+from llmos_tui.cli import main
+
+raise SystemExit(main())

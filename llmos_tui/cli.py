@@ -1,0 +1,405 @@
+"""The `llmos-tui` command line (the contract is in DESIGN.md §3).
+
+Exit codes: 0 completed, 1 failed/cancelled, 2 bad usage or bad input (one-line reason),
+3 paused, or stopped at a decision with --no-wait.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from llmos_tui import __version__
+from llmos_tui.core.errors import BadInput, LlmosError
+
+EXIT = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "waiting": 3}
+DECISIONS = {"approve": "approve", "deny": "deny", "skip": "skip", "retry": "retry",
+             "pause": "pause", "resume-run": "resume", "cancel": "cancel"}
+
+
+# ---------------------------------------------------------------- building a run
+
+def _load_parts(ws: Any, args: argparse.Namespace) -> tuple[Any, Any]:
+    from llmos_tui.core.config import load_agent_config
+    from llmos_tui.core.registry import ToolRegistry
+    from llmos_tui.core.toolmap import load_toolmap
+
+    ws.require_system()
+    config = load_agent_config(ws.system / "SystemAgent.md").with_(
+        model=getattr(args, "model", None), approval=getattr(args, "approve", None),
+        max_cost_usd=getattr(args, "max_cost", None))
+    registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
+    return config, registry
+
+
+def _make_runtime(name: str, script: Path | None) -> Any:
+    if name == "scripted":
+        from llmos_tui.core.runtime.scripted import ScriptedRuntime
+
+        if script is None:
+            raise BadInput("--runtime scripted needs --script FILE (a YAML list of assistant turns)")
+        if not script.exists():
+            raise BadInput(f"script not found: {script}")
+        return ScriptedRuntime.load(script)
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        raise BadInput("ANTHROPIC_API_KEY is not set: export it to run on Claude, or replay a script "
+                       "offline with --runtime scripted --script FILE")
+    raise BadInput(f"the {name} runtime is not part of this version yet; replay a script offline "
+                   f"with --runtime scripted --script FILE")
+
+
+def _progress_printer(quiet: bool):
+    def show(rec: dict, led: Any) -> None:
+        kind = rec["kind"]
+        line = None
+        if kind == "run_status":
+            err = (rec["data"].get("error") or {}).get("message") if rec["data"].get("error") else None
+            line = f"run {rec['to']}" + (f": {err}" if err else "")
+            if rec["to"] in ("awaiting_approval", "running", "completed"):
+                line = None  # the step lines and the final line say it
+        elif kind == "step_status" and rec.get("to") in ("awaiting_approval", "uncertain", "done",
+                                                          "failed", "denied", "skipped"):
+            step = led.steps[rec["step"] - 1]
+            short = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in list(step.inputs.items())[:2])
+            line = f"step {step.n} {step.tool}({short}): {rec['to'].replace('_', ' ')}"
+            if rec["to"] in ("awaiting_approval", "uncertain"):
+                verbs = "approve|deny|skip" if rec["to"] == "awaiting_approval" else "retry|skip"
+                line += f" — decide with `llmos-tui {verbs.split('|')[0]} --step {step.n}` ({verbs})"
+            elif step.result_preview():
+                line += f" — {step.result_preview()[:80]}"
+        elif kind == "command" and rec["data"].get("applied") is False and rec["data"].get("reason"):
+            line = f"command {rec['data'].get('action', '?')} rejected: {rec['data']['reason']}"
+        if line and not quiet:
+            print(line, flush=True)
+    return show
+
+
+async def _drive(runner: Any, quiet: bool) -> str:
+    runner.listeners.append(_progress_printer(quiet))
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    interrupts = 0
+
+    def on_signal() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            from llmos_tui.core.control import new_command
+
+            print("pausing after the current step (again to stop at once)…", file=sys.stderr, flush=True)
+            runner.submit(new_command("pause", feedback="interrupted from the terminal"))
+        elif task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        return await runner.drive()
+    except asyncio.CancelledError:
+        return "paused"
+
+
+def _report_end(runner: Any, result: str) -> None:
+    st = runner.snapshot()
+    cost = f"${st.usage.cost_usd:.4f}"
+    if result == "waiting":
+        cur = st.pending_step
+        print(f"run {st.run_id} stopped at step {cur.n if cur else '?'}, which needs a decision "
+              f"(--no-wait); decide with `llmos-tui approve|deny|skip`, then `llmos-tui resume`")
+    elif result == "paused":
+        why = f" ({st.error['message']})" if st.error else ""
+        print(f"run {st.run_id} paused{why}; continue with `llmos-tui resume {st.run_id}`")
+    else:
+        print(f"run {st.run_id} {result}: {st.steps_total} steps, {st.turns} model turns, {cost}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from llmos_tui.core.runner import RunOptions, Runner
+    from llmos_tui.core.workspace import Workspace
+
+    if not args.headless:
+        raise BadInput("the terminal UI is not part of this version yet; add --headless "
+                       "(decisions then come from `llmos-tui approve|deny|skip|…`)")
+    ws = Workspace.locate(args.workspace)
+    config, registry = _load_parts(ws, args)
+    runtime_name = args.runtime or ("scripted" if args.script else "native")
+    script = Path(args.script).resolve() if args.script else None
+    runtime = _make_runtime(runtime_name, script)
+    runner = Runner.start(ws, args.goal, config=config, registry=registry, runtime=runtime,
+                          runtime_name=runtime_name, mode=args.mode,
+                          options=RunOptions(no_wait=args.no_wait))
+    if script is not None:
+        shutil.copyfile(script, runner.run_dir / "script.yaml")  # resume replays this copy
+    if not args.quiet:
+        print(f"run {runner.run_id} started: {runner.ledger.goal} (mode {args.mode}, runtime {runtime_name}, "
+              f"approval {runner.ledger.approval})", flush=True)
+    result = asyncio.run(_drive(runner, args.quiet))
+    _report_end(runner, result)
+    return EXIT.get(result, 1)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from llmos_tui.core.journal import read_records
+    from llmos_tui.core.runner import RunOptions, Runner
+    from llmos_tui.core.workspace import Workspace
+
+    if not args.headless:
+        raise BadInput("the terminal UI is not part of this version yet; add --headless")
+    ws = Workspace.locate(args.workspace)
+    run_id = ws.resolve_run_id(args.run_id)
+    config, registry = _load_parts(ws, args)
+    first = read_records(ws.run_dir(run_id) / "journal.jsonl")[0]["data"]
+    runtime_name = first.get("runtime", "scripted")
+    script = ws.run_dir(run_id) / "script.yaml"
+    runtime = _make_runtime(runtime_name, script if script.exists() else None)
+    runner = Runner.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
+                           options=RunOptions(no_wait=args.no_wait), approval=args.approve)
+    if not args.quiet:
+        print(f"run {run_id} resumed at {runner.ledger.status}: {runner.ledger.goal}", flush=True)
+    result = asyncio.run(_drive(runner, args.quiet))
+    _report_end(runner, result)
+    return EXIT.get(result, 1)
+
+
+# ---------------------------------------------------------------- inspecting
+
+def _ledger(ws: Any, run_id: str) -> Any:
+    from llmos_tui.core.journal import read_records
+    from llmos_tui.core.ledger import Ledger
+
+    path = ws.run_dir(run_id) / "journal.jsonl"
+    return Ledger.from_records(read_records(path), str(path))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from llmos_tui.core.lock import holder_info
+    from llmos_tui.core.state import to_front_matter
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    run_id = ws.resolve_run_id(args.run_id)
+    st = _ledger(ws, run_id).snapshot()
+    holder = holder_info(ws.root)
+    driven = bool(holder) and holder.get("run_id") == run_id
+    if args.json:
+        print(json.dumps({**to_front_matter(st), "driver": holder if driven else None}, default=str))
+        return 0
+    print(f"run {st.run_id}: {st.status}" + (f" at step {st.current_step}" if st.current_step else ""))
+    print(f"goal: {st.goal}")
+    print(f"mode {st.mode} · runtime {st.runtime} · {st.steps_total} steps · {st.turns} turns · "
+          f"${st.usage.cost_usd:.4f}")
+    if st.plan:
+        marks = {"completed": "x", "in_progress": "~", "failed": "!", "skipped": "-"}
+        for p in st.plan:
+            print(f"  [{marks.get(p.status, ' ')}] {p.title}")
+    cur = st.pending_step
+    if cur is not None:
+        print(f"step {cur.n} {cur.tool} is {cur.status.replace('_', ' ')}: {json.dumps(cur.inputs)[:200]}")
+    if st.error:
+        print(f"error: {st.error.get('type')}: {st.error.get('message')}")
+    if st.status not in ("completed", "failed", "cancelled"):
+        print("driver: " + (f"pid {holder.get('pid')}" if driven else
+                            "none (no process drives this run; `llmos-tui resume` continues it)"))
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from llmos_tui.core.state import StateFile
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    ids = ws.run_ids()
+    if not ids:
+        print(f"no runs in {ws.root}")
+        return 0
+    for run_id in reversed(ids):
+        final = ws.run_dir(run_id) / "execution_state.md"
+        try:
+            st = StateFile(final).load() if final.exists() else _ledger(ws, run_id).snapshot()
+        except LlmosError as exc:
+            print(f"{run_id}  (unreadable: {exc})")
+            continue
+        print(f"{run_id}  {st.status:<17} {st.steps_total:>5} steps  ${st.usage.cost_usd:<8.4f} {st.goal[:70]}")
+    return 0
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from llmos_tui.core.control import ControlChannel, new_command
+    from llmos_tui.core.lock import holder_info
+    from llmos_tui.core.statuses import RUN_TERMINAL
+    from llmos_tui.core.workspace import Workspace
+
+    action = DECISIONS[args.command]
+    ws = Workspace.locate(args.workspace)
+    run_id = ws.resolve_run_id(args.run_id)
+    led = _ledger(ws, run_id)
+    if led.status in RUN_TERMINAL:
+        raise BadInput(f"run {run_id} is {led.status}; there is nothing to {args.command}")
+    step = args.step
+    if action in ("approve", "deny", "skip", "retry") and step is None:
+        cur = led.current_step
+        wanted = ("uncertain",) if action == "retry" else ("awaiting_approval", "uncertain")
+        if action == "approve":
+            wanted = ("awaiting_approval",)
+        if cur is None or cur.status not in wanted:
+            if action == "retry" and led.status == "paused":
+                step = None
+            else:
+                raise BadInput(f"run {run_id} has no step {' or '.join(w.replace('_', ' ') for w in wanted)} "
+                               f"(status {led.status}); name one with --step N")
+        else:
+            step = cur.n
+    inputs = None
+    if getattr(args, "inputs", None):
+        try:
+            inputs = json.loads(args.inputs)
+        except ValueError as exc:
+            raise BadInput(f"--inputs is not JSON: {exc.msg}") from None
+        if not isinstance(inputs, dict):
+            raise BadInput("--inputs must be a JSON object")
+    cmd = new_command(action, step=step, feedback=args.feedback, inputs=inputs,
+                      scope="rest" if getattr(args, "rest", False) else None)
+    journal = ws.run_dir(run_id) / "journal.jsonl"
+    start = journal.stat().st_size
+    ControlChannel(ws.run_dir(run_id) / "control.jsonl").append(cmd)
+    target = f" step {step}" if step else ""
+    holder = holder_info(ws.root)
+    if not holder or holder.get("run_id") != run_id:
+        print(f"{args.command}{target} queued for run {run_id} ({cmd.id}); no process drives it now: "
+              f"`llmos-tui resume {run_id}` applies it")
+        return 0
+    outcome = _await_outcome(journal, start, cmd.id, timeout=args.timeout)
+    if outcome is None:
+        print(f"{args.command}{target} sent to run {run_id} ({cmd.id}); the driver has not applied it yet")
+        return 0
+    if outcome.get("applied"):
+        print(f"{args.command}{target}: applied to run {run_id}")
+        return 0
+    raise BadInput(f"{args.command}{target} rejected by the driver: {outcome.get('reason')}")
+
+
+def _await_outcome(journal: Path, offset: int, cmd_id: str, timeout: float) -> dict | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with open(journal, "rb") as fh:
+            fh.seek(offset)
+            for raw in fh.read().split(b"\n"):
+                if cmd_id.encode() in raw:
+                    try:
+                        rec = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if rec.get("kind") == "command" and rec.get("data", {}).get("id") == cmd_id:
+                        return rec["data"]
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from llmos_tui.core.scaffold import init_project
+
+    target = Path(args.dir or ".").resolve()
+    for rel, what in init_project(target):
+        print(f"{what:>8}  {target.name}/{rel}")
+    print(f"ready: cd {target} && llmos-tui run --headless --runtime scripted --script FILE \"your goal\"")
+    return 0
+
+
+# ---------------------------------------------------------------- parsing
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="llmos-tui", description="Run LLM-OS agents you can watch, steer and learn from.")
+    p.add_argument("--version", action="version", version=f"llmos-tui {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def workspace_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--workspace", metavar="DIR",
+                        help="the workspace folder, or a project folder holding workspace/ (default: ./workspace)")
+
+    def drive_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--headless", action="store_true", help="run without the terminal UI")
+        sp.add_argument("--approve", choices=["ask", "side-effects", "never"],
+                        help="which tool calls wait for a person (default: SystemAgent.md's approval)")
+        sp.add_argument("--no-wait", action="store_true",
+                        help="stop (exit 3) when a person must decide, instead of waiting")
+        sp.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
+        workspace_arg(sp)
+
+    r = sub.add_parser("run", help="run a goal", description="Run a goal to its end, step by step.")
+    r.add_argument("goal", help="what the agent should do")
+    r.add_argument("--mode", choices=["execute", "simulate"], default="execute",
+                   help="execute: real tools; simulate: results simulated, nothing touched")
+    r.add_argument("--runtime", choices=["native", "claude-code", "scripted"],
+                   help="what produces the model's turns (default: scripted with --script, else native)")
+    r.add_argument("--script", metavar="FILE", help="YAML script of assistant turns for --runtime scripted")
+    r.add_argument("--model", help="model name (default: SystemAgent.md's model)")
+    r.add_argument("--max-cost", type=float, metavar="USD", help="pause the run when its cost reaches this")
+    drive_args(r)
+    r.set_defaults(func=cmd_run)
+
+    rs = sub.add_parser("resume", help="continue a paused or interrupted run",
+                        description="Continue a run from its journal (the latest run by default).")
+    rs.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    rs.add_argument("--max-cost", type=float, metavar="USD", help="raise the run's cost budget")
+    drive_args(rs)
+    rs.set_defaults(func=cmd_resume)
+
+    st = sub.add_parser("status", help="show a run's state", description="Show a run's state (the latest by default).")
+    st.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    st.add_argument("--json", action="store_true", help="machine-readable: the state's front matter as JSON")
+    workspace_arg(st)
+    st.set_defaults(func=cmd_status)
+
+    rn = sub.add_parser("runs", help="list the workspace's runs", description="List runs, newest first.")
+    workspace_arg(rn)
+    rn.set_defaults(func=cmd_runs)
+
+    helps = {"approve": "let the pending step run", "deny": "refuse the pending step (give --feedback why)",
+             "skip": "skip the pending step without running it", "retry": "run an uncertain step again",
+             "pause": "pause the run after the current step", "resume-run": "let a paused run go on",
+             "cancel": "cancel the run"}
+    for name, text in helps.items():
+        d = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]} (appends to the run's control.jsonl).")
+        d.add_argument("run_id", nargs="?", metavar="RUN_ID")
+        if name in ("approve", "deny", "skip", "retry"):
+            d.add_argument("--step", type=int, metavar="N", help="the step (default: the one waiting)")
+        d.add_argument("--feedback", metavar="TEXT", help="why (a denial's reason reaches the model)")
+        if name in ("approve", "retry"):
+            d.add_argument("--inputs", metavar="JSON", help="run the step with these inputs instead")
+        if name == "approve":
+            d.add_argument("--rest", action="store_true", help="approve this step and every later one")
+        d.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                       help="how long to wait for the driver to apply it (default 10)")
+        workspace_arg(d)
+        d.set_defaults(func=cmd_decide)
+
+    i = sub.add_parser("init", help="lay out system/ and workspace/",
+                       description="Create system/ (default agent documents) and workspace/ in DIR; "
+                                   "never overwrites a file.")
+    i.add_argument("dir", nargs="?", metavar="DIR")
+    i.set_defaults(func=cmd_init)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except LlmosError as exc:
+        print(f"llmos-tui: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 3

@@ -1,0 +1,96 @@
+"""SystemAgent.md: front matter = run configuration, body = the system prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from llmos_tui.core import frontmatter
+from llmos_tui.core.errors import FileFormatError
+
+APPROVAL_POLICIES = ("ask", "side-effects", "never")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    name: str = "SystemAgent"
+    model: str = "claude-sonnet-4-6"
+    max_turns: int = 60
+    max_tokens: int = 8192
+    approval: str = "side-effects"
+    max_cost_usd: float | None = 2.0
+    allow_read: tuple[str, ...] = ("../system",)
+    allow_write: tuple[str, ...] = ()
+    memory_top_k: int = 3
+    recent_steps: int = 20
+    prices: dict[str, dict[str, float]] = field(default_factory=dict)
+    system_prompt: str = ""
+    path: str = ""
+
+    def with_(self, **changes: Any) -> "AgentConfig":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_agent_config(path: Path) -> AgentConfig:
+    """Read and validate SystemAgent.md; a bad value names its file and line."""
+    text = Path(path).read_text(encoding="utf-8")
+    p = str(path)
+    fm = frontmatter.split(text, p)
+    d = fm.data
+
+    def fail(key: str, problem: str) -> None:
+        raise FileFormatError(p, frontmatter.key_line(text, key, default=2), problem)
+
+    def get_int(key: str, default: int, minimum: int) -> int:
+        v = d.get(key, default)
+        if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
+            fail(key, f"{key} must be a whole number ≥ {minimum}, not {v!r}")
+        return v
+
+    def section(key: str) -> dict[str, Any]:
+        v = d.get(key) or {}
+        if not isinstance(v, dict):
+            fail(key, f"{key} must be a mapping")
+        return v
+
+    approval = d.get("approval", "side-effects")
+    if approval not in APPROVAL_POLICIES:
+        fail("approval", f"approval must be one of {', '.join(APPROVAL_POLICIES)}, not {approval!r}")
+    model = d.get("model", AgentConfig.model)
+    if not isinstance(model, str) or not model:
+        fail("model", "model must be a model name")
+    cost = d.get("max_cost_usd", AgentConfig.max_cost_usd)
+    if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0):
+        fail("max_cost_usd", f"max_cost_usd must be a number > 0 or null, not {cost!r}")
+    paths = section("paths")
+    lists: dict[str, tuple[str, ...]] = {}
+    for key, default in (("allow_read", AgentConfig.allow_read), ("allow_write", ())):
+        v = paths.get(key, list(default))
+        if v is None:
+            v = []
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            fail("paths", f"paths.{key} must be a list of paths")
+        lists[key] = tuple(v)
+    memory = section("memory")
+    top_k = memory.get("top_k", 3)
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 0:
+        fail("memory", "memory.top_k must be a whole number ≥ 0")
+    state = section("state")
+    recent = state.get("recent_steps", 20)
+    if not isinstance(recent, int) or isinstance(recent, bool) or recent < 1:
+        fail("state", "state.recent_steps must be a whole number ≥ 1")
+    prices = section("prices")
+    for m, table in prices.items():
+        if not isinstance(table, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in table.values()):
+            fail("prices", f"prices.{m} must map input/output/cache_write/cache_read to numbers")
+    if not fm.body.strip():
+        raise FileFormatError(p, None, "the body (the system prompt) is empty")
+    return AgentConfig(
+        name=str(d.get("name", "SystemAgent")), model=model,
+        max_turns=get_int("max_turns", 60, 1), max_tokens=get_int("max_tokens", 8192, 1),
+        approval=approval, max_cost_usd=float(cost) if cost is not None else None,
+        allow_read=lists["allow_read"], allow_write=lists["allow_write"], memory_top_k=top_k,
+        recent_steps=recent, prices=prices, system_prompt=fm.body.strip() + "\n", path=p,
+    )

@@ -1,0 +1,228 @@
+"""The run ledger: everything known about a run, rebuilt by folding its journal records.
+
+The live runner applies each record right after appending it, and resume folds the same records
+from the file — one reducer, so a resumed run is by construction in the state the live run was.
+Every status change is checked against the transition tables in `statuses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmos_tui.core.errors import FileFormatError, IllegalTransition
+from llmos_tui.core.state import RESULT_PREVIEW_CHARS, PlanItem, RunState, StepView, Usage
+from llmos_tui.core.statuses import STEP_SETTLED, check_run, check_step
+
+
+@dataclass
+class StepRecord:
+    """A step with its full history (the state file shows only a preview of recent ones)."""
+
+    n: int
+    tool: str
+    inputs: dict[str, Any]
+    tool_use_id: str
+    side_effects: str
+    turn: int
+    status: str = "proposed"
+    proposed_inputs: dict[str, Any] | None = None  # the model's inputs, when a person edited them
+    content: Any = None          # tool_result content given to the model
+    is_error: bool = False
+    started_at: str | None = None
+    duration_s: float | None = None
+    simulated: bool = False
+    human: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settled(self) -> bool:
+        return self.status in STEP_SETTLED
+
+    def result_preview(self) -> str | None:
+        if self.content is None:
+            return None
+        text = self.content if isinstance(self.content, str) else " ".join(
+            b.get("text", f"[{b.get('type')}]") for b in self.content if isinstance(b, dict))
+        text = text.strip()
+        first = text.splitlines()[0] if text else ""
+        if len(first) > RESULT_PREVIEW_CHARS:
+            first = first[:RESULT_PREVIEW_CHARS] + "…"
+        return ("error: " + first) if self.is_error else first
+
+    def view(self) -> StepView:
+        return StepView(n=self.n, tool=self.tool, inputs=self.inputs, status=self.status,
+                        side_effects=self.side_effects, result=self.result_preview(),
+                        duration_s=self.duration_s, simulated=self.simulated)
+
+    def tool_result_block(self) -> dict[str, Any]:
+        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": self.tool_use_id,
+                                 "content": self.content if self.content is not None else ""}
+        if self.is_error:
+            block["is_error"] = True
+        return block
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.run_id = ""
+        self.goal = ""
+        self.mode = "execute"
+        self.runtime = "scripted"
+        self.model = ""
+        self.status = "planning"
+        self.started_at = ""
+        self.updated_at = ""
+        self.variables: dict[str, Any] = {}
+        self.plan: tuple[PlanItem, ...] = ()
+        self.steps: list[StepRecord] = []           # index n-1
+        self.by_tool_use: dict[str, StepRecord] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.usage = Usage()
+        self.error: dict[str, Any] | None = None
+        self.turns = 0
+        self.turn_costs: list[float] = []
+        self.last_text: str | None = None
+        self.last_stop_reason: str | None = None
+        self.approval = "side-effects"
+        self.config: dict[str, Any] = {}
+        self.commands_seen: set[str] = set()
+        self.control_offset = 0
+        self.seq = 0
+        self.first_unsettled = 0  # index into steps: everything before it is settled
+
+    # ------------------------------------------------------------ folding
+
+    @classmethod
+    def from_records(cls, records: list[dict[str, Any]], path: str = "journal.jsonl") -> "Ledger":
+        led = cls()
+        for rec in records:
+            try:
+                led.apply(rec)
+            except (IllegalTransition, KeyError, TypeError, IndexError) as exc:
+                raise FileFormatError(path, None, f"journal record seq {rec.get('seq')} "
+                                      f"({rec.get('kind')}) does not apply: {exc}") from None
+        return led
+
+    def apply(self, rec: dict[str, Any]) -> None:
+        kind = rec["kind"]
+        data = rec.get("data") or {}
+        self.seq = rec.get("seq", self.seq)
+        self.updated_at = rec.get("at", self.updated_at)
+        handler = getattr(self, "_on_" + kind, None)
+        if handler is not None:
+            handler(rec, data)
+
+    def _on_run_started(self, rec: dict, data: dict) -> None:
+        self.run_id = data["run_id"]
+        self.goal = data["goal"]
+        self.mode = data.get("mode", "execute")
+        self.runtime = data.get("runtime", "scripted")
+        self.model = data.get("model", "")
+        self.started_at = rec.get("at", "")
+        self.variables = dict(data.get("variables") or {})
+        self.approval = data.get("approval", self.approval)
+        self.config = dict(data.get("config") or {})
+        self.status = "planning"
+        self.messages = [{"role": "user", "content": data.get("prompt") or data["goal"]}]
+
+    def _on_run_status(self, rec: dict, data: dict) -> None:
+        check_run(self.status, rec["to"])
+        self.status = rec["to"]
+        if "error" in data:
+            self.error = data["error"]
+
+    def _on_model_turn(self, rec: dict, data: dict) -> None:
+        content = data["content"]
+        self.messages.append({"role": "assistant", "content": content})
+        self.turns += 1
+        turn_usage = Usage.from_dict(data.get("usage"))
+        self.usage = self.usage + turn_usage
+        self.turn_costs.append(turn_usage.cost_usd)
+        self.last_stop_reason = data.get("stop_reason")
+        texts = [b.get("text", "") for b in content if b.get("type") == "text"]
+        if any(t.strip() for t in texts):
+            self.last_text = "\n".join(texts).strip()
+
+    def _on_tool_results(self, rec: dict, data: dict) -> None:
+        blocks = [self.by_tool_use[tid].tool_result_block() for tid in data["tool_use_ids"]]
+        self.messages.append({"role": "user", "content": blocks})
+
+    def _on_user_message(self, rec: dict, data: dict) -> None:
+        self.messages.append({"role": "user", "content": data["content"]})
+
+    def _on_step_status(self, rec: dict, data: dict) -> None:
+        n = rec["step"]
+        if rec.get("from") is None:  # a new step
+            if n != len(self.steps) + 1:
+                raise IllegalTransition(f"step {n} proposed out of order")
+            step = StepRecord(n=n, tool=data["tool"], inputs=dict(data.get("inputs") or {}),
+                              tool_use_id=data["tool_use_id"],
+                              side_effects=data.get("side_effects", "none"), turn=data.get("turn", 0))
+            self.steps.append(step)
+            self.by_tool_use[step.tool_use_id] = step
+            return
+        step = self.steps[n - 1]
+        if rec["from"] != step.status:
+            raise IllegalTransition(f"step {n} is {step.status}, not {rec['from']}")
+        check_step(n, step.status, rec["to"])
+        step.status = rec["to"]
+        if step.status == "running":
+            step.started_at = rec.get("at")
+        if "content" in data:
+            step.content = data["content"]
+            step.is_error = bool(data.get("is_error", False))
+        if "duration_s" in data:
+            step.duration_s = data["duration_s"]
+        if data.get("simulated"):
+            step.simulated = True
+        if "human" in data:
+            step.human = {**step.human, **data["human"]}
+        while self.first_unsettled < len(self.steps) and self.steps[self.first_unsettled].settled:
+            self.first_unsettled += 1
+
+    def _on_step_edited(self, rec: dict, data: dict) -> None:
+        step = self.steps[rec["step"] - 1]
+        if step.proposed_inputs is None:
+            step.proposed_inputs = step.inputs
+        step.inputs = dict(data["after"])
+        step.human = {**step.human, "edited": True, "edited_inputs": step.inputs}
+
+    def _on_plan_updated(self, rec: dict, data: dict) -> None:
+        self.plan = tuple(PlanItem(p["title"], p.get("status", "pending")) for p in data["plan"])
+
+    def _on_variables_updated(self, rec: dict, data: dict) -> None:
+        self.variables = dict(data["variables"])
+
+    def _on_command(self, rec: dict, data: dict) -> None:
+        if data.get("id"):
+            self.commands_seen.add(data["id"])
+        if data.get("offset") is not None:
+            self.control_offset = max(self.control_offset, data["offset"])
+
+    def _on_policy_changed(self, rec: dict, data: dict) -> None:
+        self.approval = data["approval"]
+
+    # ------------------------------------------------------------ queries
+
+    @property
+    def current_step(self) -> StepRecord | None:
+        if self.first_unsettled < len(self.steps):
+            return self.steps[self.first_unsettled]
+        return None
+
+    def pending_tool_uses(self) -> list[dict[str, Any]]:
+        """tool_use blocks of the last assistant turn, when their results are not yet sent."""
+        if not self.messages or self.messages[-1]["role"] != "assistant":
+            return []
+        return [b for b in self.messages[-1]["content"] if b.get("type") == "tool_use"]
+
+    def snapshot(self, recent: int = 20) -> RunState:
+        cur = self.current_step
+        return RunState(
+            run_id=self.run_id, goal=self.goal, mode=self.mode, runtime=self.runtime,
+            status=self.status, current_step=cur.n if cur else None, model=self.model,
+            started_at=self.started_at, updated_at=self.updated_at, variables=dict(self.variables),
+            plan=self.plan, steps=tuple(s.view() for s in self.steps[-recent:]), usage=self.usage,
+            error=self.error, steps_total=len(self.steps), turns=self.turns, last_text=self.last_text,
+            journal_seq=self.seq,
+        )

@@ -1,0 +1,550 @@
+"""The runner: drives one run's state machine, from the model's turns through the gate to the tools.
+
+Every transition is appended to the journal and folded into the ledger before anything else
+happens; the journal is fsync'd before an effect becomes visible (a side-effecting tool runs, the
+state file is replaced, the runner waits). Commands from people arrive through control.jsonl —
+faces in this process use the same path (`submit`) — and are applied once each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from llmos_tui.core.approval import gate
+from llmos_tui.core.config import AgentConfig
+from llmos_tui.core.control import BadCommand, Command, ControlChannel
+from llmos_tui.core.errors import BadInput, FileFormatError
+from llmos_tui.core.journal import Journal, read_records
+from llmos_tui.core.ledger import Ledger, StepRecord
+from llmos_tui.core.lock import WorkspaceLock
+from llmos_tui.core.registry import ToolRegistry
+from llmos_tui.core.runtime.base import ModelTurn, Runtime, RuntimeUnavailable, ScriptExhausted, TurnRequest
+from llmos_tui.core.state import RunState, StateFile, to_front_matter
+from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
+from llmos_tui.core.tools.sandbox import Sandbox
+from llmos_tui.core.trace import build_trace
+from llmos_tui.core.workspace import Workspace, write_json_atomic
+
+Listener = Callable[[dict[str, Any], Ledger], None]
+
+WAITING = "waiting"        # drive() stopped at a decision because of --no-wait
+FAST_LATENCIES = frozenset({"instant", "fast"})
+MAX_TOKENS_NUDGE = "(Your last reply was cut off at the max_tokens limit. Continue from where it stopped.)"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    no_wait: bool = False            # stop (instead of waiting) when a person must decide
+    poll_interval: float = 0.05      # how often control.jsonl is checked while waiting
+    flush_interval: float = 0.02     # the state file is rewritten at most this often while busy
+
+
+class Runner:
+    def __init__(self, ws: Workspace, config: AgentConfig, registry: ToolRegistry, runtime: Runtime,
+                 journal: Journal, ledger: Ledger, lock: WorkspaceLock, options: RunOptions,
+                 run_id: str, initial_state: dict[str, Any] | None = None) -> None:
+        self.ws = ws
+        self.config = config
+        self.registry = registry
+        self.runtime = runtime
+        self.journal = journal
+        self.ledger = ledger
+        self.lock = lock
+        self.options = options
+        self.listeners: list[Listener] = []
+        self.run_dir = ws.run_dir(run_id)
+        self.control = ControlChannel(self.run_dir / "control.jsonl")
+        self.state_file = StateFile(ws.state_path)
+        self.initial_state = initial_state
+        self.sandbox = Sandbox(ws.root, read_roots=[ws.root / p for p in config.allow_read],
+                               write_roots=[ws.root / p for p in config.allow_write])
+        self.ctx = ToolContext(sandbox=self.sandbox)
+        self._wake = asyncio.Event()
+        self._last_flush = 0.0
+        self._dirty = False
+        self._state_blocked: str | None = None   # a person's broken edit of the state file
+        self._closed = False
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def start(cls, ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolRegistry,
+              runtime: Runtime, runtime_name: str, mode: str = "execute",
+              variables: dict[str, Any] | None = None, options: RunOptions = RunOptions(),
+              run_id: str | None = None) -> "Runner":
+        if not goal.strip():
+            raise BadInput("the goal is empty; say what the agent should do")
+        run_id = run_id or ws.new_run_id()
+        if ws.state_path.exists():
+            StateFile(ws.state_path).load()  # a broken state file is reported, never overwritten
+        lock = WorkspaceLock(ws.root)
+        lock.acquire(run_id)
+        try:
+            run_dir = ws.run_dir(run_id)
+            run_dir.mkdir(parents=True, exist_ok=False)
+            journal = Journal(run_dir / "journal.jsonl")
+            runner = cls(ws, config, registry, runtime, journal, Ledger(), lock, options, run_id)
+            runner._record("run_started", data={
+                "run_id": run_id, "goal": goal.strip(), "mode": mode, "runtime": runtime_name,
+                "model": config.model if runtime_name != "scripted" else "scripted",
+                "variables": variables or {}, "approval": config.approval, "pid": os.getpid(),
+                "config": {"max_turns": config.max_turns, "max_cost_usd": config.max_cost_usd,
+                           "max_tokens": config.max_tokens, "system_agent": config.path},
+            })
+            runner.initial_state = to_front_matter(runner.snapshot())
+            runner._flush(force=True)
+            return runner
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def resume(cls, ws: Workspace, run_id: str, *, config: AgentConfig, registry: ToolRegistry,
+               runtime: Runtime, options: RunOptions = RunOptions(),
+               approval: str | None = None) -> "Runner":
+        lock = WorkspaceLock(ws.root)
+        lock.acquire(run_id)
+        try:
+            path = ws.run_dir(run_id) / "journal.jsonl"
+            records = read_records(path)
+            if not records or records[0]["kind"] != "run_started":
+                raise FileFormatError(str(path), 1, "journal does not start with run_started")
+            ledger = Ledger.from_records(records, str(path))
+            if ledger.status in RUN_TERMINAL:
+                raise BadInput(f"run {run_id} is {ledger.status}; there is nothing to resume")
+            first = Ledger.from_records(records[:1])
+            journal = Journal(path)
+            runner = cls(ws, config, registry, runtime, journal, ledger, lock, options, run_id,
+                         initial_state=to_front_matter(first.snapshot(config.recent_steps)))
+            runner._take_up_state_file(on_resume=True)
+            runner._record("resumed", data={"pid": os.getpid()})
+            if approval and approval != ledger.approval:
+                runner._record("policy_changed", data={"approval": approval})
+            runner._recover_interrupted_step()
+            runner._flush(force=True)
+            return runner
+        except BaseException:
+            lock.release()
+            raise
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._flush(force=True)
+            self._write_trace()
+            self.journal.close()
+        finally:
+            self.lock.release()
+
+    # ------------------------------------------------------------------ faces
+
+    def snapshot(self) -> RunState:
+        return self.ledger.snapshot(self.config.recent_steps)
+
+    @property
+    def run_id(self) -> str:
+        return self.ledger.run_id
+
+    def submit(self, cmd: Command) -> Command:
+        """A face in this process sends a command: the same path as control.jsonl."""
+        self.control.append(cmd)
+        self._wake.set()
+        return cmd
+
+    # ------------------------------------------------------------------ the loop
+
+    async def drive(self) -> str:
+        """Run until the run ends, or (with no_wait) until it needs a person. Returns the status."""
+        try:
+            while True:
+                self._poll_control()
+                self._take_up_state_file()
+                status = self.ledger.status
+                if status in RUN_TERMINAL:
+                    return status
+                if status == "paused":
+                    if self.options.no_wait:
+                        return "paused"
+                    await self._wait()
+                    continue
+                if self.ledger.pending_tool_uses():
+                    needs_person = await self._advance_steps()
+                    if needs_person:
+                        if self.options.no_wait:
+                            return WAITING
+                        await self._wait()
+                    continue
+                await self._next_turn()
+        finally:
+            self.close()
+
+    async def _next_turn(self) -> None:
+        led = self.ledger
+        if led.messages[-1]["role"] == "assistant":
+            reason = led.last_stop_reason
+            if reason == "refusal":
+                self._set_status("failed", error={"type": "refusal", "message": "the model declined to continue"})
+                return
+            if reason == "max_tokens":
+                self._record("user_message", data={"content": MAX_TOKENS_NUDGE})
+            elif reason != "pause_turn":
+                self._set_status("completed", error=None)
+                return
+        if led.turns >= self.config.max_turns:
+            self._set_status("failed", error={"type": "max_turns", "message":
+                                              f"stopped after {led.turns} model turns (max_turns)"})
+            return
+        budget = self.config.max_cost_usd
+        if budget is not None and led.usage.cost_usd >= budget:
+            self._set_status("paused", error={"type": "budget", "message":
+                                              f"cost ${led.usage.cost_usd:.4f} reached max_cost_usd ${budget:.2f}"})
+            return
+        request = TurnRequest(system=self.system_prompt(), tools=self.registry.api_definitions(),
+                              messages=led.messages, model=self.config.model,
+                              max_tokens=self.config.max_tokens, turn_index=led.turns)
+        if self.runtime.name != "scripted":
+            self._flush(force=True)
+        try:
+            turn: ModelTurn = await self.runtime.next_turn(request)
+        except ScriptExhausted as exc:
+            self._set_status("failed", error={"type": "script_exhausted", "message": str(exc)})
+            return
+        except RuntimeUnavailable as exc:
+            self._set_status("paused", error={"type": "runtime", "message": str(exc)})
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a runtime bug must not lose the run: pause it, resumable
+            self._set_status("paused", error={"type": "runtime", "message": f"{type(exc).__name__}: {exc}"})
+            return
+        self._record("model_turn", data={"content": turn.content, "stop_reason": turn.stop_reason,
+                                         "usage": turn.usage.__dict__, "model": turn.model})
+        if self.ledger.status == "planning":
+            self._set_status("running")
+
+    def system_prompt(self) -> str:
+        parts = [self.config.system_prompt.rstrip(), "",
+                 f"Workspace: {self.ws.root}", f"Mode: {self.ledger.mode}"]
+        if self.ledger.mode == "simulate":
+            parts.append("Tool results in this run are simulated: nothing is really read, written, run or fetched.")
+        if self.registry.unavailable:
+            parts.append(f"Declared but not available in this runtime: {', '.join(self.registry.unavailable)}.")
+        return "\n".join(parts) + "\n"
+
+    # ------------------------------------------------------------------ steps
+
+    async def _advance_steps(self) -> bool:
+        """Take the current turn's tool calls forward in order; True when one needs a person."""
+        uses = self.ledger.pending_tool_uses()
+        for position, use in enumerate(uses):
+            step = self.ledger.by_tool_use.get(use.get("id", ""))
+            if step is None:
+                step = self._propose(use)
+            if step.settled:
+                continue
+            if step.status == "proposed":
+                self._gate(step)
+            if step.status in ("awaiting_approval", "uncertain"):
+                if self.ledger.status == "running":
+                    self._set_status("awaiting_approval")
+                return True
+            if step.status == "running":
+                if self.ledger.status != "running":
+                    if self.ledger.status == "paused":
+                        return False
+                    self._set_status("running")
+                await self._execute(step, position)
+                self._poll_control()
+                if self.ledger.status != "running":
+                    return False
+        if all(self.ledger.by_tool_use[u["id"]].settled for u in uses):
+            self._record("tool_results", data={"tool_use_ids": [u["id"] for u in uses]})
+        return False
+
+    def _propose(self, use: dict[str, Any]) -> StepRecord:
+        n = len(self.ledger.steps) + 1
+        name = str(use.get("name"))
+        self._record("step_status", step=n, frm=None, to="proposed", data={
+            "tool": name, "inputs": use.get("input") or {}, "tool_use_id": use["id"],
+            "side_effects": self.registry.side_effects(name), "turn": self.ledger.turns - 1})
+        return self.ledger.steps[n - 1]
+
+    def _gate(self, step: StepRecord) -> None:
+        problem = self.registry.validate(step.tool, step.inputs)
+        if problem:
+            self._step(step, "failed", content=f"Invalid {step.tool} call: {problem}", is_error=True)
+            return
+        decision = gate(self.ledger.approval, self.registry.specs.get(step.tool))
+        if decision == "deny":
+            self._step(step, "denied", is_error=True, human={"decision": "denied", "by": "toolmap"},
+                       content=f"{step.tool} is refused here: the ToolMap sets `approval: deny` for it. "
+                               f"Use another tool or ask the person.")
+        elif decision == "ask":
+            self._step(step, "awaiting_approval")
+        else:
+            self._step(step, "running", human={"decision": "auto"})
+
+    async def _execute(self, step: StepRecord, position: int) -> None:
+        reg = self.registry.get(step.tool)
+        assert reg is not None  # validated at the gate
+        simulated = self.ledger.mode == "simulate" and step.tool != "UpdatePlan"
+        if step.side_effects != "none" or reg.spec.latency not in FAST_LATENCIES:
+            self._flush(force=True)  # write-ahead: `running` is durable and on screen first
+        started = time.perf_counter()
+        try:
+            if simulated:
+                out = await self.runtime.simulate(step.tool, step.inputs, reg.spec.metadata_line(),
+                                                  step.turn, position)
+            else:
+                out = await reg.tool.run(step.inputs, self.ctx)
+        except ToolError as exc:
+            out = ToolOutput(str(exc), is_error=True)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a tool bug is the model's error result, never a crash of the run
+            out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
+        duration = round(time.perf_counter() - started, 4)
+        self._step(step, "failed" if out.is_error else "done", content=out.to_content(),
+                   is_error=out.is_error, duration_s=duration, simulated=simulated)
+        if step.tool == "UpdatePlan" and not out.is_error:
+            self._record("plan_updated", data={"plan": step.inputs["steps"]})
+
+    def _recover_interrupted_step(self) -> None:
+        """A step left `running` by a dead driver: re-run if read-only, else ask a person."""
+        step = self.ledger.current_step
+        if step is None or step.status != "running":
+            return
+        if step.side_effects == "none":
+            self._record("note", step=step.n, data={"message": "read-only step interrupted; running it again"})
+        else:
+            self._step(step, "uncertain", data_extra={"reason": "the driver stopped while this step ran; "
+                                                      "its effect may or may not have happened"})
+
+    # ------------------------------------------------------------------ commands
+
+    def _poll_control(self) -> None:
+        if self.control.size() <= self.ledger.control_offset:
+            return
+        for item, end in self.control.read_from(self.ledger.control_offset):
+            if isinstance(item, BadCommand):
+                self._record("command", data={"applied": False, "offset": end, "line": item.line,
+                                              "reason": f"control.jsonl line {item.line}: {item.reason}"})
+                continue
+            if item.id in self.ledger.commands_seen:
+                self._record("command", data={"offset": end, "applied": False, "duplicate_of": item.id})
+                continue
+            reason = self._apply(item)
+            self._record("command", data={**item.to_json(), "applied": reason is None,
+                                          "reason": reason, "offset": end})
+
+    def _apply(self, cmd: Command) -> str | None:
+        """Carry out one command; returns why it was rejected, or None when applied."""
+        led = self.ledger
+        status = led.status
+        if status in RUN_TERMINAL:
+            return f"the run is {status}"
+        if cmd.action == "pause":
+            if status == "paused":
+                return "the run is already paused"
+            self._set_status("paused", reason=cmd.feedback or "paused by a person", command=cmd.id)
+            return None
+        if cmd.action == "cancel":
+            self._set_status("cancelled", reason=cmd.feedback or "cancelled by a person", command=cmd.id)
+            return None
+        if cmd.action == "resume" or (cmd.action == "retry" and status == "paused" and cmd.step is None):
+            if status != "paused":
+                return "the run is not paused"
+            if self._state_blocked:
+                return self._state_blocked
+            self._set_status(self._active_status(), error=None, command=cmd.id)
+            return None
+        if cmd.step is not None and not 1 <= cmd.step <= len(led.steps):
+            return f"there is no step {cmd.step}"
+        step = led.steps[cmd.step - 1] if cmd.step is not None else led.current_step
+        if step is None:
+            return "no step is waiting for a decision"
+        allowed = {"approve": ("awaiting_approval",), "deny": ("awaiting_approval",),
+                   "edit": ("awaiting_approval", "uncertain"), "skip": ("awaiting_approval", "uncertain"),
+                   "retry": ("uncertain",)}[cmd.action]
+        if step.status not in allowed:
+            hint = " (the agent already has its result)" if step.settled else ""
+            return f"step {step.n} is {step.status}{hint}; {cmd.action} needs it {' or '.join(allowed)}"
+        if cmd.inputs is not None and cmd.action in ("edit", "approve", "retry"):
+            problem = self.registry.validate(step.tool, cmd.inputs)
+            if problem:
+                return f"edited inputs do not fit {step.tool}: {problem}"
+            if cmd.inputs != step.inputs:
+                self._record("step_edited", step=step.n, data={"before": step.inputs, "after": cmd.inputs,
+                                                                "command": cmd.id})
+        if cmd.action == "approve":
+            self._step(step, "running", human={"decision": "edited" if step.human.get("edited") else "approved",
+                                               "by": cmd.id})
+            if cmd.scope == "rest":
+                self._record("policy_changed", data={"approval": "never", "command": cmd.id})
+        elif cmd.action == "deny":
+            why = (cmd.feedback or "").strip() or "no reason given"
+            self._step(step, "denied", is_error=True, human={"decision": "denied", "feedback": why, "by": cmd.id},
+                       content=f"A person denied this {step.tool} call. Their reason: {why}")
+        elif cmd.action == "skip":
+            text = ("A person skipped this call; it was not run." if step.status == "awaiting_approval" else
+                    "This call was interrupted and its outcome is unknown; a person chose not to run it "
+                    "again. Check its effect before relying on it.")
+            self._step(step, "skipped", is_error=True, content=text,
+                       human={"decision": "skipped", "feedback": cmd.feedback, "by": cmd.id})
+        elif cmd.action == "retry":
+            self._step(step, "running", human={"decision": "retried", "by": cmd.id})
+        if status == "awaiting_approval" and step.status != "awaiting_approval":
+            self._set_status("running")
+        return None
+
+    def _active_status(self) -> str:
+        cur = self.ledger.current_step
+        return "awaiting_approval" if cur and cur.status in ("awaiting_approval", "uncertain") else "running"
+
+    async def _wait(self) -> None:
+        """Block until a command or a state-file edit arrives (polling: works across processes)."""
+        self._flush(force=True)
+        self._write_trace()
+        start_offset, start_seq = self.ledger.control_offset, self.ledger.seq
+        while self.ledger.control_offset == start_offset and self.ledger.seq == start_seq:
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+            self._poll_control()
+            self._take_up_state_file()
+
+    # ------------------------------------------------------------------ the state file as an input
+
+    def _take_up_state_file(self, *, on_resume: bool = False) -> None:
+        """Take up a person's edit of execution_state.md; a broken edit pauses the run, untouched."""
+        sf = self.state_file
+        if not on_resume and not sf.changed_by_others():
+            return
+        if not sf.exists():
+            self._state_blocked = None
+            return
+        try:
+            edited = sf.load()
+        except FileFormatError as exc:
+            if on_resume:
+                raise
+            msg = f"execution_state.md was edited and does not parse ({exc}); fix it, then resume"
+            if self._state_blocked is None and self.ledger.status not in RUN_TERMINAL:
+                self._state_blocked = msg
+                if self.ledger.status != "paused":
+                    self._set_status("paused", error={"type": "state_file", "message": msg})
+            return
+        self._state_blocked = None
+        led = self.ledger
+        if edited.run_id != led.run_id:
+            if on_resume:
+                return  # the file shows another run; ours is rebuilt from its journal
+            self._record("note", data={"message": f"execution_state.md now shows run {edited.run_id}; "
+                                                  "rewriting it with this run"})
+            return
+        if edited.journal_seq != led.seq:
+            # The file lags the journal (a crash, or a busy run): its differences are not edits.
+            if not on_resume and edited.status == "paused" and led.status not in ("paused", *RUN_TERMINAL):
+                self._set_status("paused", reason="paused through execution_state.md")
+            return
+        if edited.variables != led.variables:
+            self._record("variables_updated", data={"variables": edited.variables, "by": "state_file"})
+        plan = [{"title": p.title, "status": p.status} for p in edited.plan]
+        if plan != [{"title": p.title, "status": p.status} for p in led.plan]:
+            self._record("plan_updated", data={"plan": plan, "by": "state_file"})
+        cur = led.current_step
+        pending = edited.pending_step
+        if cur is not None and pending is not None and pending.n == cur.n and pending.inputs != cur.inputs \
+                and cur.status in ("awaiting_approval", "uncertain"):
+            problem = self.registry.validate(cur.tool, pending.inputs)
+            if problem:
+                self._record("note", step=cur.n, data={"message": f"edit of step {cur.n} in execution_state.md "
+                                                                  f"ignored: {problem}"})
+            else:
+                self._record("step_edited", step=cur.n, data={"before": cur.inputs, "after": pending.inputs,
+                                                               "by": "state_file"})
+        if not on_resume and edited.status != led.status:
+            if edited.status == "paused" and led.status not in ("paused",):
+                self._set_status("paused", reason="paused through execution_state.md")
+            elif edited.status == "cancelled":
+                self._set_status("cancelled", reason="cancelled through execution_state.md")
+            elif led.status == "paused" and edited.status in ("running", "awaiting_approval"):
+                self._set_status(self._active_status(), error=None, reason="resumed through execution_state.md")
+
+    # ------------------------------------------------------------------ recording
+
+    def _record(self, kind: str, *, step: int | None = None, frm: str | None = None,
+                to: str | None = None, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        rec = self.journal.append(kind, step=step, frm=frm, to=to, data=data)
+        self.ledger.apply(rec)
+        for listener in self.listeners:
+            listener(rec, self.ledger)
+        self._dirty = True
+        self._flush()
+        return rec
+
+    def _step(self, step: StepRecord, to: str, *, content: Any = None, is_error: bool = False,
+              duration_s: float | None = None, simulated: bool = False,
+              human: dict[str, Any] | None = None, data_extra: dict[str, Any] | None = None) -> None:
+        data: dict[str, Any] = dict(data_extra or {})
+        if content is not None:
+            data["content"] = content
+            data["is_error"] = is_error
+        if duration_s is not None:
+            data["duration_s"] = duration_s
+        if simulated:
+            data["simulated"] = True
+        if human:
+            data["human"] = human
+        self._record("step_status", step=step.n, frm=step.status, to=to, data=data)
+
+    def _set_status(self, to: str, *, error: Any = ..., reason: str | None = None,
+                    command: str | None = None) -> None:
+        data: dict[str, Any] = {}
+        if error is not ...:
+            data["error"] = error
+        if reason:
+            data["reason"] = reason
+        if command:
+            data["command"] = command
+        self._record("run_status", frm=self.ledger.status, to=to, data=data)
+        if to in RUN_TERMINAL:
+            self._flush(force=True)
+            self._finish()
+
+    def _flush(self, *, force: bool = False) -> None:
+        """Rewrite execution_state.md — at most every flush_interval while busy, always when forced."""
+        if not self._dirty and not force:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_flush < self.options.flush_interval:
+            return
+        self.journal.sync()  # the state file never shows what the journal does not hold
+        if self.state_file.changed_by_others():
+            self._take_up_state_file()  # a person's edit is taken up before it could be overwritten
+        if self._state_blocked:
+            return
+        self.state_file.save(self.snapshot())
+        self._last_flush = now
+        self._dirty = False
+
+    def _finish(self) -> None:
+        from llmos_tui.core.fsutil import atomic_write
+
+        atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
+        self._write_trace()
+
+    def _write_trace(self) -> None:
+        write_json_atomic(self.run_dir / "trace.json",
+                          build_trace(self.ledger, self.initial_state or {}, self.system_prompt(),
+                                      self.registry.api_definitions()))

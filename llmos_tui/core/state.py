@@ -1,0 +1,324 @@
+"""execution_state.md: render the run's state for people and programs, parse it back, strictly.
+
+The YAML front matter is the machine-readable truth; the markdown body is regenerated on every
+write and never parsed. Only the most recent steps are kept, so the file stays small however
+long the run is (the full history is the journal).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from llmos_tui.core import frontmatter
+from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.fsutil import atomic_write
+from llmos_tui.core.statuses import RUN_STATUSES, STEP_STATUSES
+
+STATE_VERSION = 1
+MODES = ("execute", "simulate")
+RUNTIMES = ("native", "claude-code", "scripted", "external")
+PLAN_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped")
+PENDING_STEP_STATUSES = frozenset({"proposed", "awaiting_approval", "uncertain"})
+INPUT_PREVIEW_CHARS = 400   # long input strings of settled steps are shortened in the file
+RESULT_PREVIEW_CHARS = 240
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    title: str
+    status: str = "pending"
+
+
+@dataclass(frozen=True)
+class StepView:
+    """A step as the state file shows it (the journal has the full record)."""
+
+    n: int
+    tool: str
+    inputs: dict[str, Any]
+    status: str
+    side_effects: str = "none"
+    result: str | None = None
+    duration_s: float | None = None
+    simulated: bool = False
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_input_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            round(self.cost_usd + other.cost_usd, 8),
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "Usage":
+        d = d or {}
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if d.get(k) is not None})
+
+
+@dataclass(frozen=True)
+class RunState:
+    run_id: str
+    goal: str
+    mode: str = "execute"
+    runtime: str = "scripted"
+    status: str = "planning"
+    current_step: int | None = None
+    model: str = ""
+    started_at: str = ""
+    updated_at: str = ""
+    variables: dict[str, Any] = field(default_factory=dict)
+    plan: tuple[PlanItem, ...] = ()
+    steps: tuple[StepView, ...] = ()
+    usage: Usage = Usage()
+    error: dict[str, Any] | None = None
+    steps_total: int = 0
+    turns: int = 0
+    last_text: str | None = None
+    journal_seq: int = 0   # the journal record this state reflects (edits are told from lag by it)
+
+    @property
+    def pending_step(self) -> StepView | None:
+        for s in reversed(self.steps):
+            if s.n == self.current_step:
+                return s
+        return None
+
+    def with_(self, **changes: Any) -> "RunState":
+        return replace(self, **changes)
+
+
+# ---------------------------------------------------------------- render
+
+def _shorten(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + f"…[+{len(value) - limit} chars]"
+    if isinstance(value, dict):
+        return {k: _shorten(v, limit) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shorten(v, limit) for v in value]
+    return value
+
+
+def to_front_matter(state: RunState) -> dict[str, Any]:
+    steps = []
+    for s in state.steps:
+        # The pending step keeps its full inputs: a person may edit them in the file.
+        inputs = s.inputs if s.status in PENDING_STEP_STATUSES else _shorten(s.inputs, INPUT_PREVIEW_CHARS)
+        d: dict[str, Any] = {"n": s.n, "tool": s.tool, "inputs": inputs, "status": s.status,
+                             "side_effects": s.side_effects}
+        if s.result is not None:
+            d["result"] = s.result
+        if s.duration_s is not None:
+            d["duration_s"] = s.duration_s
+        if s.simulated:
+            d["simulated"] = True
+        steps.append(d)
+    u = state.usage
+    return {
+        "llmos_state": STATE_VERSION,
+        "run_id": state.run_id,
+        "goal": state.goal,
+        "mode": state.mode,
+        "runtime": state.runtime,
+        "status": state.status,
+        "current_step": state.current_step,
+        "model": state.model,
+        "started_at": state.started_at,
+        "updated_at": state.updated_at,
+        "variables": dict(state.variables),
+        "plan": [{"title": p.title, "status": p.status} for p in state.plan],
+        "steps": steps,
+        "steps_total": state.steps_total,
+        "turns": state.turns,
+        "journal_seq": state.journal_seq,
+        "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
+                  "cache_read_input_tokens": u.cache_read_input_tokens,
+                  "cache_creation_input_tokens": u.cache_creation_input_tokens,
+                  "cost_usd": round(u.cost_usd, 6)},
+        "error": state.error,
+    }
+
+
+_PLAN_MARK = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]", "failed": "[!]", "skipped": "[-]"}
+
+
+def render(state: RunState) -> str:
+    """The whole file: front matter, then a markdown view for people."""
+    fm = frontmatter.dump_yaml(to_front_matter(state))
+    out = ["---\n", fm, "---\n", f"# {state.goal}\n\n"]
+    where = f" · step {state.current_step}" if state.current_step else ""
+    out.append(f"**Status:** {state.status}{where} · mode {state.mode} · runtime {state.runtime}"
+               f"{' · model ' + state.model if state.model else ''}\n\n")
+    u = state.usage
+    out.append(f"**Usage:** {u.input_tokens} input / {u.output_tokens} output tokens"
+               f" ({u.cache_read_input_tokens} cache reads) · ${u.cost_usd:.4f}"
+               f" · {state.steps_total} steps · {state.turns} model turns\n\n")
+    if state.error:
+        out.append(f"**Error:** {state.error.get('type', 'error')}: {state.error.get('message', '')}\n\n")
+    out.append("## Plan\n\n")
+    if state.plan:
+        out.extend(f"- {_PLAN_MARK.get(p.status, '[?]')} {p.title}\n" for p in state.plan)
+    else:
+        out.append("_No plan yet._\n")
+    pending = state.pending_step
+    if pending is not None:
+        out.append(f"\n## Current step\n\nStep {pending.n} · {pending.tool} · {pending.status.replace('_', ' ')}"
+                   f" · side effects: {pending.side_effects}\n\n```yaml\n"
+                   f"{frontmatter.dump_yaml(pending.inputs)}```\n")
+    if state.steps:
+        out.append("\n## Recent steps\n\n| # | tool | status | result |\n|---|---|---|---|\n")
+        for s in state.steps:
+            res = (s.result or "").replace("\n", " ").replace("|", "\\|")[:100]
+            out.append(f"| {s.n} | {s.tool} | {s.status} | {res} |\n")
+    if state.last_text:
+        quoted = "\n".join("> " + line for line in state.last_text.strip().splitlines()[:20])
+        out.append(f"\n## Last message from the agent\n\n{quoted}\n")
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- parse
+
+def _iso(v: Any) -> str:
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=dt.timezone.utc)
+        return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return "" if v is None else str(v)
+
+
+def parse(text: str, path: str = "execution_state.md") -> RunState:
+    """Parse and validate; any problem raises FileFormatError with the line it is on."""
+    fm = frontmatter.split(text, path)
+    d = fm.data
+
+    def fail(key: str, problem: str) -> None:
+        raise FileFormatError(path, frontmatter.key_line(text, key, default=2), problem)
+
+    if d.get("llmos_state") != STATE_VERSION:
+        fail("llmos_state", f"llmos_state must be {STATE_VERSION} (is this an llmos-tui state file?)")
+    for key in ("run_id", "goal"):
+        if not isinstance(d.get(key), str) or not d[key].strip():
+            fail(key, f"{key} must be a non-empty string")
+    if d.get("mode", "execute") not in MODES:
+        fail("mode", f"mode must be one of {', '.join(MODES)}, not {d.get('mode')!r}")
+    if d.get("runtime", "scripted") not in RUNTIMES:
+        fail("runtime", f"runtime must be one of {', '.join(RUNTIMES)}, not {d.get('runtime')!r}")
+    if d.get("status") not in RUN_STATUSES:
+        fail("status", f"status must be one of {', '.join(RUN_STATUSES)}, not {d.get('status')!r}")
+    cur = d.get("current_step")
+    if cur is not None and (not isinstance(cur, int) or isinstance(cur, bool)):
+        fail("current_step", "current_step must be a step number or null")
+    variables = d.get("variables") or {}
+    if not isinstance(variables, dict):
+        fail("variables", "variables must be a mapping")
+    plan_raw = d.get("plan") or []
+    if not isinstance(plan_raw, list):
+        fail("plan", "plan must be a list of {title, status}")
+    plan = []
+    for i, p in enumerate(plan_raw, 1):
+        if not isinstance(p, dict) or not isinstance(p.get("title"), str):
+            fail("plan", f"plan item {i} needs a title")
+        st = p.get("status", "pending")
+        if st not in PLAN_STATUSES:
+            fail("plan", f"plan item {i}: status must be one of {', '.join(PLAN_STATUSES)}, not {st!r}")
+        plan.append(PlanItem(p["title"], st))
+    steps_raw = d.get("steps") or []
+    if not isinstance(steps_raw, list):
+        fail("steps", "steps must be a list")
+    steps = []
+    for i, s in enumerate(steps_raw, 1):
+        if not isinstance(s, dict):
+            fail("steps", f"step entry {i} must be a mapping")
+        n, tool, inputs, st = s.get("n"), s.get("tool"), s.get("inputs", {}), s.get("status")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            fail("steps", f"step entry {i}: n must be a positive number")
+        if not isinstance(tool, str):
+            fail("steps", f"step {n}: tool must be a name")
+        if not isinstance(inputs, dict):
+            fail("steps", f"step {n}: inputs must be a mapping")
+        if st not in STEP_STATUSES:
+            fail("steps", f"step {n}: status must be one of {', '.join(STEP_STATUSES)}, not {st!r}")
+        steps.append(StepView(n=n, tool=tool, inputs=inputs, status=st,
+                              side_effects=str(s.get("side_effects", "none")),
+                              result=s.get("result"), duration_s=s.get("duration_s"),
+                              simulated=bool(s.get("simulated", False))))
+    usage = d.get("usage") or {}
+    if not isinstance(usage, dict):
+        fail("usage", "usage must be a mapping")
+    try:
+        u = Usage.from_dict(usage)
+    except TypeError as exc:
+        fail("usage", f"usage: {exc}")
+    error = d.get("error")
+    if error is not None and not isinstance(error, dict):
+        fail("error", "error must be null or a mapping {step, type, message, retries}")
+    return RunState(
+        run_id=d["run_id"], goal=d["goal"], mode=d.get("mode", "execute"),
+        runtime=d.get("runtime", "scripted"), status=d["status"], current_step=cur,
+        model=str(d.get("model") or ""), started_at=_iso(d.get("started_at")),
+        updated_at=_iso(d.get("updated_at")), variables=variables, plan=tuple(plan),
+        steps=tuple(steps), usage=u, error=error,
+        steps_total=int(d.get("steps_total") or len(steps)), turns=int(d.get("turns") or 0),
+        journal_seq=int(d.get("journal_seq") or 0),
+    )
+
+
+class StateFile:
+    """The live state file of a workspace, written atomically.
+
+    It remembers the identity of what it last wrote, so a change made by someone else (a person
+    in an editor, another program) is noticed before it would be overwritten.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._written: tuple[int, int, int] | None = None
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read_text(self) -> str:
+        return self.path.read_text(encoding="utf-8")
+
+    def load(self) -> RunState:
+        text = self.read_text()
+        state = parse(text, str(self.path))
+        self._remember()
+        return state
+
+    def save(self, state: RunState, *, sync: bool = True) -> None:
+        atomic_write(self.path, render(state), sync=sync)
+        self._remember()
+
+    def changed_by_others(self) -> bool:
+        """True when the file on disk is not the one this process last wrote or loaded."""
+        if self._written is None:
+            return False
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (st.st_ino, st.st_mtime_ns, st.st_size) != self._written
+
+    def _remember(self) -> None:
+        st = os.stat(self.path)
+        self._written = (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -1,0 +1,71 @@
+"""ClaudeCodeToolMap.md: one fenced yaml block per tool, declaring what the tool costs and risks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos_tui.core import frontmatter
+from llmos_tui.core.errors import FileFormatError
+
+SIDE_EFFECTS = ("none", "filesystem", "network", "process", "agent")
+APPROVALS = ("auto", "ask", "deny")
+_REQUIRED = ("framework_tool", "claude_tool", "description", "cost", "latency", "side_effects",
+             "error_modes", "approval")
+_FENCE = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    framework_tool: str
+    claude_tool: str
+    description: str
+    cost: str
+    latency: str
+    side_effects: str
+    error_modes: tuple[str, ...]
+    approval: str
+
+    def metadata_line(self) -> str:
+        """What the model is told about the tool beside its own description."""
+        return (f"[cost: {self.cost}; latency: {self.latency}; side effects: {self.side_effects}; "
+                f"may fail with: {', '.join(self.error_modes) or 'n/a'}]")
+
+
+def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, ToolSpec]:
+    specs: dict[str, ToolSpec] = {}
+    for m in _FENCE.finditer(text):
+        line = text.count("\n", 0, m.start(1)) + 1
+        d = frontmatter.load_yaml(m.group(1), path, line_offset=line - 1)
+        if not isinstance(d, dict):
+            raise FileFormatError(path, line, "a tool block must be a YAML mapping")
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise FileFormatError(path, line, f"tool block lacks {', '.join(missing)}")
+        name = d["claude_tool"]
+        if not isinstance(name, str) or not name:
+            raise FileFormatError(path, line, "claude_tool must be a tool name")
+        if d["side_effects"] not in SIDE_EFFECTS:
+            raise FileFormatError(path, line, f"{name}: side_effects must be one of "
+                                  f"{', '.join(SIDE_EFFECTS)}, not {d['side_effects']!r}")
+        if d["approval"] not in APPROVALS:
+            raise FileFormatError(path, line, f"{name}: approval must be one of "
+                                  f"{', '.join(APPROVALS)}, not {d['approval']!r}")
+        if not isinstance(d["error_modes"], list):
+            raise FileFormatError(path, line, f"{name}: error_modes must be a list")
+        if name in specs:
+            raise FileFormatError(path, line, f"{name} is declared twice")
+        specs[name] = ToolSpec(
+            framework_tool=str(d["framework_tool"]), claude_tool=name,
+            description=str(d["description"]).strip(), cost=str(d["cost"]),
+            latency=str(d["latency"]), side_effects=d["side_effects"],
+            error_modes=tuple(str(e) for e in d["error_modes"]), approval=d["approval"],
+        )
+    if not specs:
+        raise FileFormatError(path, None, "no ```yaml tool blocks found")
+    return specs
+
+
+def load_toolmap(path: Path) -> dict[str, ToolSpec]:
+    return parse_toolmap(Path(path).read_text(encoding="utf-8"), str(path))

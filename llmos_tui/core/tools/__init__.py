@@ -1,0 +1,1 @@
+"""Claude Code's tools, with its names and parameter names, confined to the workspace."""

@@ -1,0 +1,92 @@
+"""Where things live: a project folder holds system/ and workspace/; runs live under workspace/runs/."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from llmos_tui.core.errors import BadInput
+from llmos_tui.core.lock import LOCK_NAME
+
+STATE_NAME = "execution_state.md"
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path       # the workspace folder (tools work here)
+    system: Path     # the system/ folder beside it
+
+    @classmethod
+    def locate(cls, given: str | Path | None = None) -> "Workspace":
+        """Accept a project folder (holding workspace/) or a workspace folder; default: ./workspace."""
+        base = (Path(given) if given else Path.cwd()).expanduser().resolve()
+        if (base / STATE_NAME).exists() or (base / "runs").is_dir():
+            ws = base  # already a workspace
+        elif (base / "workspace").is_dir():
+            ws = base / "workspace"  # a project folder
+        elif given is not None and base.is_dir():
+            ws = base
+        else:
+            raise BadInput(f"no workspace in {base}; create one with `llmos-tui init`")
+        return cls(root=ws, system=ws.parent / "system")
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / STATE_NAME
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_NAME
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def require_system(self) -> None:
+        missing = [n for n in ("SystemAgent.md", "ClaudeCodeToolMap.md") if not (self.system / n).exists()]
+        if missing:
+            raise BadInput(f"{self.system} lacks {', '.join(missing)}; run `llmos-tui init "
+                           f"{self.root.parent}` to add the defaults")
+
+    def new_run_id(self) -> str:
+        now = dt.datetime.now(dt.timezone.utc)
+        return f"{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+    def run_ids(self) -> list[str]:
+        """Runs oldest first (run ids start with their UTC start time)."""
+        if not self.runs_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.runs_dir.iterdir()
+                      if p.is_dir() and (p / "journal.jsonl").exists())
+
+    def latest_run_id(self) -> str | None:
+        ids = self.run_ids()
+        return ids[-1] if ids else None
+
+    def resolve_run_id(self, run_id: str | None) -> str:
+        if run_id is None:
+            latest = self.latest_run_id()
+            if latest is None:
+                raise BadInput(f"no runs in {self.root}; start one with `llmos-tui run GOAL`")
+            return latest
+        if (self.run_dir(run_id) / "journal.jsonl").exists():
+            return run_id
+        matches = [r for r in self.run_ids() if r.startswith(run_id) or r.endswith(run_id)]
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            raise BadInput(f"run id {run_id!r} is ambiguous: {', '.join(matches[:5])}")
+        raise BadInput(f"no run {run_id!r} in {self.root}")
+
+
+def write_json_atomic(path: Path, obj: object) -> None:
+    from llmos_tui.core.fsutil import atomic_write
+
+    atomic_write(path, json.dumps(obj, ensure_ascii=False, indent=1, default=str) + "\n")
+
