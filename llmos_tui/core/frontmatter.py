@@ -49,7 +49,11 @@ def load_yaml(text: str, path: str, *, line_offset: int = 0) -> Any:
         line = mark.line + 1 + line_offset if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         context = getattr(exc, "context", None)
-        msg = f"invalid YAML: {context + ', ' if context else ''}{problem}"
+        cmark = getattr(exc, "context_mark", None)
+        opened = ""
+        if cmark is not None and cmark.line + 1 + line_offset != line:
+            opened = f" (it starts on line {cmark.line + 1 + line_offset})"
+        msg = f"invalid YAML: {context + ', ' if context else ''}{problem}{opened}"
         raise FileFormatError(path, line, msg) from None
 
 

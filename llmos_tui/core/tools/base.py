@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from llmos_tui.core.tools.sandbox import Sandbox
+if TYPE_CHECKING:
+    from llmos_tui.core.tools.sandbox import Sandbox
 
 
 class ToolError(Exception):
