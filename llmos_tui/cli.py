@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import sys
 import time
@@ -135,9 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     runtime = _make_runtime(runtime_name, script)
     runner = Runner.start(ws, args.goal, config=config, registry=registry, runtime=runtime,
                           runtime_name=runtime_name, mode=args.mode,
-                          options=RunOptions(no_wait=args.no_wait))
-    if script is not None:
-        shutil.copyfile(script, runner.run_dir / "script.yaml")  # resume replays this copy
+                          options=RunOptions(no_wait=args.no_wait),
+                          # resume replays this copy, wherever the original goes
+                          run_files={"script.yaml": script.read_bytes()} if script else None)
     if not args.quiet:
         print(f"run {runner.run_id} started: {runner.ledger.goal} (mode {args.mode}, runtime {runtime_name}, "
               f"approval {runner.ledger.approval})", flush=True)

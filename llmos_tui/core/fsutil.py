@@ -71,3 +71,18 @@ def append_line(path: Path, line: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_stale_temp_files(folder: Path, name: str) -> int:
+    """Delete temp files that `atomic_write` of `name` left behind when its process was killed.
+
+    Call only while holding the lock that makes this process the sole writer of `name`.
+    """
+    removed = 0
+    for tmp in Path(folder).glob(f".{name}.*.tmp"):
+        try:
+            tmp.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

@@ -19,6 +19,7 @@ from llmos_tui.core.approval import gate
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.control import BadCommand, Command, ControlChannel
 from llmos_tui.core.errors import BadInput, FileFormatError
+from llmos_tui.core.fsutil import atomic_write, remove_stale_temp_files
 from llmos_tui.core.journal import Journal, read_records
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.lock import WorkspaceLock
@@ -36,6 +37,13 @@ Listener = Callable[[dict[str, Any], Ledger], None]
 WAITING = "waiting"        # drive() stopped at a decision because of --no-wait
 FAST_LATENCIES = frozenset({"instant", "fast"})
 MAX_TOKENS_NUDGE = "(Your last reply was cut off at the max_tokens limit. Continue from where it stopped.)"
+
+
+def _sweep(ws: Workspace, run_id: str) -> None:
+    """Remove half-written temp files a killed driver left (we hold the lock: no one else writes)."""
+    remove_stale_temp_files(ws.root, "execution_state.md")
+    for name in ("trace.json", "execution_state.md"):
+        remove_stale_temp_files(ws.run_dir(run_id), name)
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,9 @@ class Runner:
     def start(cls, ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolRegistry,
               runtime: Runtime, runtime_name: str, mode: str = "execute",
               variables: dict[str, Any] | None = None, options: RunOptions = RunOptions(),
-              run_id: str | None = None) -> "Runner":
+              run_id: str | None = None, run_files: dict[str, bytes] | None = None) -> "Runner":
+        """Open a new run. `run_files` (e.g. the script a scripted run replays) are written into
+        the run folder before its first journal record, so a run that exists can always resume."""
         if not goal.strip():
             raise BadInput("the goal is empty; say what the agent should do")
         run_id = run_id or ws.new_run_id()
@@ -86,8 +96,11 @@ class Runner:
         lock = WorkspaceLock(ws.root)
         lock.acquire(run_id)
         try:
+            _sweep(ws, run_id)
             run_dir = ws.run_dir(run_id)
             run_dir.mkdir(parents=True, exist_ok=False)
+            for name, data in (run_files or {}).items():
+                atomic_write(run_dir / name, data)
             journal = Journal(run_dir / "journal.jsonl")
             runner = cls(ws, config, registry, runtime, journal, Ledger(), lock, options, run_id)
             runner._record("run_started", data={
@@ -111,6 +124,7 @@ class Runner:
         lock = WorkspaceLock(ws.root)
         lock.acquire(run_id)
         try:
+            _sweep(ws, run_id)
             path = ws.run_dir(run_id) / "journal.jsonl"
             records = read_records(path)
             if not records or records[0]["kind"] != "run_started":
@@ -539,8 +553,6 @@ class Runner:
         self._dirty = False
 
     def _finish(self) -> None:
-        from llmos_tui.core.fsutil import atomic_write
-
         atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
         self._write_trace()
 
