@@ -24,36 +24,7 @@ DECISIONS = {"approve": "approve", "deny": "deny", "skip": "skip", "retry": "ret
              "pause": "pause", "resume-run": "resume", "cancel": "cancel"}
 
 
-# ---------------------------------------------------------------- building a run
-
-def _load_parts(ws: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    from llmos_tui.core.config import load_agent_config
-    from llmos_tui.core.registry import ToolRegistry
-    from llmos_tui.core.toolmap import load_toolmap
-
-    ws.require_system()
-    config = load_agent_config(ws.system / "SystemAgent.md").with_(
-        model=getattr(args, "model", None), approval=getattr(args, "approve", None),
-        max_cost_usd=getattr(args, "max_cost", None))
-    registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-    return config, registry
-
-
-def _make_runtime(name: str, script: Path | None) -> Any:
-    if name == "scripted":
-        from llmos_tui.core.runtime.scripted import ScriptedRuntime
-
-        if script is None:
-            raise BadInput("--runtime scripted needs --script FILE (a YAML list of assistant turns)")
-        if not script.exists():
-            raise BadInput(f"script not found: {script}")
-        return ScriptedRuntime.load(script)
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        raise BadInput("ANTHROPIC_API_KEY is not set: export it to run on Claude, or replay a script "
-                       "offline with --runtime scripted --script FILE")
-    raise BadInput(f"the {name} runtime is not part of this version yet; replay a script offline "
-                   f"with --runtime scripted --script FILE")
-
+# ---------------------------------------------------------------- driving a run
 
 def _progress_printer(quiet: bool):
     def show(rec: dict, led: Any) -> None:
@@ -121,46 +92,35 @@ def _report_end(runner: Any, result: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from llmos_tui.core.runner import RunOptions, Runner
+    from llmos_tui.core.runner import RunOptions
+    from llmos_tui.core.session import RunRequest, start_run
     from llmos_tui.core.workspace import Workspace
 
-    if not args.headless:
-        raise BadInput("the terminal UI is not part of this version yet; add --headless "
-                       "(decisions then come from `llmos-tui approve|deny|skip|…`)")
     ws = Workspace.locate(args.workspace)
-    config, registry = _load_parts(ws, args)
-    runtime_name = args.runtime or ("scripted" if args.script else "native")
-    script = Path(args.script).resolve() if args.script else None
-    runtime = _make_runtime(runtime_name, script)
-    runner = Runner.start(ws, args.goal, config=config, registry=registry, runtime=runtime,
-                          runtime_name=runtime_name, mode=args.mode,
-                          options=RunOptions(no_wait=args.no_wait),
-                          # resume replays this copy, wherever the original goes
-                          run_files={"script.yaml": script.read_bytes()} if script else None)
+    req = RunRequest(goal=args.goal, runtime=args.runtime, script=Path(args.script) if args.script else None,
+                     mode=args.mode, model=args.model, approval=args.approve, max_cost_usd=args.max_cost)
+    if not args.headless:
+        return _run_tui(ws.root, args, request=req)
+    runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
     if not args.quiet:
-        print(f"run {runner.run_id} started: {runner.ledger.goal} (mode {args.mode}, runtime {runtime_name}, "
-              f"approval {runner.ledger.approval})", flush=True)
+        print(f"run {runner.run_id} started: {runner.ledger.goal} (mode {runner.ledger.mode}, "
+              f"runtime {runner.ledger.runtime}, approval {runner.ledger.approval})", flush=True)
     result = asyncio.run(_drive(runner, args.quiet))
     _report_end(runner, result)
     return EXIT.get(result, 1)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    from llmos_tui.core.journal import read_records
-    from llmos_tui.core.runner import RunOptions, Runner
+    from llmos_tui.core.runner import RunOptions
+    from llmos_tui.core.session import resume_run
     from llmos_tui.core.workspace import Workspace
 
-    if not args.headless:
-        raise BadInput("the terminal UI is not part of this version yet; add --headless")
     ws = Workspace.locate(args.workspace)
     run_id = ws.resolve_run_id(args.run_id)
-    config, registry = _load_parts(ws, args)
-    first = read_records(ws.run_dir(run_id) / "journal.jsonl")[0]["data"]
-    runtime_name = first.get("runtime", "scripted")
-    script = ws.run_dir(run_id) / "script.yaml"
-    runtime = _make_runtime(runtime_name, script if script.exists() else None)
-    runner = Runner.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
-                           options=RunOptions(no_wait=args.no_wait), approval=args.approve)
+    if not args.headless:
+        return _run_tui(ws.root, args, resume_run_id=run_id)
+    runner = resume_run(ws, run_id, approval=args.approve, max_cost_usd=args.max_cost,
+                        options=RunOptions(no_wait=args.no_wait))
     if not args.quiet:
         print(f"run {run_id} resumed at {runner.ledger.status}: {runner.ledger.goal}", flush=True)
     result = asyncio.run(_drive(runner, args.quiet))
@@ -168,14 +128,59 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return EXIT.get(result, 1)
 
 
+def _run_tui(workspace: Path, args: argparse.Namespace, **settings: Any) -> int:
+    from llmos_tui.tui.app import AppSettings, LlmosApp
+
+    app = LlmosApp(AppSettings(workspace=workspace, theme=getattr(args, "theme", None), **settings))
+    app.run()
+    led = app.ledger
+    if led is None:
+        return 0
+    print(f"run {led.run_id}: {led.status} ({len(led.steps)} steps, ${led.usage.cost_usd:.4f}) in {workspace}")
+    return EXIT.get(led.status, 0) if led.status != "running" else 3
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    """Bare `llmos-tui`: the latest run of ./workspace, or a prompt for a goal."""
+    from llmos_tui.core.session import RunRequest
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    ws.require_system()
+    default = RunRequest(goal="", runtime=args.runtime, script=Path(args.script) if args.script else None)
+    return _run_tui(ws.root, args, default_request=default)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from llmos_tui.core.runner import RunOptions
+    from llmos_tui.core.session import RunRequest, start_run
+    from llmos_tui.core.workspace import Workspace
+    from llmos_tui.demo.run import prepare
+    from llmos_tui.demo.server import DemoSite
+
+    with DemoSite() as site:
+        demo = prepare(args.scenario, site.base_url, Path(args.workspace) if args.workspace else None)
+        ws = Workspace.locate(demo.project)
+        req = RunRequest(goal=demo.goal, runtime="scripted", script=demo.script, approval=args.approve)
+        if args.headless:
+            runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
+            print(f"demo run {runner.run_id} in {demo.project}", flush=True)
+            result = asyncio.run(_drive(runner, args.quiet))
+            _report_end(runner, result)
+            code = EXIT.get(result, 1)
+        else:
+            code = _run_tui(ws.root, args, request=req,
+                            note=f"demo · page served on {site.base_url}", default_request=req)
+    print(f"the demo's files are in {demo.project} (look: llmos-tui status --workspace {demo.project})")
+    return code
+
+
 # ---------------------------------------------------------------- inspecting
 
 def _ledger(ws: Any, run_id: str) -> Any:
-    from llmos_tui.core.journal import read_records
-    from llmos_tui.core.ledger import Ledger
+    from llmos_tui.core.session import read_ledger
 
-    path = ws.run_dir(run_id) / "journal.jsonl"
-    return Ledger.from_records(read_records(path), str(path))
+    return read_ledger(ws, run_id)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -318,6 +323,11 @@ def cmd_init(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="llmos-tui", description="Run LLM-OS agents you can watch, steer and learn from.")
     p.add_argument("--version", action="version", version=f"llmos-tui {__version__}")
+    p.add_argument("--workspace", metavar="DIR", help="(no command) open the TUI on this workspace")
+    p.add_argument("--theme", help="(no command) colour theme, e.g. llmos-light")
+    p.add_argument("--runtime", choices=["native", "claude-code", "scripted"], help=argparse.SUPPRESS)
+    p.add_argument("--script", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_open)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def workspace_arg(sp: argparse.ArgumentParser) -> None:
@@ -326,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def drive_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--headless", action="store_true", help="run without the terminal UI")
+        sp.add_argument("--theme", help="colour theme: llmos-dark, llmos-light, llmos-high-contrast (remembered)")
         sp.add_argument("--approve", choices=["ask", "side-effects", "never"],
                         help="which tool calls wait for a person (default: SystemAgent.md's approval)")
         sp.add_argument("--no-wait", action="store_true",
@@ -381,6 +392,14 @@ def build_parser() -> argparse.ArgumentParser:
         workspace_arg(d)
         d.set_defaults(func=cmd_decide)
 
+    dm = sub.add_parser("demo", help="the offline demo: a scripted agent, real tools, the real TUI",
+                        description="Open a bundled scenario in the TUI: a scripted model, real tools in a "
+                                    "temporary (or named) workspace, and a small web page served on 127.0.0.1.")
+    dm.add_argument("--scenario", choices=["weather", "notes"], default="weather",
+                    help="weather: the seed's London weather goal (default); notes: tidy meeting notes")
+    drive_args(dm)
+    dm.set_defaults(func=cmd_demo, approve="side-effects")
+
     i = sub.add_parser("init", help="lay out system/ and workspace/",
                        description="Create system/ (default agent documents) and workspace/ in DIR; "
                                    "never overwrites a file.")
@@ -392,9 +411,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
         return args.func(args)
     except LlmosError as exc:

@@ -1,0 +1,88 @@
+"""Opening runs: one place where a run's config, tools and runtime are put together.
+
+The headless CLI, the TUI and the demo all open and resume runs through these two functions.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmos_tui.core.config import AgentConfig, load_agent_config
+from llmos_tui.core.errors import BadInput
+from llmos_tui.core.journal import read_records
+from llmos_tui.core.ledger import Ledger
+from llmos_tui.core.registry import ToolRegistry
+from llmos_tui.core.runner import RunOptions, Runner
+from llmos_tui.core.toolmap import load_toolmap
+from llmos_tui.core.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    goal: str
+    runtime: str | None = None          # native | claude-code | scripted (None: scripted with a script)
+    script: Path | None = None
+    mode: str = "execute"
+    model: str | None = None
+    approval: str | None = None
+    max_cost_usd: float | None = None
+    variables: dict[str, Any] | None = None
+
+
+def load_parts(ws: Workspace, *, model: str | None = None, approval: str | None = None,
+               max_cost_usd: float | None = None) -> tuple[AgentConfig, ToolRegistry]:
+    ws.require_system()
+    config = load_agent_config(ws.system / "SystemAgent.md").with_(
+        model=model, approval=approval, max_cost_usd=max_cost_usd)
+    registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
+    return config, registry
+
+
+def make_runtime(name: str, script: Path | None) -> Any:
+    if name == "scripted":
+        from llmos_tui.core.runtime.scripted import ScriptedRuntime
+
+        if script is None:
+            raise BadInput("--runtime scripted needs --script FILE (a YAML list of assistant turns)")
+        if not Path(script).exists():
+            raise BadInput(f"script not found: {script}")
+        return ScriptedRuntime.load(Path(script))
+    if name not in ("native", "claude-code"):
+        raise BadInput(f"unknown runtime {name!r}; use native, claude-code or scripted")
+    if not os.environ.get("ANTHROPIC_API_KEY"):
+        raise BadInput("ANTHROPIC_API_KEY is not set: export it to run on Claude, try the offline "
+                       "`llmos-tui demo`, or replay a script with --runtime scripted --script FILE")
+    raise BadInput(f"the {name} runtime is not part of this version yet; replay a script offline "
+                   f"with --runtime scripted --script FILE, or try `llmos-tui demo`")
+
+
+def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()) -> Runner:
+    config, registry = load_parts(ws, model=req.model, approval=req.approval, max_cost_usd=req.max_cost_usd)
+    runtime_name = req.runtime or ("scripted" if req.script else "native")
+    script = Path(req.script).resolve() if req.script else None
+    runtime = make_runtime(runtime_name, script)
+    return Runner.start(ws, req.goal, config=config, registry=registry, runtime=runtime,
+                        runtime_name=runtime_name, mode=req.mode, variables=req.variables,
+                        options=options,
+                        # resume replays this copy, wherever the original goes
+                        run_files={"script.yaml": script.read_bytes()} if script else None)
+
+
+def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
+               max_cost_usd: float | None = None, options: RunOptions = RunOptions()) -> Runner:
+    config, registry = load_parts(ws, max_cost_usd=max_cost_usd)
+    first = read_records(ws.run_dir(run_id) / "journal.jsonl")[0]["data"]
+    runtime_name = first.get("runtime", "scripted")
+    script = ws.run_dir(run_id) / "script.yaml"
+    runtime = make_runtime(runtime_name, script if script.exists() else None)
+    return Runner.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
+                         options=options, approval=approval)
+
+
+def read_ledger(ws: Workspace, run_id: str) -> Ledger:
+    """A run as its journal tells it (read-only: for status, lists and watchers)."""
+    path = ws.run_dir(run_id) / "journal.jsonl"
+    return Ledger.from_records(read_records(path), str(path))

@@ -1,0 +1,524 @@
+"""The llmos-tui app: plan, live state file, tool call log and memory, steered by keypress.
+
+The runner works in a background worker and reports through messages; every decision a person
+makes here goes back through the runner's command path (the same one control.jsonl feeds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from llmos_tui.core.control import new_command
+from llmos_tui.core.errors import LlmosError
+from llmos_tui.core.ledger import Ledger
+from llmos_tui.core.memory import read_memory
+from llmos_tui.core.session import RunRequest
+from llmos_tui.core.state import StateFile
+from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.workspace import Workspace
+from llmos_tui.tui.screens.edit_step import EditStep
+from llmos_tui.tui.screens.modals import AskText, Confirm, StepDetail
+from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
+from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog, short_inputs
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    workspace: Path
+    request: RunRequest | None = None      # start this run at once
+    resume_run_id: str | None = None       # resume this run at once
+    default_request: RunRequest | None = None  # what a typed goal runs with (runtime, script…)
+    theme: str | None = None
+    clock: bool = True                     # times and spinners (off for snapshot tests)
+    watch_files: bool = True               # follow execution_state.md on disk
+    note: str = ""                         # a line for the header (e.g. the demo's hint)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RunRecord(Message):
+    """A journal record the runner just wrote."""
+
+    def __init__(self, rec: dict[str, Any]) -> None:
+        super().__init__()
+        self.rec = rec
+
+
+class RunEnded(Message):
+    def __init__(self, result: str) -> None:
+        super().__init__()
+        self.result = result
+
+
+class StateFileChanged(Message):
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+RUN_ACTIONS = frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "approve_rest", "new_goal"})
+
+
+def row_of(step) -> CallRow:
+    return CallRow(n=step.n, tool=step.tool, short=short_inputs(step.tool, step.inputs),
+                   status=step.status, duration_s=step.duration_s, simulated=step.simulated)
+
+
+class LlmosApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "llmos-tui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("d", "deny", "Deny", id="deny"),
+        Binding("e", "edit", "Edit", id="edit"),
+        Binding("r", "retry", "Retry", id="retry"),
+        Binding("s", "skip", "Skip", id="skip"),
+        Binding("p", "pause", "Pause/Resume", id="pause"),
+        Binding("A", "approve_rest", "Approve rest", id="approve_rest"),
+        Binding("n", "new_goal", "New goal", id="new_goal"),
+        Binding("q", "quit_app", "Quit", id="quit"),
+    ]
+
+    def __init__(self, settings: AppSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.ws = Workspace.locate(settings.workspace)
+        self.runner = None                 # the Runner this app drives, if any
+        self.view: Ledger | None = None    # the run shown when not driven here
+        self.busy_step: int | None = None
+        self._views_dirty = False
+        self._theme_names: list[str] = []
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header", clock=self.settings.clock)
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield PlanPane(id="plan")
+                yield MemoryPane(id="memory")
+            with Vertical(id="center"):
+                yield ToolCallLog(id="log")
+                yield Static("", id="pending")
+            yield StatePane(id="state")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for theme in load_themes():
+            self.register_theme(theme)
+            self._theme_names.append(theme.name)
+        wanted = self.settings.theme or remembered_theme() or DEFAULT_THEME
+        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        self.query_one("#plan").border_title = "Plan"
+        self.query_one("#memory").border_title = "Memory"
+        self.query_one("#log").border_title = "Tool calls"
+        self.query_one("#state").border_title = "execution_state.md"
+        self.set_interval(0.05, self._refresh_views)
+        self._show_memory()
+        if self.settings.watch_files:
+            self._watch_state_file()
+        else:
+            self._read_state_file()
+        if self.settings.request is not None:
+            self.start_run(self.settings.request)
+        elif self.settings.resume_run_id is not None:
+            self.resume_run(self.settings.resume_run_id)
+        else:
+            self._open_latest()
+        self.query_one(ToolCallLog).focus()
+
+    # ------------------------------------------------------------------ runs
+
+    @property
+    def ledger(self) -> Ledger | None:
+        return self.runner.ledger if self.runner is not None else self.view
+
+    @property
+    def driving(self) -> bool:
+        return self.runner is not None and self.runner.ledger.status not in RUN_TERMINAL
+
+    def _open_latest(self) -> None:
+        from llmos_tui.core.session import read_ledger
+
+        run_id = self.ws.latest_run_id()
+        if run_id is None:
+            self.action_new_goal()
+            return
+        try:
+            self.view = read_ledger(self.ws, run_id)
+        except LlmosError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self._load_views()
+        if self.view.status not in RUN_TERMINAL:
+            self.header_note(f"run {run_id} is {self.view.status} with no driver — p resumes it here")
+
+    def start_run(self, req: RunRequest) -> None:
+        from llmos_tui.core.runner import RunOptions
+        from llmos_tui.core.session import start_run
+
+        try:
+            runner = start_run(self.ws, req, RunOptions())
+        except LlmosError as exc:
+            self.notify(str(exc), title="Could not start the run", severity="error", timeout=12)
+            return
+        self._attach(runner)
+
+    def resume_run(self, run_id: str) -> None:
+        from llmos_tui.core.runner import RunOptions
+        from llmos_tui.core.session import resume_run
+
+        try:
+            runner = resume_run(self.ws, run_id, options=RunOptions())
+        except LlmosError as exc:
+            self.notify(str(exc), title="Could not resume the run", severity="error", timeout=12)
+            return
+        self._attach(runner)
+
+    def _attach(self, runner) -> None:
+        self.runner = runner
+        self.view = None
+        runner.listeners.append(lambda rec, led: self.post_message(RunRecord(rec)))
+        self._load_views()
+        self.header_note("")
+        self.run_worker(self._drive(runner), name="runner", group="runner", exclusive=True,
+                        exit_on_error=False)
+
+    async def _drive(self, runner) -> None:
+        result = await runner.drive()
+        self.post_message(RunEnded(result))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "runner" and event.state == WorkerState.ERROR:
+            self.notify(f"The runner stopped: {event.worker.error}. The run stays resumable.",
+                        severity="error", timeout=15)
+            self.refresh_bindings()
+
+    @on(RunRecord)
+    def _on_record(self, message: RunRecord) -> None:
+        rec = message.rec
+        led = self.ledger
+        if led is None:
+            return
+        if rec["kind"] in ("step_status", "step_edited"):
+            step = led.steps[rec["step"] - 1]
+            self.query_one(ToolCallLog).put(row_of(step))
+            if rec["kind"] == "step_status":
+                header = self.query_one(RunHeader)
+                if rec.get("to") == "running":
+                    import time
+
+                    self.busy_step = step.n
+                    header.busy_since = time.monotonic()
+                elif self.busy_step == step.n:
+                    self.busy_step = None
+                    header.busy_since = None
+        self._views_dirty = True
+
+    @on(RunEnded)
+    def _on_run_ended(self, message: RunEnded) -> None:
+        self._views_dirty = True
+        self.query_one(RunHeader).busy_since = None
+        led = self.ledger
+        if led is None:
+            return
+        if message.result == "completed":
+            self.notify(f"Run completed: {len(led.steps)} steps, ${led.usage.cost_usd:.4f}. n starts a new goal.")
+        elif message.result in ("failed", "cancelled"):
+            why = f": {led.error.get('message')}" if led.error else ""
+            self.notify(f"Run {message.result}{why}", severity="error", timeout=12)
+        self._show_memory()
+
+    def _load_views(self) -> None:
+        led = self.ledger
+        if led is None:
+            return
+        self.query_one(ToolCallLog).load([row_of(s) for s in led.steps])
+        self._views_dirty = True
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        if not self._views_dirty:
+            return
+        self._views_dirty = False
+        led = self.ledger
+        if led is None:
+            return
+        snap = led.snapshot(20)
+        self.query_one(RunHeader).show(snap, self.query_one(RunHeader).note)
+        self.query_one(PlanPane).show(snap.plan)
+        self._show_pending(led)
+        self.refresh_bindings()
+
+    def _show_pending(self, led: Ledger) -> None:
+        from llmos_tui.core.frontmatter import dump_yaml
+
+        box = self.query_one("#pending", Static)
+        cur = led.current_step
+        if led.status == "paused":
+            why = f" — {led.error.get('message')}" if led.error else ""
+            box.update(f"[b $warning]Paused[/]{_esc(why)}\n"
+                       f"{'p resumes' if self.runner else 'p resumes it here (take over)'}")
+            box.display = True
+            return
+        if cur is None or cur.status not in ("awaiting_approval", "uncertain"):
+            box.display = False
+            return
+        lines = dump_yaml(cur.inputs).rstrip().splitlines()
+        shown = "\n".join(_esc(line[:200]) for line in lines[:12])
+        more = f"\n… {len(lines) - 12} more lines (e shows all)" if len(lines) > 12 else ""
+        if cur.status == "uncertain":
+            head = (f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
+                    f"ran; its effect may or may not have happened")
+            keys = "r run it again · s skip it (it happened) · e edit"
+        else:
+            head = f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/] · side effects: {cur.side_effects}"
+            keys = "a approve · d deny · e edit · s skip · A approve the rest"
+        box.update(f"{head}\n{shown}{more}\n[b]{keys}[/b]")
+        box.display = True
+
+    def header_note(self, note: str) -> None:
+        header = self.query_one(RunHeader)
+        header.note = note or self.settings.note
+        led = self.ledger
+        header.show(led.snapshot(20) if led else None, header.note)
+
+    def _show_memory(self) -> None:
+        try:
+            entries = read_memory(self.ws.system / "memory_log.md")
+        except LlmosError as exc:
+            self.query_one(MemoryPane).update(str(exc))
+            return
+        used = set(self.ledger.config.get("memory_used", [])) if self.ledger else set()
+        self.query_one(MemoryPane).show(entries, used)
+
+    # ------------------------------------------------------------------ the state file pane
+
+    @work(group="state-file", exclusive=True, exit_on_error=False)
+    async def _watch_state_file(self) -> None:
+        from watchfiles import Change, awatch
+
+        self._read_state_file()
+        target = str(self.ws.state_path)
+
+        def only_state(change: Change, path: str) -> bool:
+            return path == target
+
+        async for _ in awatch(self.ws.root, watch_filter=only_state, step=15, debounce=200,
+                              recursive=False):
+            self._read_state_file()
+
+    def _read_state_file(self) -> None:
+        try:
+            text = self.ws.state_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = "(no execution_state.md yet: it appears when a run starts)"
+        self.post_message(StateFileChanged(text))
+
+    @on(StateFileChanged)
+    def _on_state_file(self, message: StateFileChanged) -> None:
+        self.query_one(StatePane).show_text(message.text)
+
+    # ------------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in RUN_ACTIONS and len(self.screen_stack) > 1:
+            return False  # a dialog is open: keys belong to it, never to the run behind it
+        led = self.ledger
+        cur = led.current_step if led else None
+        waiting = cur is not None and cur.status == "awaiting_approval" and self.driving
+        uncertain = cur is not None and cur.status == "uncertain" and self.driving
+        if action in ("approve", "deny", "approve_rest"):
+            return waiting
+        if action in ("edit", "skip"):
+            return waiting or uncertain
+        if action == "retry":
+            return uncertain or (self.driving and led is not None and led.status == "paused")
+        if action == "pause":
+            return self.driving or (led is not None and led.status not in RUN_TERMINAL)
+        if action == "new_goal":
+            return not self.driving
+        return True
+
+    def _send(self, action: str, **kw: Any) -> None:
+        if self.runner is None:
+            return
+        self.runner.submit(new_command(action, **kw))
+
+    def action_approve(self) -> None:
+        cur = self.ledger.current_step if self.ledger else None
+        if cur is not None:
+            self._send("approve", step=cur.n)
+
+    def action_approve_rest(self) -> None:
+        cur = self.ledger.current_step if self.ledger else None
+        if cur is not None:
+            self._send("approve", step=cur.n, scope="rest")
+            self.notify("Approving this step and every later one in this run.")
+
+    def action_deny(self) -> None:
+        cur = self.ledger.current_step if self.ledger else None
+        if cur is None:
+            return
+        n = cur.n
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self._send("deny", step=n, feedback=reason or None)
+
+        self.push_screen(AskText(f"Deny step {n} · {cur.tool}: why? (the agent reads this)",
+                                 placeholder="e.g. write to notes/ instead",
+                                 hint="Enter denies · Escape goes back without denying"), answered)
+
+    def action_edit(self) -> None:
+        cur = self.ledger.current_step if self.ledger else None
+        if cur is None or self.runner is None:
+            return
+        n = cur.n
+
+        def saved(inputs: dict | None) -> None:
+            if inputs is not None:
+                self._send("edit", step=n, inputs=inputs)
+                self.notify(f"Step {n} edited; press a to approve it.")
+
+        self.push_screen(EditStep(n, cur.tool, cur.inputs, self.runner.registry.validate), saved)
+
+    def action_skip(self) -> None:
+        cur = self.ledger.current_step if self.ledger else None
+        if cur is not None:
+            self._send("skip", step=cur.n)
+
+    def action_retry(self) -> None:
+        led = self.ledger
+        if led is None:
+            return
+        cur = led.current_step
+        selected = self.query_one(ToolCallLog).selected
+        if selected is not None and led.steps[selected - 1].status == "uncertain":
+            self._send("retry", step=selected)
+        elif cur is not None and cur.status == "uncertain":
+            self._send("retry", step=cur.n)
+        elif led.status == "paused":
+            self._send("retry")
+        else:
+            self.notify("Retry applies to an uncertain step, or to a run paused by an error.")
+
+    def action_pause(self) -> None:
+        led = self.ledger
+        if led is None:
+            return
+        if self.runner is None or led.status in RUN_TERMINAL:
+            if self.view is not None and self.view.status not in RUN_TERMINAL:
+                self.resume_run(self.view.run_id)  # take over a run no one drives
+            return
+        self._send("resume" if led.status == "paused" else "pause")
+
+    def action_new_goal(self) -> None:
+        if self.driving:
+            self.notify("A run is active; cancel or finish it first.")
+            return
+
+        def answered(goal: str | None) -> None:
+            if goal:
+                base = self.settings.default_request or RunRequest(goal="")
+                self.start_run(RunRequest(**{**base.__dict__, "goal": goal}))
+
+        self.push_screen(AskText("What should the agent do?", placeholder="e.g. Summarise notes/*.md into summary.md",
+                                 hint="Enter starts the run · Escape cancels", allow_empty=False), answered)
+
+    async def action_quit_app(self) -> None:
+        if not self.driving:
+            self.exit()
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._quit_gracefully(), group="quit", exclusive=True)
+
+        self.push_screen(Confirm("Quit while the run is active?",
+                                 "The run pauses and stays resumable: `llmos-tui resume`, or open llmos-tui "
+                                 "again and press p.", yes="Quit", no="Stay"), answered)
+
+    async def _quit_gracefully(self) -> None:
+        led = self.ledger
+        if led is not None and led.status not in ("paused", *RUN_TERMINAL):
+            self._send("pause", feedback="the TUI was closed")
+            for _ in range(100):  # let the current step finish (at most ~5 s)
+                if led.status in ("paused", *RUN_TERMINAL):
+                    break
+                await asyncio.sleep(0.05)
+        self.workers.cancel_group(self, "runner")
+        self.exit()
+
+    @on(ToolCallLog.Opened)
+    def _open_step(self, message: ToolCallLog.Opened) -> None:
+        led = self.ledger
+        if led is None or not 0 < message.n <= len(led.steps):
+            return
+        s = led.steps[message.n - 1]
+        extra = ""
+        if s.human:
+            extra = "Person: " + ", ".join(f"{k}={v}" for k, v in s.human.items() if k != "edited_inputs")
+        if s.proposed_inputs is not None:
+            extra += f"\nThe model proposed: {s.proposed_inputs}"
+        self.push_screen(StepDetail(f"Step {s.n} · {s.tool} · {s.status}", s.inputs, s.content, extra))
+
+    # ------------------------------------------------------------------ palette
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for name in self._theme_names:
+            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme (remembered)",
+                                lambda n=name: self._set_theme(n))
+        for action, title, help_ in (
+                ("approve", "Approve step", "Let the pending step run"),
+                ("deny", "Deny step", "Refuse the pending step, with a reason for the agent"),
+                ("edit", "Edit step", "Change the pending step's inputs (YAML)"),
+                ("skip", "Skip step", "Do not run the pending step"),
+                ("retry", "Retry", "Run an uncertain step again, or continue after an error"),
+                ("pause", "Pause / resume", "Pause the run after the current step, or resume it"),
+                ("approve_rest", "Approve the rest", "Approve this step and every later one"),
+                ("new_goal", "New goal", "Start a new run")):
+            if self.check_action(action, ()):
+                yield SystemCommand(title, help_, getattr(self, f"action_{action}"))
+        led = self.ledger
+        if led is not None and led.status == "paused" and self.runner is not None:
+            yield SystemCommand("Edit execution_state.md in $EDITOR",
+                                "Change the plan, variables or the pending step's inputs; taken up on resume",
+                                self.edit_state_file)
+
+    def _set_theme(self, name: str) -> None:
+        self.theme = name
+        remember_theme(name)
+
+    def edit_state_file(self) -> None:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+        path = self.ws.state_path
+        with self.suspend():
+            subprocess.run([*shlex.split(editor), str(path)], check=False)
+        try:
+            StateFile(path).load()
+        except LlmosError as exc:
+            self.notify(f"{exc} — fix it before resuming; the file is left as you wrote it.",
+                        severity="error", timeout=15)
+            return
+        self.notify("execution_state.md is valid; its changes are taken up on resume (p).")
+
+
+def _esc(s: str) -> str:
+    return s.replace("[", r"\[")

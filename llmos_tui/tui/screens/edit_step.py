@@ -1,0 +1,75 @@
+"""Edit a pending step's inputs as YAML, checked against the tool's schema before it is accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label, Static, TextArea
+
+from llmos_tui.core.frontmatter import dump_yaml
+from llmos_tui.tui.screens.modals import MODAL_CSS
+
+
+class EditStep(ModalScreen[dict | None]):
+    """Returns the new inputs, or None when cancelled. Bad YAML or inputs stay here, with the reason."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="EditStep") + """
+    EditStep > Vertical { width: 100; }
+    EditStep TextArea { height: 16; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True), Binding("ctrl+s", "save", "Save", priority=True)]
+
+    def __init__(self, n: int, tool: str, inputs: dict[str, Any],
+                 validate: Callable[[str, Any], str | None]) -> None:
+        super().__init__()
+        self.n, self.tool, self.inputs, self.validate = n, tool, inputs, validate
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"Edit step {self.n} · {self.tool} — inputs as YAML", classes="title")
+            yield TextArea(dump_yaml(self.inputs), language="yaml", id="yaml", tab_behavior="indent")
+            yield Static("", classes="error", id="error")
+            with Horizontal():
+                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary")
+            yield Static("The step stays waiting: approve it with a after saving.", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one(TextArea).focus()
+
+    def check(self, text: str) -> tuple[dict | None, str | None]:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"line {mark.line + 1}: " if mark is not None else ""
+            return None, f"Not valid YAML — {where}{getattr(exc, 'problem', None) or exc}"
+        if not isinstance(data, dict):
+            return None, "The inputs must be a mapping of parameter: value lines."
+        problem = self.validate(self.tool, data)
+        if problem:
+            return None, f"These inputs do not fit {self.tool}: {problem}"
+        return data, None
+
+    def action_save(self) -> None:
+        text = self.query_one(TextArea).text
+        data, problem = self.check(text)
+        if problem:
+            self.query_one("#error", Static).update(problem)  # nothing lost: the text stays as typed
+            return
+        self.dismiss(data)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self.action_save()
+        else:
+            self.action_cancel()

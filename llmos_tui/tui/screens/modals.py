@@ -1,0 +1,118 @@
+"""Small modal screens: a line of text (goal, deny reason), a yes/no question, a call's details."""
+
+from __future__ import annotations
+
+import json
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+MODAL_CSS = """
+{name} {{ align: center middle; background: $background 60%; }}
+{name} > Vertical {{ width: 84; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
+                     background: $surface; padding: 1 2; }}
+{name} .title {{ text-style: bold; margin-bottom: 1; }}
+{name} .hint {{ color: $text-muted; margin-top: 1; }}
+{name} .error {{ color: $error; text-style: bold; }}
+{name} Horizontal {{ height: auto; margin-top: 1; align-horizontal: right; }}
+{name} Button {{ margin-left: 2; }}
+"""
+
+
+class AskText(ModalScreen[str | None]):
+    """Ask for one line of text; Enter answers, Escape cancels (None)."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="AskText")
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, *, placeholder: str = "", value: str = "", hint: str = "",
+                 allow_empty: bool = True) -> None:
+        super().__init__()
+        self.title_text = title
+        self.placeholder = placeholder
+        self.value = value
+        self.hint = hint
+        self.allow_empty = allow_empty
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            yield Input(value=self.value, placeholder=self.placeholder, id="answer")
+            yield Static("", classes="error", id="error")
+            yield Static(self.hint or "Enter to confirm · Escape to cancel", classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        text = event.value.strip()
+        if not text and not self.allow_empty:
+            self.query_one("#error", Static).update("Please type something first.")
+            return
+        self.dismiss(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class Confirm(ModalScreen[bool]):
+    DEFAULT_CSS = MODAL_CSS.format(name="Confirm")
+    BINDINGS = [Binding("escape", "answer(False)", "No"), Binding("y", "answer(True)", "Yes"),
+                Binding("n", "answer(False)", "No")]
+
+    def __init__(self, question: str, detail: str = "", yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.detail, self.yes, self.no = question, detail, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, classes="title")
+            if self.detail:
+                yield Static(self.detail)
+            with Horizontal():
+                yield Button(f"{self.no} (n)", id="no")
+                yield Button(f"{self.yes} (y)", id="yes", variant="primary")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class StepDetail(ModalScreen[None]):
+    """A call's full inputs and output."""
+
+    DEFAULT_CSS = MODAL_CSS.format(name="StepDetail") + "StepDetail VerticalScroll { height: auto; max-height: 30; }"
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, inputs: dict, output: object, extra: str = "") -> None:
+        super().__init__()
+        self.title_text, self.inputs, self.output, self.extra = title, inputs, output, extra
+
+    def compose(self) -> ComposeResult:
+        from llmos_tui.core.frontmatter import dump_yaml
+
+        if isinstance(self.output, list):
+            out = "\n".join(b.get("text", f"[{b.get('type')} block]") for b in self.output if isinstance(b, dict))
+        elif self.output is None:
+            out = "(no result yet)"
+        else:
+            out = str(self.output)
+        with Vertical():
+            yield Label(self.title_text, classes="title")
+            with VerticalScroll():
+                yield Static("[b]Inputs[/b]")
+                yield Static(dump_yaml(self.inputs).rstrip(), markup=False)
+                yield Static("\n[b]Result[/b]")
+                yield Static(out[:20000], markup=False)
+                if self.extra:
+                    yield Static("\n" + self.extra, markup=False)
+            yield Static("Escape to close", classes="hint")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def to_json(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False)

@@ -1,0 +1,138 @@
+"""The run's side panes: plan, live state file, memory, and the header line."""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static, TextArea
+
+from llmos_tui.core.state import PlanItem, RunState
+
+PLAN_MARK = {"pending": ("○", ""), "in_progress": ("◐", "bold $warning"),
+             "completed": ("●", "$success"), "failed": ("✗", "$error"), "skipped": ("↷", "dim")}
+
+
+class PlanPane(Static):
+    """UpdatePlan's items with status marks."""
+
+    DEFAULT_CSS = "PlanPane { padding: 0 1; }"
+
+    def show(self, plan: tuple[PlanItem, ...]) -> None:
+        if not plan:
+            self.update(Text("No plan yet — the agent plans with UpdatePlan.", style="italic"))
+            return
+        lines = []
+        for p in plan:
+            mark, style = PLAN_MARK.get(p.status, ("?", ""))
+            lines.append(f"[{style}]{mark} {_escape(p.title)}[/]" if style else f"{mark} {_escape(p.title)}")
+        self.update("\n".join(lines))
+
+
+class StatePane(TextArea):
+    """execution_state.md exactly as it is on disk (read-only; refreshed when the file changes)."""
+
+    DEFAULT_CSS = "StatePane { border: none; padding: 0; }"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("", read_only=True, show_line_numbers=False, soft_wrap=False,
+                         language=None, **kwargs)
+        self._shown = ""
+
+    def show_text(self, text: str) -> None:
+        if text == self._shown:
+            return  # skip work when nothing changed
+        self._shown = text
+        top = self.scroll_offset
+        self.load_text(text)
+        self.scroll_to(top.x, top.y, animate=False)
+
+
+class MemoryPane(Static):
+    """SmartMemory experiences; those put into this run's prompt are marked."""
+
+    DEFAULT_CSS = "MemoryPane { padding: 0 1; }"
+
+    def show(self, entries: list[dict], used: set[str]) -> None:
+        if not entries:
+            self.update(Text("No experiences yet: each finished run adds one to system/memory_log.md.",
+                             style="italic"))
+            return
+        lines = []
+        for e in entries[-30:][::-1]:
+            mark = "★ " if e.get("experience_id") in used else "  "
+            lines.append(f"{mark}[b]{_escape(str(e.get('goal', '?')))}[/b] — {e.get('outcome', '?')}"
+                         f" · ${float(e.get('cost_usd') or 0):.4f}")
+        self.update("\n".join(lines))
+
+
+class RunHeader(Static):
+    """Goal, status, mode, runtime, model, elapsed time, tokens and cost; a spinner while a step runs."""
+
+    DEFAULT_CSS = "RunHeader { height: 2; padding: 0 1; background: $panel; color: $foreground; }"
+    SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+
+    busy_since: reactive[float | None] = reactive(None)
+
+    def __init__(self, *, clock: bool = True, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.state: RunState | None = None
+        self.note = ""
+        self.clock = clock  # off in snapshot tests: no times on screen
+        self._frame = 0
+
+    def on_mount(self) -> None:
+        if self.clock:
+            self.set_interval(0.1, self._tick)
+
+    def _tick(self) -> None:
+        self._frame += 1
+        if self.state is not None and (self.busy_since is not None or self.state.status == "running"
+                                       or self._frame % 10 == 0):
+            self.refresh_text()
+
+    def show(self, state: RunState | None, note: str = "") -> None:
+        self.state = state
+        self.note = note
+        self.refresh_text()
+
+    def refresh_text(self) -> None:
+        st = self.state
+        if st is None:
+            self.update(f"[b]llmos-tui[/b]  {_escape(self.note) or 'no run'}")
+            return
+        colour = {"running": "$accent", "awaiting_approval": "$warning", "paused": "$warning",
+                  "completed": "$success", "failed": "$error", "cancelled": "$error"}.get(st.status, "$foreground")
+        status = st.status.replace("_", " ")
+        spin = ""
+        if self.busy_since is not None and self.clock:
+            spin = f" {self.SPINNER[self._frame % len(self.SPINNER)]} step {st.current_step} " \
+                   f"{time.monotonic() - self.busy_since:4.1f}s"
+        end = st.updated_at if st.status in ("completed", "failed", "cancelled") else None
+        elapsed = f" · {_elapsed(st.started_at, end)}" if self.clock else ""
+        u = st.usage
+        line1 = f"[b]{_escape(st.goal)}[/b]"
+        line2 = (f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
+                 f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
+                 f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
+                 f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · {st.steps_total} steps"
+                 f"{'  — ' + _escape(self.note) if self.note else ''}")
+        self.update(line1 + "\n" + line2)
+
+
+def _escape(s: str) -> str:
+    return s.replace("[", r"\[")
+
+
+def _elapsed(started_at: str, ended_at: str | None) -> str:
+    import datetime as dt
+
+    try:
+        t0 = dt.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+        t1 = dt.datetime.fromisoformat(ended_at.replace("Z", "+00:00")) if ended_at else \
+            dt.datetime.now(dt.timezone.utc)
+    except ValueError:
+        return "-"
+    secs = max(int((t1 - t0).total_seconds()), 0)
+    return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 else f"{secs // 60}:{secs % 60:02d}"
