@@ -78,6 +78,7 @@ class Runner:
         self._dirty = False
         self._state_blocked: str | None = None   # a person's broken edit of the state file
         self._closed = False
+        self._trace_seq = -1
 
     # ------------------------------------------------------------------ opening
 
@@ -310,8 +311,10 @@ class Runner:
         reg = self.registry.get(step.tool)
         assert reg is not None  # validated at the gate
         simulated = self.ledger.mode == "simulate" and step.tool != "UpdatePlan"
-        if step.side_effects != "none" or reg.spec.latency not in FAST_LATENCIES:
-            self._flush(force=True)  # write-ahead: `running` is durable and on screen first
+        if reg.spec.latency not in FAST_LATENCIES:
+            self._flush(force=True)  # a slow call: `running` is durable and on screen before it starts
+        elif step.side_effects != "none":
+            self.journal.sync()  # write-ahead: `running` is durable before the effect can happen
         started = time.perf_counter()
         try:
             if simulated:
@@ -426,7 +429,6 @@ class Runner:
     async def _wait(self) -> None:
         """Block until a command or a state-file edit arrives (polling: works across processes)."""
         self._flush(force=True)
-        self._write_trace()
         start_offset, start_seq = self.ledger.control_offset, self.ledger.seq
         while self.ledger.control_offset == start_offset and self.ledger.seq == start_seq:
             self._wake.clear()
@@ -557,6 +559,9 @@ class Runner:
         self._write_trace()
 
     def _write_trace(self) -> None:
+        if self._trace_seq == self.ledger.seq:
+            return  # nothing new since the last write
+        self._trace_seq = self.ledger.seq
         write_json_atomic(self.run_dir / "trace.json",
                           build_trace(self.ledger, self.initial_state or {}, self.system_prompt(),
                                       self.registry.api_definitions()))
