@@ -206,7 +206,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(f"  [{marks.get(p.status, ' ')}] {p.title}")
     cur = st.pending_step
     if cur is not None:
-        print(f"step {cur.n} {cur.tool} is {cur.status.replace('_', ' ')}: {json.dumps(cur.inputs)[:200]}")
+        print(f"step {cur.n} {cur.tool} is {cur.status.replace('_', ' ')}: {json.dumps(cur.inputs, ensure_ascii=False)[:200]}")
     if st.error:
         print(f"error: {st.error.get('type')}: {st.error.get('message')}")
     if st.status not in ("completed", "failed", "cancelled"):

@@ -19,6 +19,14 @@ from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.workspace import Workspace
 
 
+@pytest.fixture(autouse=True)
+def isolated_settings(tmp_path_factory, monkeypatch):
+    """Never read or write the real ~/.config (theme memory), never reach a real API."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("TEXTUAL_ANIMATIONS", "none")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     init_project(tmp_path)

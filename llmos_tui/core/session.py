@@ -30,6 +30,7 @@ class RunRequest:
     approval: str | None = None
     max_cost_usd: float | None = None
     variables: dict[str, Any] | None = None
+    run_id: str | None = None           # default: start time plus a random suffix
 
 
 def load_parts(ws: Workspace, *, model: str | None = None, approval: str | None = None,
@@ -66,7 +67,7 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
     runtime = make_runtime(runtime_name, script)
     return Runner.start(ws, req.goal, config=config, registry=registry, runtime=runtime,
                         runtime_name=runtime_name, mode=req.mode, variables=req.variables,
-                        options=options,
+                        options=options, run_id=req.run_id,
                         # resume replays this copy, wherever the original goes
                         run_files={"script.yaml": script.read_bytes()} if script else None)
 

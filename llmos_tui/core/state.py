@@ -27,8 +27,15 @@ INPUT_PREVIEW_CHARS = 400   # long input strings of settled steps are shortened 
 RESULT_PREVIEW_CHARS = 240
 
 
-def utcnow() -> str:
+def _wall_clock() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+
+
+clock = _wall_clock  # the one source of timestamps; tests pin it for reproducible files
+
+
+def utcnow() -> str:
+    return clock()
 
 
 @dataclass(frozen=True)
