@@ -35,6 +35,7 @@ from llmos_tui.core.workspace import Workspace, write_json_atomic
 Listener = Callable[[dict[str, Any], Ledger], None]
 
 WAITING = "waiting"        # drive() stopped at a decision because of --no-wait
+timer = time.perf_counter  # measures step durations; tests pin it for reproducible screens
 FAST_LATENCIES = frozenset({"instant", "fast"})
 MAX_TOKENS_NUDGE = "(Your last reply was cut off at the max_tokens limit. Continue from where it stopped.)"
 
@@ -315,7 +316,7 @@ class Runner:
             self._flush(force=True)  # a slow call: `running` is durable and on screen before it starts
         elif step.side_effects != "none":
             self.journal.sync()  # write-ahead: `running` is durable before the effect can happen
-        started = time.perf_counter()
+        started = timer()
         try:
             if simulated:
                 out = await self.runtime.simulate(step.tool, step.inputs, reg.spec.metadata_line(),
@@ -328,7 +329,7 @@ class Runner:
             raise
         except Exception as exc:  # a tool bug is the model's error result, never a crash of the run
             out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
-        duration = round(time.perf_counter() - started, 4)
+        duration = round(timer() - started, 4)
         self._step(step, "failed" if out.is_error else "done", content=out.to_content(),
                    is_error=out.is_error, duration_s=duration, simulated=simulated)
         if step.tool == "UpdatePlan" and not out.is_error:

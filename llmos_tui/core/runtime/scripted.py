@@ -80,8 +80,8 @@ class ScriptedRuntime:
     async def next_turn(self, request: TurnRequest) -> ModelTurn:
         i = request.turn_index
         if i >= len(self.turns):
-            raise ScriptExhausted(f"the script {self.source} has {len(self.turns)} turns; "
-                                  f"the run asked for turn {i + 1}")
+            raise ScriptExhausted(f"the script has {len(self.turns)} turns and the run asked for turn "
+                                  f"{i + 1}: a script should end with a text-only turn")
         return self.turns[i]
 
     async def simulate(self, tool: str, inputs: dict[str, Any], spec_line: str,
