@@ -337,3 +337,13 @@ async def test_broken_state_edit_pauses_and_is_never_overwritten(ws):
     r.submit(new_command("cancel"))
     assert await task == "cancelled"
     assert ws.state_path.read_text() == broken  # still never overwritten
+
+
+async def test_resume_of_a_paused_run_lets_it_go_on(ws):
+    r = start_runner(ws, WRITE_THEN_DONE, approval="never", no_wait=True)
+    r.submit(new_command("pause"))
+    assert await r.drive() == "paused"
+    again = resume_runner(ws, r.run_id, WRITE_THEN_DONE, no_wait=True)
+    assert again.ledger.status == "running"
+    assert await again.drive() == "completed"
+    assert (ws.root / "hello.txt").exists()

@@ -122,7 +122,8 @@ class Runner:
     @classmethod
     def resume(cls, ws: Workspace, run_id: str, *, config: AgentConfig, registry: ToolRegistry,
                runtime: Runtime, options: RunOptions = RunOptions(),
-               approval: str | None = None) -> "Runner":
+               approval: str | None = None, unpause: bool = True) -> "Runner":
+        """Reopen a run from its journal. A paused run goes on (`unpause`): resuming is the ask."""
         lock = WorkspaceLock(ws.root)
         lock.acquire(run_id)
         try:
@@ -143,6 +144,8 @@ class Runner:
             if approval and approval != ledger.approval:
                 runner._record("policy_changed", data={"approval": approval})
             runner._recover_interrupted_step()
+            if unpause and ledger.status == "paused":
+                runner._set_status(runner._active_status(), error=None, reason="resumed")
             runner._flush(force=True)
             return runner
         except BaseException:

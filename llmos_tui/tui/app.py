@@ -424,10 +424,7 @@ class LlmosApp(App):
             return
         if self.runner is None or led.status in RUN_TERMINAL:
             if self.view is not None and self.view.status not in RUN_TERMINAL:
-                was_paused = self.view.status == "paused"
-                self.resume_run(self.view.run_id)  # take over a run no one drives
-                if was_paused and self.runner is not None:
-                    self._send("resume")  # one key: take it over and let it go on
+                self.resume_run(self.view.run_id)  # take over a run no one drives, and go on
             return
         self._send("resume" if led.status == "paused" else "pause")
 
