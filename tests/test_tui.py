@@ -321,3 +321,51 @@ async def test_the_ui_stays_responsive_while_a_step_runs(project):
         assert app.ledger.current_step.status == "running"
         assert log.rows[0].status == "running"
         await wait_for(pilot, lambda: app.ledger.status == "paused", timeout=6)
+
+
+def _fake_editor(tmp_path, old: str, new: str) -> str:
+    script = tmp_path / "fake_editor.py"
+    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+                      f"p.write_text(p.read_text().replace({old!r}, {new!r}, 1))\n")
+    import sys
+    return f"{sys.executable} {script}"
+
+
+async def test_edit_state_file_in_editor_while_paused_is_taken_up(project, tmp_path, monkeypatch):
+    from contextlib import nullcontext
+
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        monkeypatch.setattr(app, "suspend", nullcontext)  # the headless test driver cannot suspend
+        await wait_for(pilot, awaiting(app, 2))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.ledger.status == "paused")
+        monkeypatch.setenv("EDITOR", _fake_editor(tmp_path, "file_path: hello.txt", "file_path: edited.txt"))
+        app.edit_state_file()
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.ledger.steps[1].inputs["file_path"] == "edited.txt")
+        await wait_for(pilot, awaiting(app, 2))
+        await pilot.press("a")
+        await wait_for(pilot, awaiting(app, 3))
+        assert (project / "workspace" / "edited.txt").exists()
+
+
+async def test_broken_state_edit_is_reported_and_resume_refused(project, tmp_path, monkeypatch):
+    from contextlib import nullcontext
+
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        monkeypatch.setattr(app, "suspend", nullcontext)
+        await wait_for(pilot, awaiting(app, 2))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.ledger.status == "paused")
+        monkeypatch.setenv("EDITOR", _fake_editor(tmp_path, "status: paused", "status: [paused"))
+        app.edit_state_file()
+        broken = (project / "workspace" / "execution_state.md").read_text()
+        assert "status: [paused" in broken
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert app.ledger.status == "paused"  # resume refused while the file does not parse
+        assert (project / "workspace" / "execution_state.md").read_text() == broken
+        shown = [n.message for n in app._notifications]
+        assert any("resume refused" in m and "does not parse" in m for m in shown), shown

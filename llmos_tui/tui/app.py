@@ -215,6 +215,9 @@ class LlmosApp(App):
         led = self.ledger
         if led is None:
             return
+        if rec["kind"] == "command" and rec["data"].get("applied") is False and rec["data"].get("reason"):
+            self.notify(f"{rec['data'].get('action', 'command')} refused: {rec['data']['reason']}",
+                        severity="warning", timeout=10)
         if rec["kind"] in ("step_status", "step_edited"):
             step = led.steps[rec["step"] - 1]
             self.query_one(ToolCallLog).put(row_of(step))
@@ -507,10 +510,20 @@ class LlmosApp(App):
         remember_theme(name)
 
     def edit_state_file(self) -> None:
+        from textual.app import SuspendNotSupported
+
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         path = self.ws.state_path
-        with self.suspend():
-            subprocess.run([*shlex.split(editor), str(path)], check=False)
+        try:
+            with self.suspend():
+                subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except SuspendNotSupported:
+            self.notify(f"This terminal cannot hand over to an editor; edit {path} elsewhere, then resume.",
+                        severity="warning", timeout=10)
+            return
+        except OSError as exc:
+            self.notify(f"Could not start {editor!r}: {exc}", severity="error", timeout=10)
+            return
         try:
             StateFile(path).load()
         except LlmosError as exc:
