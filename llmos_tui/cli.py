@@ -100,6 +100,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     req = RunRequest(goal=args.goal, runtime=args.runtime, script=Path(args.script) if args.script else None,
                      mode=args.mode, model=args.model, approval=args.approve, max_cost_usd=args.max_cost)
     if not args.headless:
+        from llmos_tui.core.session import preflight
+
+        preflight(ws, req)  # a bad script, no key, a locked workspace: one line, before the UI
         return _run_tui(ws.root, args, request=req)
     runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
     if not args.quiet:
@@ -118,6 +121,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     ws = Workspace.locate(args.workspace)
     run_id = ws.resolve_run_id(args.run_id)
     if not args.headless:
+        from llmos_tui.core.session import preflight
+
+        preflight(ws)
         return _run_tui(ws.root, args, resume_run_id=run_id)
     runner = resume_run(ws, run_id, approval=args.approve, max_cost_usd=args.max_cost,
                         options=RunOptions(no_wait=args.no_wait))
@@ -162,6 +168,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         demo = prepare(args.scenario, site.base_url, Path(args.workspace) if args.workspace else None)
         ws = Workspace.locate(demo.project)
         req = RunRequest(goal=demo.goal, runtime="scripted", script=demo.script, approval=args.approve)
+        if not args.headless:
+            from llmos_tui.core.session import preflight
+
+            preflight(ws, req)
         if args.headless:
             runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
             print(f"demo run {runner.run_id} in {demo.project}", flush=True)

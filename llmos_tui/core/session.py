@@ -60,6 +60,24 @@ def make_runtime(name: str, script: Path | None) -> Any:
                    f"with --runtime scripted --script FILE, or try `llmos-tui demo`")
 
 
+def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
+    """Raise the error opening this run would raise, before a UI is shown for it."""
+    from llmos_tui.core.lock import holder_info
+    from llmos_tui.core.state import StateFile
+
+    load_parts(ws, model=req.model if req else None, approval=req.approval if req else None)
+    if req is not None:
+        make_runtime(req.runtime or ("scripted" if req.script else "native"), req.script)
+    holder = holder_info(ws.root)
+    if holder is not None:
+        from llmos_tui.core.errors import WorkspaceLocked
+
+        raise WorkspaceLocked(f"workspace {ws.root} is already driven by another process (pid "
+                              f"{holder.get('pid', '?')}, run {holder.get('run_id', '?')}); stop it first")
+    if req is not None and ws.state_path.exists():
+        StateFile(ws.state_path).load()
+
+
 def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()) -> Runner:
     config, registry = load_parts(ws, model=req.model, approval=req.approval, max_cost_usd=req.max_cost_usd)
     runtime_name = req.runtime or ("scripted" if req.script else "native")

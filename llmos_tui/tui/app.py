@@ -123,7 +123,13 @@ class LlmosApp(App):
             self.register_theme(theme)
             self._theme_names.append(theme.name)
         wanted = self.settings.theme or remembered_theme() or DEFAULT_THEME
-        self.theme = wanted if wanted in self.available_themes else DEFAULT_THEME
+        if wanted not in self.available_themes:
+            self.notify(f"No theme {wanted!r}; using {DEFAULT_THEME}. Themes: {', '.join(self._theme_names)}",
+                        severity="warning", timeout=8)
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+        if self.settings.theme:
+            remember_theme(wanted)  # --theme is remembered too
         self.query_one("#plan").border_title = "Plan"
         self.query_one("#memory").border_title = "Memory"
         self.query_one("#log").border_title = "Tool calls"
