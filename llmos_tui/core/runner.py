@@ -354,6 +354,9 @@ class Runner:
     def _poll_control(self) -> None:
         if self.control.size() <= self.ledger.control_offset:
             return
+        # A state-file edit made before these commands is taken up first: once a command is
+        # applied the journal moves on, and the edit could no longer be told from lag.
+        self._take_up_state_file()
         for item, end in self.control.read_from(self.ledger.control_offset):
             if isinstance(item, BadCommand):
                 self._record("command", data={"applied": False, "offset": end, "line": item.line,
