@@ -64,7 +64,9 @@ async def _drive(runner: Any, quiet: bool) -> str:
         if interrupts == 1:
             from llmos_tui.core.control import new_command
 
-            print("pausing after the current step (again to stop at once)…", file=sys.stderr, flush=True)
+            print("pausing after the current step, then exiting (again to stop at once)…",
+                  file=sys.stderr, flush=True)
+            runner.exit_when_paused = True
             runner.submit(new_command("pause", feedback="interrupted from the terminal"))
         elif task is not None:
             task.cancel()
@@ -257,7 +259,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
     led = _ledger(ws, run_id)
     if led.status in RUN_TERMINAL:
         raise BadInput(f"run {run_id} is {led.status}; there is nothing to {args.command}")
-    step = args.step
+    step = getattr(args, "step", None)  # only step decisions take --step
     if action in ("approve", "deny", "skip", "retry") and step is None:
         cur = led.current_step
         wanted = ("uncertain",) if action == "retry" else ("awaiting_approval", "uncertain")

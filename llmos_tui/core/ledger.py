@@ -32,6 +32,7 @@ class StepRecord:
     started_at: str | None = None
     duration_s: float | None = None
     simulated: bool = False
+    executing: bool = False      # the tool was started (not merely approved) since it last went running
     human: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -168,6 +169,7 @@ class Ledger:
         step.status = rec["to"]
         if step.status == "running":
             step.started_at = rec.get("at")
+            step.executing = False
         if "content" in data:
             step.content = data["content"]
             step.is_error = bool(data.get("is_error", False))
@@ -179,6 +181,9 @@ class Ledger:
             step.human = {**step.human, **data["human"]}
         while self.first_unsettled < len(self.steps) and self.steps[self.first_unsettled].settled:
             self.first_unsettled += 1
+
+    def _on_step_exec(self, rec: dict, data: dict) -> None:
+        self.steps[rec["step"] - 1].executing = True
 
     def _on_step_edited(self, rec: dict, data: dict) -> None:
         step = self.steps[rec["step"] - 1]

@@ -80,6 +80,7 @@ class Runner:
         self._state_blocked: str | None = None   # a person's broken edit of the state file
         self._closed = False
         self._trace_seq = -1
+        self.exit_when_paused = False  # set by a face that wants drive() back once paused (Ctrl-C)
 
     # ------------------------------------------------------------------ opening
 
@@ -190,7 +191,7 @@ class Runner:
                 if status in RUN_TERMINAL:
                     return status
                 if status == "paused":
-                    if self.options.no_wait:
+                    if self.options.no_wait or self.exit_when_paused:
                         return "paused"
                     await self._wait()
                     continue
@@ -315,6 +316,10 @@ class Runner:
         reg = self.registry.get(step.tool)
         assert reg is not None  # validated at the gate
         simulated = self.ledger.mode == "simulate" and step.tool != "UpdatePlan"
+        if step.side_effects != "none":
+            # Marks the moment the effect may begin: a step approved but never started is not
+            # uncertain after a crash, it simply runs.
+            self._record("step_exec", step=step.n)
         if reg.spec.latency not in FAST_LATENCIES:
             self._flush(force=True)  # a slow call: `running` is durable and on screen before it starts
         elif step.side_effects != "none":
@@ -343,6 +348,8 @@ class Runner:
         step = self.ledger.current_step
         if step is None or step.status != "running":
             return
+        if not step.executing:
+            return  # approved, but its tool never started: it runs now, once
         if step.side_effects == "none":
             self._record("note", step=step.n, data={"message": "read-only step interrupted; running it again"})
         else:
