@@ -125,10 +125,10 @@ def test_kill_nine_loop_then_resume_matches_uninterrupted_run(tmp_path):
         rounds += 1
         assert rounds < 200, "the run never finished"
         proc = start(root, args)
-        if kills < 24:
+        if kills < 30:
             done = journal_lines(ws)
             # A few records further on (so kills spread over the whole run), then a random instant.
-            target = done + rng.randint(1, max(2, total // 40))
+            target = done + rng.randint(1, max(2, total // 60))
             if kill_at(proc, ws, target, rng.choice([0.0, 0.0, rng.uniform(0, 0.03)])):
                 kills += 1
         proc.wait(60)

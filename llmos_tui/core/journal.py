@@ -29,8 +29,8 @@ class Journal:
         self.seq = 0
         self._dirty = False
         if self.path.exists():
-            records = read_records(self.path, repair=True)
-            self.seq = records[-1]["seq"] if records else 0
+            repair_tail(self.path)
+            self.seq = _last_seq(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
     def append(self, kind: str, *, step: int | None = None, frm: str | None = None,
@@ -63,33 +63,74 @@ class Journal:
             self._fd = -1
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
-    """Records in order. A torn last line (a crash mid-write) is ignored; damage before it raises."""
+def _last_seq(path: Path) -> int:
+    """The seq of the last record, read from the file's end (no need to parse the whole run)."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    start = max(0, size - 1_048_576)
     with open(path, "rb") as fh:
-        lines = fh.read().split(b"\n")
-    last = len(lines) - 1  # after the final "\n" split leaves b"" (or a torn tail)
-    for i, raw in enumerate(lines, 1):
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            if i - 1 == last:
-                return  # torn tail: the write never completed, so its effect never happened
-            raise FileFormatError(str(path), i, "journal line is not valid JSON") from None
-        if not isinstance(rec, dict) or "kind" not in rec or "seq" not in rec:
-            raise FileFormatError(str(path), i, "journal line is not a record (needs seq and kind)")
-        yield rec
+        fh.seek(start)
+        lines = fh.read().splitlines()
+    for raw in reversed(lines):
+        if raw.strip():
+            try:
+                return int(json.loads(raw)["seq"])
+            except (ValueError, KeyError, TypeError):
+                if start > 0:  # a last record longer than the window: read it all
+                    last = 0
+                    for rec in iter_records(path):
+                        last = rec["seq"]
+                    return last
+                raise FileFormatError(str(path), None, "the journal's last line is not a record") from None
+    return 0
+
+
+def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+    """Records in order, streamed. A torn last line (a crash mid-write) is ignored; damage
+    before it raises."""
+    with open(path, "rb") as fh:
+        line_no = 0
+        for raw in fh:
+            line_no += 1
+            if not raw.strip():
+                continue
+            try:
+                rec = json.loads(raw)
+            except ValueError:
+                if not raw.endswith(b"\n") and not fh.read(1):
+                    return  # torn tail: the write never completed, so its effect never happened
+                raise FileFormatError(str(path), line_no, "journal line is not valid JSON") from None
+            if not isinstance(rec, dict) or "kind" not in rec or "seq" not in rec:
+                raise FileFormatError(str(path), line_no, "journal line is not a record (needs seq and kind)")
+            yield rec
 
 
 def read_records(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
     """All records; with `repair`, a torn last line is cut off so appends start on a clean line."""
     records = list(iter_records(path))
     if repair:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            data = fh.read()
-        good = data.rfind(b"\n") + 1
-        if good != size:
-            os.truncate(path, good)
+        repair_tail(path)
     return records
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line off, so the next append starts on a clean line."""
+    size = path.stat().st_size
+    if size == 0:
+        return
+    with open(path, "rb") as fh:
+        pos = size
+        while pos > 0:
+            step = min(65536, pos)
+            fh.seek(pos - step)
+            chunk = fh.read(step)
+            nl = chunk.rfind(b"\n")
+            if nl >= 0:
+                good = pos - step + nl + 1
+                break
+            pos -= step
+        else:
+            good = 0
+    if good != size:
+        os.truncate(path, good)

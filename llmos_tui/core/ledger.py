@@ -8,6 +8,7 @@ Every status change is checked against the transition tables in `statuses`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Iterable
 from typing import Any
 
 from llmos_tui.core.errors import FileFormatError, IllegalTransition
@@ -15,7 +16,7 @@ from llmos_tui.core.state import RESULT_PREVIEW_CHARS, PlanItem, RunState, StepV
 from llmos_tui.core.statuses import STEP_SETTLED, check_run, check_step
 
 
-@dataclass
+@dataclass(slots=True)
 class StepRecord:
     """A step with its full history (the state file shows only a preview of recent ones)."""
 
@@ -64,7 +65,10 @@ class StepRecord:
 
 
 class Ledger:
-    def __init__(self) -> None:
+    def __init__(self, *, keep_messages: bool = True) -> None:
+        # A read-only view (status, a watcher, the TUI on a finished run) does not need the
+        # conversation: without it a 100k-call run folds in a fraction of the memory.
+        self.keep_messages = keep_messages
         self.run_id = ""
         self.goal = ""
         self.mode = "execute"
@@ -94,8 +98,9 @@ class Ledger:
     # ------------------------------------------------------------ folding
 
     @classmethod
-    def from_records(cls, records: list[dict[str, Any]], path: str = "journal.jsonl") -> "Ledger":
-        led = cls()
+    def from_records(cls, records: Iterable[dict[str, Any]], path: str = "journal.jsonl", *,
+                     keep_messages: bool = True) -> "Ledger":
+        led = cls(keep_messages=keep_messages)
         for rec in records:
             try:
                 led.apply(rec)
@@ -134,7 +139,8 @@ class Ledger:
 
     def _on_model_turn(self, rec: dict, data: dict) -> None:
         content = data["content"]
-        self.messages.append({"role": "assistant", "content": content})
+        if self.keep_messages:
+            self.messages.append({"role": "assistant", "content": content})
         self.turns += 1
         turn_usage = Usage.from_dict(data.get("usage"))
         self.usage = self.usage + turn_usage
@@ -145,11 +151,14 @@ class Ledger:
             self.last_text = "\n".join(texts).strip()
 
     def _on_tool_results(self, rec: dict, data: dict) -> None:
+        if not self.keep_messages:
+            return
         blocks = [self.by_tool_use[tid].tool_result_block() for tid in data["tool_use_ids"]]
         self.messages.append({"role": "user", "content": blocks})
 
     def _on_user_message(self, rec: dict, data: dict) -> None:
-        self.messages.append({"role": "user", "content": data["content"]})
+        if self.keep_messages:
+            self.messages.append({"role": "user", "content": data["content"]})
 
     def _on_step_status(self, rec: dict, data: dict) -> None:
         n = rec["step"]

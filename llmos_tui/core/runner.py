@@ -185,6 +185,9 @@ class Runner:
         """Run until the run ends, or (with no_wait) until it needs a person. Returns the status."""
         try:
             while True:
+                # Give the event loop a turn every step: with fast in-process tools and a scripted
+                # model nothing else awaits, and a UI sharing this loop would freeze for the run.
+                await asyncio.sleep(0)
                 self._poll_control()
                 self._take_up_state_file()
                 status = self.ledger.status

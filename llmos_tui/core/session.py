@@ -101,7 +101,9 @@ def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
                          options=options, approval=approval)
 
 
-def read_ledger(ws: Workspace, run_id: str) -> Ledger:
-    """A run as its journal tells it (read-only: for status, lists and watchers)."""
+def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> Ledger:
+    """A run as its journal tells it (read-only: for status, lists and watchers), streamed."""
+    from llmos_tui.core.journal import iter_records
+
     path = ws.run_dir(run_id) / "journal.jsonl"
-    return Ledger.from_records(read_records(path), str(path))
+    return Ledger.from_records(iter_records(path), str(path), keep_messages=keep_messages)

@@ -22,16 +22,10 @@ from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from llmos_tui.core.control import new_command
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.ledger import Ledger
-from llmos_tui.core.memory import read_memory
-from llmos_tui.core.session import RunRequest
-from llmos_tui.core.state import StateFile
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.workspace import Workspace
-from llmos_tui.tui.screens.edit_step import EditStep
-from llmos_tui.tui.screens.modals import AskText, Confirm, StepDetail
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
 from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
 from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog, short_inputs
@@ -40,9 +34,9 @@ from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog, short_inputs
 @dataclass(frozen=True)
 class AppSettings:
     workspace: Path
-    request: RunRequest | None = None      # start this run at once
+    request: Any = None                    # a core.session.RunRequest to start at once
     resume_run_id: str | None = None       # resume this run at once
-    default_request: RunRequest | None = None  # what a typed goal runs with (runtime, script…)
+    default_request: Any = None            # the RunRequest a typed goal runs with (runtime, script…)
     theme: str | None = None
     clock: bool = True                     # times and spinners (off for snapshot tests)
     watch_files: bool = True               # follow execution_state.md on disk
@@ -103,6 +97,7 @@ class LlmosApp(App):
         self.busy_step: int | None = None
         self._views_dirty = False
         self._theme_names: list[str] = []
+        self._keys_shown: tuple[bool, ...] = ()
 
     # ------------------------------------------------------------------ layout
 
@@ -159,20 +154,37 @@ class LlmosApp(App):
         return self.runner is not None and self.runner.ledger.status not in RUN_TERMINAL
 
     def _open_latest(self) -> None:
-        from llmos_tui.core.session import read_ledger
-
         run_id = self.ws.latest_run_id()
         if run_id is None:
             self.action_new_goal()
             return
+        self.header_note(f"opening run {run_id}…")
+        self._read_run(run_id)
+
+    @work(thread=True, group="open-run", exclusive=True, exit_on_error=False)
+    def _read_run(self, run_id: str) -> None:
+        """Fold a (possibly huge) journal off the event loop, so the first frame does not wait."""
+        from llmos_tui.core.session import read_ledger
+
         try:
-            self.view = read_ledger(self.ws, run_id)
+            led = read_ledger(self.ws, run_id)
         except LlmosError as exc:
-            self.notify(str(exc), severity="error", timeout=10)
+            self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
             return
+        self.call_from_thread(self._show_run, led)
+
+    def _show_run(self, led: Ledger) -> None:
+        import gc
+
+        if self.runner is not None:
+            return  # a run started here meanwhile
+        self.view = led
         self._load_views()
-        if self.view.status not in RUN_TERMINAL:
-            self.header_note(f"run {run_id} is {self.view.status} with no driver — p resumes it here")
+        gc.freeze()  # the folded run is long-lived: keep it out of every later full collection
+        note = ""
+        if led.status not in RUN_TERMINAL:
+            note = f"run {led.run_id} is {led.status} with no driver — p resumes it here"
+        self.header_note(note)
 
     def start_run(self, req: RunRequest) -> None:
         from llmos_tui.core.runner import RunOptions
@@ -272,7 +284,10 @@ class LlmosApp(App):
         self.query_one(RunHeader).show(snap, self.query_one(RunHeader).note)
         self.query_one(PlanPane).show(snap.plan)
         self._show_pending(led)
-        self.refresh_bindings()
+        keys = tuple(bool(self.check_action(a, ())) for a in sorted(RUN_ACTIONS))
+        if keys != self._keys_shown:  # rebuilding the footer costs a layout: only on change
+            self._keys_shown = keys
+            self.refresh_bindings()
 
     def _show_pending(self, led: Ledger) -> None:
         from llmos_tui.core.frontmatter import dump_yaml
@@ -308,6 +323,8 @@ class LlmosApp(App):
         header.show(led.snapshot(20) if led else None, header.note)
 
     def _show_memory(self) -> None:
+        from llmos_tui.core.memory import read_memory
+
         try:
             entries = read_memory(self.ws.system / "memory_log.md")
         except LlmosError as exc:
@@ -365,6 +382,8 @@ class LlmosApp(App):
         return True
 
     def _send(self, action: str, **kw: Any) -> None:
+        from llmos_tui.core.control import new_command
+
         if self.runner is None:
             return
         self.runner.submit(new_command(action, **kw))
@@ -381,6 +400,8 @@ class LlmosApp(App):
             self.notify("Approving this step and every later one in this run.")
 
     def action_deny(self) -> None:
+        from llmos_tui.tui.screens.modals import AskText
+
         cur = self.ledger.current_step if self.ledger else None
         if cur is None:
             return
@@ -395,6 +416,8 @@ class LlmosApp(App):
                                  hint="Enter denies · Escape goes back without denying"), answered)
 
     def action_edit(self) -> None:
+        from llmos_tui.tui.screens.edit_step import EditStep
+
         cur = self.ledger.current_step if self.ledger else None
         if cur is None or self.runner is None:
             return
@@ -438,6 +461,9 @@ class LlmosApp(App):
         self._send("resume" if led.status == "paused" else "pause")
 
     def action_new_goal(self) -> None:
+        from llmos_tui.core.session import RunRequest
+        from llmos_tui.tui.screens.modals import AskText
+
         if self.driving:
             self.notify("A run is active; cancel or finish it first.")
             return
@@ -451,6 +477,8 @@ class LlmosApp(App):
                                  hint="Enter starts the run · Escape cancels", allow_empty=False), answered)
 
     async def action_quit_app(self) -> None:
+        from llmos_tui.tui.screens.modals import Confirm
+
         if not self.driving:
             self.exit()
             return
@@ -476,6 +504,8 @@ class LlmosApp(App):
 
     @on(ToolCallLog.Opened)
     def _open_step(self, message: ToolCallLog.Opened) -> None:
+        from llmos_tui.tui.screens.modals import StepDetail
+
         led = self.ledger
         if led is None or not 0 < message.n <= len(led.steps):
             return
@@ -517,6 +547,8 @@ class LlmosApp(App):
 
     def edit_state_file(self) -> None:
         from textual.app import SuspendNotSupported
+
+        from llmos_tui.core.state import StateFile
 
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         path = self.ws.state_path

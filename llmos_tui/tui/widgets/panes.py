@@ -19,7 +19,12 @@ class PlanPane(Static):
 
     DEFAULT_CSS = "PlanPane { padding: 0 1; }"
 
+    _shown: object = None
+
     def show(self, plan: tuple[PlanItem, ...]) -> None:
+        if plan == self._shown:
+            return  # unchanged: no repaint
+        self._shown = plan
         if not plan:
             self.update(Text("No plan yet — the agent plans with UpdatePlan.", style="italic"))
             return
@@ -27,7 +32,7 @@ class PlanPane(Static):
         for p in plan:
             mark, style = PLAN_MARK.get(p.status, ("?", ""))
             lines.append(f"[{style}]{mark} {_escape(p.title)}[/]" if style else f"{mark} {_escape(p.title)}")
-        self.update("\n".join(lines))
+        self.update("\n".join(lines), layout=False)
 
 
 class StatePane(TextArea):
@@ -81,6 +86,7 @@ class RunHeader(Static):
         self.note = ""
         self.clock = clock  # off in snapshot tests: no times on screen
         self._frame = 0
+        self._text = ""
 
     def on_mount(self) -> None:
         if self.clock:
@@ -118,7 +124,10 @@ class RunHeader(Static):
                  f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
                  f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · {st.steps_total} steps"
                  f"{'  — ' + _escape(self.note) if self.note else ''}")
-        self.update(line1 + "\n" + line2)
+        text = line1 + "\n" + line2
+        if text != self._text:  # a fixed-height line: repaint only when it changed, never relayout
+            self._text = text
+            self.update(text, layout=False)
 
 
 def _escape(s: str) -> str:
