@@ -98,6 +98,7 @@ class LlmosApp(App):
         self._views_dirty = False
         self._theme_names: list[str] = []
         self._keys_shown: tuple[bool, ...] = ()
+        self._theme_problem = self._choose_theme()
 
     # ------------------------------------------------------------------ layout
 
@@ -113,28 +114,30 @@ class LlmosApp(App):
             yield StatePane(id="state")
         yield Footer()
 
-    def on_mount(self) -> None:
+    def _choose_theme(self) -> str | None:
+        """Register themes/*.yaml and pick the theme before the first frame (no re-style after)."""
         for theme in load_themes():
             self.register_theme(theme)
             self._theme_names.append(theme.name)
         wanted = self.settings.theme or remembered_theme() or DEFAULT_THEME
+        problem = None
         if wanted not in self.available_themes:
-            self.notify(f"No theme {wanted!r}; using {DEFAULT_THEME}. Themes: {', '.join(self._theme_names)}",
-                        severity="warning", timeout=8)
+            problem = f"No theme {wanted!r}; using {DEFAULT_THEME}. Themes: {', '.join(self._theme_names)}"
             wanted = DEFAULT_THEME
         self.theme = wanted
-        if self.settings.theme:
+        if self.settings.theme and problem is None:
             remember_theme(wanted)  # --theme is remembered too
+        return problem
+
+    def on_mount(self) -> None:
+        if self._theme_problem:
+            self.notify(self._theme_problem, severity="warning", timeout=8)
         self.query_one("#plan").border_title = "Plan"
         self.query_one("#memory").border_title = "Memory"
         self.query_one("#log").border_title = "Tool calls"
         self.query_one("#state").border_title = "execution_state.md"
         self.set_interval(0.05, self._refresh_views)
-        self._show_memory()
-        if self.settings.watch_files:
-            self._watch_state_file()
-        else:
-            self._read_state_file()
+        self.call_after_refresh(self._after_first_frame)
         if self.settings.request is not None:
             self.start_run(self.settings.request)
         elif self.settings.resume_run_id is not None:
@@ -142,6 +145,14 @@ class LlmosApp(App):
         else:
             self._open_latest()
         self.query_one(ToolCallLog).focus()
+
+    def _after_first_frame(self) -> None:
+        """What the first frame need not wait for."""
+        self._show_memory()
+        if self.settings.watch_files:
+            self._watch_state_file()
+        else:
+            self._read_state_file()
 
     # ------------------------------------------------------------------ runs
 
