@@ -220,6 +220,10 @@ class LlmosApp(App):
         self._attach(runner)
 
     def _attach(self, runner) -> None:
+        import gc
+
+        gc.freeze()  # the script, config and folded history live as long as the run: keep them
+        # out of full collections, which otherwise scan them all (100+ ms pauses while streaming)
         self.runner = runner
         self.view = None
         runner.listeners.append(lambda rec, led: self.post_message(RunRecord(rec)))
