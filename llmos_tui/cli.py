@@ -159,6 +159,14 @@ def cmd_open(args: argparse.Namespace) -> int:
     return _run_tui(ws.root, args, default_request=default)
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The TUI attached to runs another process drives; keys go through control.jsonl."""
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace_dir or args.workspace)
+    return _run_tui(ws.root, args, watch=True)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmos_tui.core.runner import RunOptions
     from llmos_tui.core.session import RunRequest, start_run
@@ -403,6 +411,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long to wait for the driver to apply it (default 10)")
         workspace_arg(d)
         d.set_defaults(func=cmd_decide)
+
+    w = sub.add_parser("watch", help="the TUI on a run another process drives (approve from here)",
+                       description="Follow the latest run of WORKSPACE (default ./workspace) as another "
+                                   "process drives it; keys send decisions through the run's control.jsonl. "
+                                   "A run whose driver died can be taken over with p.")
+    w.add_argument("workspace_dir", nargs="?", metavar="WORKSPACE")
+    w.add_argument("--theme", help="colour theme (remembered)")
+    workspace_arg(w)
+    w.set_defaults(func=cmd_watch)
 
     dm = sub.add_parser("demo", help="the offline demo: a scripted agent, real tools, the real TUI",
                         description="Open a bundled scenario in the TUI: a scripted model, real tools in a "

@@ -41,6 +41,7 @@ class AppSettings:
     clock: bool = True                     # times and spinners (off for snapshot tests)
     watch_files: bool = True               # follow execution_state.md on disk
     note: str = ""                         # a line for the header (e.g. the demo's hint)
+    watch: bool = False                    # follow runs other processes drive (llmos-tui watch)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,6 +100,10 @@ class LlmosApp(App):
         self._theme_names: list[str] = []
         self._keys_shown: tuple[bool, ...] = ()
         self._theme_problem = self._choose_theme()
+        self.follower = None               # reads the viewed run's journal as it grows
+        self.remote_driver = False         # another process drives the viewed run
+        self._driver_checked = False
+        self._following = False
 
     # ------------------------------------------------------------------ layout
 
@@ -162,12 +167,19 @@ class LlmosApp(App):
 
     @property
     def driving(self) -> bool:
-        return self.runner is not None and self.runner.ledger.status not in RUN_TERMINAL
+        """A run is active and someone drives it: this app, or (watching) another process."""
+        if self.runner is not None:
+            return self.runner.ledger.status not in RUN_TERMINAL
+        return self.view is not None and self.remote_driver and self.view.status not in RUN_TERMINAL
 
     def _open_latest(self) -> None:
         run_id = self.ws.latest_run_id()
         if run_id is None:
-            self.action_new_goal()
+            if self.settings.watch:
+                self.header_note(f"watching {self.ws.root}: no run yet — one appears here when it starts")
+                self._start_following()
+            else:
+                self.action_new_goal()
             return
         self.header_note(f"opening run {run_id}…")
         self._read_run(run_id)
@@ -175,27 +187,94 @@ class LlmosApp(App):
     @work(thread=True, group="open-run", exclusive=True, exit_on_error=False)
     def _read_run(self, run_id: str) -> None:
         """Fold a (possibly huge) journal off the event loop, so the first frame does not wait."""
-        from llmos_tui.core.session import read_ledger
+        from llmos_tui.core.follow import JournalFollower
 
+        follower = JournalFollower(self.ws.run_dir(run_id) / "journal.jsonl")
         try:
-            led = read_ledger(self.ws, run_id)
+            follower.read_new()
         except LlmosError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
             return
-        self.call_from_thread(self._show_run, led)
+        self.call_from_thread(self._show_run, follower)
 
-    def _show_run(self, led: Ledger) -> None:
+    def _show_run(self, follower) -> None:
         import gc
 
         if self.runner is not None:
             return  # a run started here meanwhile
-        self.view = led
+        self.follower = follower
+        self.view = follower.ledger
         self._load_views()
         gc.freeze()  # the folded run is long-lived: keep it out of every later full collection
-        note = ""
-        if led.status not in RUN_TERMINAL:
-            note = f"run {led.run_id} is {led.status} with no driver — p resumes it here"
-        self.header_note(note)
+        self._check_driver()
+        self._start_following()
+
+    def _check_driver(self) -> None:
+        """Is another process driving the viewed run? Says so in the header."""
+        from llmos_tui.core.lock import holder_info
+
+        led = self.view
+        if led is None or self.runner is not None:
+            return
+        holder = holder_info(self.ws.root)
+        alive = bool(holder) and holder.get("run_id") == led.run_id
+        if alive != self.remote_driver or not self._driver_checked:
+            self._driver_checked = True
+            self.remote_driver = alive
+            if led.status in RUN_TERMINAL:
+                note = ""
+            elif alive:
+                note = f"watching run {led.run_id}, driven by pid {holder.get('pid', '?')}"
+            else:
+                note = f"run {led.run_id} is {led.status} with no driver — p takes it over here"
+            self.header_note(note)
+            self._views_dirty = True
+
+    def _start_following(self) -> None:
+        if not self._following:  # a run on screen that this app does not drive is followed live
+            self._following = True
+            self.set_interval(0.5, self._watch_tick)
+            self._follow_journals()
+
+    def _watch_tick(self) -> None:
+        """Twice a second: is the driver still there, has a newer run started?"""
+        if self.runner is not None:
+            return
+        self._check_driver()
+        latest = self.ws.latest_run_id()
+        if latest is not None and (self.view is None or latest != self.view.run_id):
+            self._read_run(latest)
+        else:
+            self._take_new_records()
+
+    @work(group="follow", exclusive=True, exit_on_error=False)
+    async def _follow_journals(self) -> None:
+        """New journal lines show within a frame: watch the runs folder, not the file."""
+        from watchfiles import awatch
+
+        runs = self.ws.runs_dir
+        runs.mkdir(exist_ok=True)
+
+        def journal_only(change, path: str) -> bool:
+            return path.endswith("journal.jsonl")
+
+        async for _ in awatch(runs, watch_filter=journal_only, step=10, debounce=50):
+            self._take_new_records()
+
+    def _take_new_records(self) -> None:
+        follower = self.follower
+        if follower is None or self.runner is not None:
+            return
+        try:
+            records = follower.read_new()
+        except LlmosError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            self.follower = None
+            return
+        for rec in records:
+            self.post_message(RunRecord(rec))
+            if rec["kind"] == "run_status" and rec.get("to") in RUN_TERMINAL:
+                self.post_message(RunEnded(rec["to"]))
 
     def start_run(self, req: RunRequest) -> None:
         from llmos_tui.core.runner import RunOptions
@@ -312,7 +391,7 @@ class LlmosApp(App):
         if led.status == "paused":
             why = f" — {led.error.get('message')}" if led.error else ""
             box.update(f"[b $warning]Paused[/]{_esc(why)}\n"
-                       f"{'p resumes' if self.runner else 'p resumes it here (take over)'}")
+                       f"{'p resumes' if self.driving else 'p resumes it here (take over)'}")
             box.display = True
             return
         if cur is None or cur.status not in ("awaiting_approval", "uncertain"):
@@ -397,11 +476,14 @@ class LlmosApp(App):
         return True
 
     def _send(self, action: str, **kw: Any) -> None:
-        from llmos_tui.core.control import new_command
+        """Every decision takes the command path: this app's runner, or the run's control.jsonl."""
+        from llmos_tui.core.control import ControlChannel, new_command
 
-        if self.runner is None:
-            return
-        self.runner.submit(new_command(action, **kw))
+        cmd = new_command(action, **kw)
+        if self.runner is not None:
+            self.runner.submit(cmd)
+        elif self.view is not None and self.remote_driver:
+            ControlChannel(self.ws.run_dir(self.view.run_id) / "control.jsonl").append(cmd)
 
     def action_approve(self) -> None:
         cur = self.ledger.current_step if self.ledger else None
@@ -434,7 +516,7 @@ class LlmosApp(App):
         from llmos_tui.tui.screens.edit_step import EditStep
 
         cur = self.ledger.current_step if self.ledger else None
-        if cur is None or self.runner is None:
+        if cur is None or not self.driving:
             return
         n = cur.n
 
@@ -443,7 +525,19 @@ class LlmosApp(App):
                 self._send("edit", step=n, inputs=inputs)
                 self.notify(f"Step {n} edited; press a to approve it.")
 
-        self.push_screen(EditStep(n, cur.tool, cur.inputs, self.runner.registry.validate), saved)
+        self.push_screen(EditStep(n, cur.tool, cur.inputs, self._validator()), saved)
+
+    def _validator(self):
+        """The schema check for edited inputs: the driver's own registry, or this workspace's."""
+        if self.runner is not None:
+            return self.runner.registry.validate
+        from llmos_tui.core.session import load_parts
+
+        try:
+            return load_parts(self.ws)[1].validate
+        except LlmosError as exc:
+            message = str(exc)
+            return lambda tool, inputs: message
 
     def action_skip(self) -> None:
         cur = self.ledger.current_step if self.ledger else None
@@ -469,9 +563,10 @@ class LlmosApp(App):
         led = self.ledger
         if led is None:
             return
-        if self.runner is None or led.status in RUN_TERMINAL:
-            if self.view is not None and self.view.status not in RUN_TERMINAL:
-                self.resume_run(self.view.run_id)  # take over a run no one drives, and go on
+        if led.status in RUN_TERMINAL:
+            return
+        if self.runner is None and not self.remote_driver:
+            self.resume_run(led.run_id)  # take over a run no one drives, and go on
             return
         self._send("resume" if led.status == "paused" else "pause")
 
@@ -494,8 +589,8 @@ class LlmosApp(App):
     async def action_quit_app(self) -> None:
         from llmos_tui.tui.screens.modals import Confirm
 
-        if not self.driving:
-            self.exit()
+        if self.runner is None or not self.driving:
+            self.exit()  # nothing of ours to pause: a watcher just leaves, the driver goes on
             return
 
         def answered(yes: bool | None) -> None:
