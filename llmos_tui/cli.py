@@ -167,6 +167,20 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return _run_tui(ws.root, args, watch=True)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from llmos_tui.core.workspace import Workspace
+    from llmos_tui.serve import LOOPBACK, serve, warning_for
+
+    ws = Workspace.locate(args.workspace_dir or args.workspace)
+    ws.require_system()
+    host = args.host or LOOPBACK
+    if args.host and (warning := warning_for(args.host)):
+        print(warning, file=sys.stderr, flush=True)
+    print(f"serving llmos-tui for {ws.root} on http://{host}:{args.port} (Ctrl-C stops)", flush=True)
+    serve(ws.root, host=host, port=args.port, theme=args.theme)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from llmos_tui.core.runner import RunOptions
     from llmos_tui.core.session import RunRequest, start_run
@@ -420,6 +434,17 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--theme", help="colour theme (remembered)")
     workspace_arg(w)
     w.set_defaults(func=cmd_watch)
+
+    sv = sub.add_parser("serve", help="the TUI in a web browser (watch mode), on 127.0.0.1",
+                        description="Serve `llmos-tui watch WORKSPACE` to web browsers through textual-serve. "
+                                    "Binds 127.0.0.1 unless --host is given: whoever reaches the port can "
+                                    "approve commands.")
+    sv.add_argument("workspace_dir", nargs="?", metavar="WORKSPACE")
+    sv.add_argument("--host", help="address to bind (default 127.0.0.1; anything else is reachable by others)")
+    sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    sv.add_argument("--theme", help="colour theme")
+    workspace_arg(sv)
+    sv.set_defaults(func=cmd_serve)
 
     dm = sub.add_parser("demo", help="the offline demo: a scripted agent, real tools, the real TUI",
                         description="Open a bundled scenario in the TUI: a scripted model, real tools in a "

@@ -1,0 +1,40 @@
+"""`llmos-tui serve`: the same app in a web browser, through textual-serve.
+
+Each browser connection starts `llmos-tui watch` on the workspace (keys go to the run's
+control.jsonl, exactly as in a terminal). Bound to 127.0.0.1 unless a host is given explicitly.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
+
+
+def serve_command(workspace: Path, theme: str | None = None) -> str:
+    """The command textual-serve runs per browser session."""
+    parts = [sys.executable, "-m", "llmos_tui", "watch", str(workspace)]
+    if theme:
+        parts += ["--theme", theme]
+    return shlex.join(parts)
+
+
+def warning_for(host: str) -> str | None:
+    if host in (LOOPBACK, "localhost", "::1"):
+        return None
+    return (f"warning: serving on {host}: whoever reaches this port can approve, edit and deny "
+            f"this workspace's tool calls")
+
+
+def serve(workspace: Path, *, host: str = LOOPBACK, port: int = 8000, theme: str | None = None) -> None:
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        from llmos_tui.core.errors import BadInput
+
+        raise BadInput("llmos-tui serve needs textual-serve: pip install 'llmos-tui[serve]'") from None
+    server = Server(serve_command(workspace, theme), host=host, port=port, title="llmos-tui",
+                    public_url=f"http://{'localhost' if host == LOOPBACK else host}:{port}")
+    server.serve()
