@@ -250,22 +250,19 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from llmos_tui.core.state import StateFile
+    from llmos_tui.core.session import age, list_runs
     from llmos_tui.core.workspace import Workspace
 
     ws = Workspace.locate(args.workspace)
-    ids = ws.run_ids()
-    if not ids:
+    runs = list_runs(ws)
+    if not runs:
         print(f"no runs in {ws.root}")
         return 0
-    for run_id in reversed(ids):
-        final = ws.run_dir(run_id) / "execution_state.md"
-        try:
-            st = StateFile(final).load() if final.exists() else _ledger(ws, run_id).snapshot()
-        except LlmosError as exc:
-            print(f"{run_id}  (unreadable: {exc})")
+    for r in runs:
+        if r.problem:
+            print(f"{r.run_id}  (unreadable: {r.problem})")
             continue
-        print(f"{run_id}  {st.status:<17} {st.steps_total:>5} steps  ${st.usage.cost_usd:<8.4f} {st.goal[:70]}")
+        print(f"{r.run_id}  {r.status:<17} {r.steps:>5} steps  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}")
     return 0
 
 

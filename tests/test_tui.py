@@ -369,3 +369,23 @@ async def test_broken_state_edit_is_reported_and_resume_refused(project, tmp_pat
         assert (project / "workspace" / "execution_state.md").read_text() == broken
         shown = [n.message for n in app._notifications]
         assert any("resume refused" in m and "does not parse" in m for m in shown), shown
+
+
+async def test_run_list_in_the_palette_opens_an_older_run(project):
+    first = make_app(project, script=script_yaml([tool("Glob", pattern="*")], [text("first done")]),
+                     approval="never")
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: first.ledger is not None and first.ledger.status == "completed")
+        first_id = first.ledger.run_id
+    second = make_app(project, script=script_yaml([text("second done")]), approval="never")
+    async with second.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: second.ledger is not None and second.ledger.status == "completed")
+        runs = [c for c in second.get_system_commands(second.screen) if c.title.startswith("Run ")]
+        assert len(runs) == 2 and runs[0].title.endswith("write a greeting")  # newest first
+        assert "completed" in runs[1].help and "1 steps" in runs[1].help
+        runs[1].callback()  # open the older run
+        await wait_for(pilot, lambda: second.view is not None and second.view.run_id == first_id)
+        await pilot.pause(0.7)  # the watch tick must not jump back to the newest run
+        assert second.view.run_id == first_id
+        assert second.query_one(ToolCallLog).rows[0].tool == "Glob"
+        assert f"run_id: {first_id}" in second.query_one("#state").text

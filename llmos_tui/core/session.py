@@ -107,3 +107,58 @@ def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> L
 
     path = ws.run_dir(run_id) / "journal.jsonl"
     return Ledger.from_records(iter_records(path), str(path), keep_messages=keep_messages)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    status: str
+    goal: str
+    cost_usd: float
+    steps: int
+    started_at: str
+    problem: str | None = None   # set when the run could not be read
+
+
+def list_runs(ws: Workspace) -> list[RunSummary]:
+    """Every run of the workspace, newest first: from its final state copy when it ended, from the
+    live state file when it shows the run, else by folding its journal."""
+    from llmos_tui.core.errors import LlmosError
+    from llmos_tui.core.state import StateFile
+
+    live = None
+    if ws.state_path.exists():
+        try:
+            live = StateFile(ws.state_path).load()
+        except LlmosError:
+            live = None
+    out = []
+    for run_id in reversed(ws.run_ids()):
+        final = ws.run_dir(run_id) / "execution_state.md"
+        try:
+            if final.exists():
+                st = StateFile(final).load()
+            elif live is not None and live.run_id == run_id:
+                st = live
+            else:
+                st = read_ledger(ws, run_id).snapshot()
+        except LlmosError as exc:
+            out.append(RunSummary(run_id, "unreadable", "", 0.0, 0, "", problem=str(exc)))
+            continue
+        out.append(RunSummary(run_id, st.status, st.goal, st.usage.cost_usd, st.steps_total, st.started_at))
+    return out
+
+
+def age(started_at: str) -> str:
+    """'3m ago', '2h ago', '4d ago' — for run lists."""
+    import datetime as dt
+
+    try:
+        t0 = dt.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
+    except ValueError:
+        return "?"
+    secs = max(0, int((dt.datetime.now(dt.timezone.utc) - t0).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit} ago"
+    return f"{secs}s ago"

@@ -104,6 +104,7 @@ class LlmosApp(App):
         self.remote_driver = False         # another process drives the viewed run
         self._driver_checked = False
         self._following = False
+        self._pinned = False               # a run chosen from the list: do not jump to newer ones
 
     # ------------------------------------------------------------------ layout
 
@@ -205,9 +206,20 @@ class LlmosApp(App):
         self.follower = follower
         self.view = follower.ledger
         self._load_views()
+        self._read_state_file()
         gc.freeze()  # the folded run is long-lived: keep it out of every later full collection
         self._check_driver()
         self._start_following()
+
+    def open_run(self, run_id: str) -> None:
+        """Show another run of the workspace (from the run list); watching stays on it."""
+        if self.runner is not None and self.driving:
+            self.notify("This app drives an active run; finish or pause-and-quit it first.")
+            return
+        self.runner = None
+        self._pinned = run_id != self.ws.latest_run_id()
+        self._driver_checked = False
+        self._read_run(run_id)
 
     def _check_driver(self) -> None:
         """Is another process driving the viewed run? Says so in the header."""
@@ -242,7 +254,7 @@ class LlmosApp(App):
             return
         self._check_driver()
         latest = self.ws.latest_run_id()
-        if latest is not None and (self.view is None or latest != self.view.run_id):
+        if latest is not None and not self._pinned and (self.view is None or latest != self.view.run_id):
             self._read_run(latest)
         else:
             self._take_new_records()
@@ -444,8 +456,12 @@ class LlmosApp(App):
             self._read_state_file()
 
     def _read_state_file(self) -> None:
+        path = self.ws.state_path
+        if self._pinned and self.view is not None:  # an older run: its own final copy
+            final = self.ws.run_dir(self.view.run_id) / "execution_state.md"
+            path = final if final.exists() else path
         try:
-            text = self.ws.state_path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             text = "(no execution_state.md yet: it appears when a run starts)"
         self.post_message(StateFileChanged(text))
@@ -645,6 +661,14 @@ class LlmosApp(App):
                 ("new_goal", "New goal", "Start a new run")):
             if self.check_action(action, ()):
                 yield SystemCommand(title, help_, getattr(self, f"action_{action}"))
+        if not (self.runner is not None and self.driving):  # while driving, the screen stays on that run
+            from llmos_tui.core.session import age, list_runs
+
+            for r in list_runs(self.ws)[:50]:
+                here = " (on screen)" if self.ledger is not None and self.ledger.run_id == r.run_id else ""
+                yield SystemCommand(f"Run {r.run_id}: {r.goal[:60] or r.problem or '?'}",
+                                    f"{r.status} · {r.steps} steps · ${r.cost_usd:.4f} · {age(r.started_at)}{here}",
+                                    lambda run_id=r.run_id: self.open_run(run_id))
         led = self.ledger
         if led is not None and led.status == "paused" and self.runner is not None:
             yield SystemCommand("Edit execution_state.md in $EDITOR",
