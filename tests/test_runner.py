@@ -347,3 +347,20 @@ async def test_resume_of_a_paused_run_lets_it_go_on(ws):
     assert again.ledger.status == "running"
     assert await again.drive() == "completed"
     assert (ws.root / "hello.txt").exists()
+
+
+async def test_a_turns_cost_is_shared_by_the_calls_it_proposed(ws):
+    script = ("turns:\n"
+              "  - usage: {input_tokens: 100, output_tokens: 10, cost_usd: 0.003}\n"
+              "    content:\n"
+              "      - {type: tool_use, name: Glob, input: {pattern: '*'}}\n"
+              "      - {type: tool_use, name: Glob, input: {pattern: '*.md'}}\n"
+              "  - usage: {input_tokens: 50, output_tokens: 5, cost_usd: 0.001}\n"
+              "    content: [{type: text, text: done}]\n")
+    r = start_runner(ws, script)
+    assert await r.drive() == "completed"
+    assert r.ledger.usage.cost_usd == pytest.approx(0.004)
+    assert [r.ledger.step_cost(s) for s in r.ledger.steps] == [pytest.approx(0.0015)] * 2
+    trace = json.loads((r.run_dir / "trace.json").read_text())
+    assert [t["cost_usd"] for t in trace["transitions"]] == [0.0015, 0.0015]
+    assert trace["total_cost"] == pytest.approx(0.004)

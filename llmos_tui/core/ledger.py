@@ -85,7 +85,8 @@ class Ledger:
         self.usage = Usage()
         self.error: dict[str, Any] | None = None
         self.turns = 0
-        self.turn_costs: list[float] = []
+        self.turn_costs: list[float] = []   # per model turn
+        self.turn_calls: list[int] = []     # tool calls each turn proposed
         self.last_text: str | None = None
         self.last_stop_reason: str | None = None
         self.approval = "side-effects"
@@ -145,6 +146,7 @@ class Ledger:
         turn_usage = Usage.from_dict(data.get("usage"))
         self.usage = self.usage + turn_usage
         self.turn_costs.append(turn_usage.cost_usd)
+        self.turn_calls.append(sum(1 for b in content if b.get("type") == "tool_use"))
         self.last_stop_reason = data.get("stop_reason")
         texts = [b.get("text", "") for b in content if b.get("type") == "text"]
         if any(t.strip() for t in texts):
@@ -217,6 +219,12 @@ class Ledger:
         self.approval = data["approval"]
 
     # ------------------------------------------------------------ queries
+
+    def step_cost(self, step: StepRecord) -> float:
+        """A model turn's cost, shared by the tool calls it proposed."""
+        if 0 <= step.turn < len(self.turn_costs):
+            return self.turn_costs[step.turn] / max(self.turn_calls[step.turn], 1)
+        return 0.0
 
     @property
     def current_step(self) -> StepRecord | None:

@@ -19,15 +19,9 @@ def _seconds_between(a: str, b: str) -> float | None:
 
 def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,
                 tools: list[dict[str, Any]]) -> dict[str, Any]:
-    # A model turn's cost is shared by the tool calls it proposed.
-    turn_cost = dict(enumerate(led.turn_costs))
-    turn_calls: dict[int, int] = {}
-    for i, m in enumerate(x for x in led.messages if x["role"] == "assistant"):
-        turn_calls[i] = sum(1 for b in m["content"] if b.get("type") == "tool_use")
     transitions = []
     plan_done = 0
     for s in led.steps:
-        calls = max(turn_calls.get(s.turn, 1), 1)
         human = {k: v for k, v in s.human.items() if k in ("decision", "edited_inputs", "feedback")}
         if s.proposed_inputs is not None:
             human["proposed_inputs"] = s.proposed_inputs
@@ -38,7 +32,7 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,
             "is_error": s.is_error, "status": s.status,
             "state_after": {"step_status": s.status, "plan_completed": plan_done},
             "started_at": s.started_at, "duration_s": s.duration_s,
-            "cost_usd": round(turn_cost.get(s.turn, 0.0) / calls, 8), "simulated": s.simulated,
+            "cost_usd": round(led.step_cost(s), 8), "simulated": s.simulated,
             "human": human or {"decision": None},
         })
     return {

@@ -68,9 +68,10 @@ class StateFileChanged(Message):
 RUN_ACTIONS = frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "approve_rest", "new_goal"})
 
 
-def row_of(step) -> CallRow:
+def row_of(step, led: Ledger) -> CallRow:
     return CallRow(n=step.n, tool=step.tool, short=short_inputs(step.tool, step.inputs),
-                   status=step.status, duration_s=step.duration_s, simulated=step.simulated)
+                   status=step.status, duration_s=step.duration_s, cost_usd=led.step_cost(step),
+                   simulated=step.simulated)
 
 
 class LlmosApp(App):
@@ -344,7 +345,7 @@ class LlmosApp(App):
                         severity="warning", timeout=10)
         if rec["kind"] in ("step_status", "step_edited"):
             step = led.steps[rec["step"] - 1]
-            self.query_one(ToolCallLog).put(row_of(step))
+            self.query_one(ToolCallLog).put(row_of(step, led))
             if rec["kind"] == "step_status":
                 header = self.query_one(RunHeader)
                 if rec.get("to") == "running":
@@ -375,7 +376,7 @@ class LlmosApp(App):
         led = self.ledger
         if led is None:
             return
-        self.query_one(ToolCallLog).load([row_of(s) for s in led.steps])
+        self.query_one(ToolCallLog).load([row_of(s, led) for s in led.steps])
         self._views_dirty = True
         self._refresh_views()
 
