@@ -147,3 +147,42 @@ async def test_quitting_a_watcher_leaves_the_run_to_its_driver(project):
     finally:
         if driver.poll() is None:
             driver.kill()
+
+
+LLMUNIX = """# Execution State
+
+## Metadata
+- **Goal**: Get weather for London and save to file
+- **Status**: In Progress
+- **Current Step**: 2
+
+## Execution Plan
+
+### Step 1: Fetch weather data
+- **Status**: Completed
+
+### Step 2: Save to file
+- **status**: in_progress
+
+### Step 3 — Verify output
+status: pending
+"""
+
+
+async def test_an_llmunix_state_file_is_shown_read_only(tmp_path):
+    """A folder an agent writes in the older markdown layout: goal and plan shown, nothing written."""
+    folder = tmp_path / "legacy"
+    folder.mkdir()
+    (folder / "execution_state.md").write_text(LLMUNIX)
+    before = sorted(p.name for p in folder.iterdir())
+    app = LlmosApp(AppSettings(workspace=folder, watch=True, clock=False))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "Get weather for London" in str(app.query_one("#header").render()))
+        plan = str(app.query_one("#plan").render())
+        assert "Fetch weather data" in plan and "Save to file" in plan and "Verify output" in plan
+        assert "read-only" in app.query_one("#header").note
+        assert not app.check_action("approve", ()) and not app.check_action("pause", ())
+        (folder / "execution_state.md").write_text(LLMUNIX.replace("- **status**: in_progress",
+                                                                   "- **status**: completed"))
+        await wait_for(pilot, lambda: str(app.query_one("#plan").render()).count("●") == 2)
+    assert sorted(p.name for p in folder.iterdir()) == before  # the watcher wrote nothing

@@ -266,7 +266,11 @@ class LlmosApp(App):
         from watchfiles import awatch
 
         runs = self.ws.runs_dir
-        runs.mkdir(exist_ok=True)
+        if not runs.is_dir():  # a watcher writes nothing: wait for the driver to create runs/
+            async for _ in awatch(self.ws.root, step=50, recursive=False,
+                                  watch_filter=lambda change, path: path == str(runs)):
+                if runs.is_dir():
+                    break
 
         def journal_only(change, path: str) -> bool:
             return path.endswith("journal.jsonl")
@@ -470,6 +474,21 @@ class LlmosApp(App):
     @on(StateFileChanged)
     def _on_state_file(self, message: StateFileChanged) -> None:
         self.query_one(StatePane).show_text(message.text)
+        if self.ledger is None:
+            self._show_legacy(message.text)
+
+    def _show_legacy(self, text: str) -> None:
+        """A state file in the older LLMunix markdown layout: goal and plan, read-only."""
+        from llmos_tui.core.legacy_state import is_legacy, parse_legacy, to_run_state
+
+        if not is_legacy(text):
+            return
+        try:
+            state = to_run_state(parse_legacy(text))
+        except LlmosError:
+            return
+        self.query_one(RunHeader).show(state, "LLMunix layout — shown read-only")
+        self.query_one(PlanPane).show(state.plan)
 
     # ------------------------------------------------------------------ keys
 
