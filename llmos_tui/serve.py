@@ -35,6 +35,21 @@ def serve(workspace: Path, *, host: str = LOOPBACK, port: int = 8000, theme: str
         from llmos_tui.core.errors import BadInput
 
         raise BadInput("llmos-tui serve needs textual-serve: pip install 'llmos-tui[serve]'") from None
-    server = Server(serve_command(workspace, theme), host=host, port=port, title="llmos-tui",
-                    public_url=f"http://{'localhost' if host == LOOPBACK else host}:{port}")
+    class _Server(Server):
+        async def handle_index(self, request):  # type: ignore[override]
+            # The page names the URLs of its script and websocket. textual-serve builds them from
+            # one fixed public_url, which for a wildcard bind (0.0.0.0, ::) names an address no
+            # browser can reach; the Host the browser itself used always works. (No await runs
+            # between this assignment and its use, so concurrent requests cannot mix them up.)
+            if request.host:
+                self.public_url = f"http://{request.host}"
+            return await super().handle_index(request)
+
+    server = _Server(serve_command(workspace, theme), host=host, port=port, title="llmos-tui",
+                     public_url=public_url(host, port))
     server.serve()
+
+
+def public_url(host: str, port: int) -> str:
+    """The address printed at start-up (an IPv6 literal in brackets)."""
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
