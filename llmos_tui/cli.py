@@ -52,7 +52,32 @@ def _progress_printer(quiet: bool):
     return show
 
 
+def _text_printer(runner: Any) -> None:
+    """The model's words on stdout as they stream in (native runtime), a line break after each turn."""
+    listeners = getattr(runner.runtime, "text_listeners", None)
+    if listeners is None:
+        return
+    open_line = False
+
+    def on_text(chunk: str) -> None:
+        nonlocal open_line
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+        open_line = bool(chunk) and not chunk.endswith("\n") or (open_line and not chunk)
+
+    def on_record(rec: dict, led: Any) -> None:
+        nonlocal open_line
+        if rec["kind"] == "model_turn" and open_line:
+            print(flush=True)
+            open_line = False
+
+    listeners.append(on_text)
+    runner.listeners.insert(0, on_record)
+
+
 async def _drive(runner: Any, quiet: bool) -> str:
+    if not quiet:
+        _text_printer(runner)
     runner.listeners.append(_progress_printer(quiet))
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

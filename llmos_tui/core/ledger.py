@@ -34,6 +34,7 @@ class StepRecord:
     duration_s: float | None = None
     simulated: bool = False
     executing: bool = False      # the tool was started (not merely approved) since it last went running
+    extra_cost: float = 0.0      # model calls made for this step itself (simulation, WebFetch's answer)
     human: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -91,6 +92,8 @@ class Ledger:
         self.last_stop_reason: str | None = None
         self.approval = "side-effects"
         self.config: dict[str, Any] = {}
+        self.memory = ""          # the SmartMemory text this run's system prompt carries
+        self.parent: dict[str, Any] | None = None   # a Task sub-agent's parent run and step
         self.commands_seen: set[str] = set()
         self.control_offset = 0
         self.seq = 0
@@ -129,6 +132,8 @@ class Ledger:
         self.variables = dict(data.get("variables") or {})
         self.approval = data.get("approval", self.approval)
         self.config = dict(data.get("config") or {})
+        self.memory = data.get("memory") or ""
+        self.parent = data.get("parent")
         self.status = "planning"
         self.messages = [{"role": "user", "content": data.get("prompt") or data["goal"]}]
 
@@ -151,6 +156,14 @@ class Ledger:
         texts = [b.get("text", "") for b in content if b.get("type") == "text"]
         if any(t.strip() for t in texts):
             self.last_text = "\n".join(texts).strip()
+
+    def _on_usage(self, rec: dict, data: dict) -> None:
+        """Model calls outside the conversation (a simulated result, WebFetch's answer)."""
+        u = Usage.from_dict(data.get("usage"))
+        self.usage = self.usage + u
+        n = rec.get("step")
+        if n:
+            self.steps[n - 1].extra_cost += u.cost_usd
 
     def _on_tool_results(self, rec: dict, data: dict) -> None:
         if not self.keep_messages:
@@ -221,10 +234,10 @@ class Ledger:
     # ------------------------------------------------------------ queries
 
     def step_cost(self, step: StepRecord) -> float:
-        """A model turn's cost, shared by the tool calls it proposed."""
+        """A model turn's cost, shared by the tool calls it proposed, plus the step's own calls."""
         if 0 <= step.turn < len(self.turn_costs):
-            return self.turn_costs[step.turn] / max(self.turn_calls[step.turn], 1)
-        return 0.0
+            return self.turn_costs[step.turn] / max(self.turn_calls[step.turn], 1) + step.extra_cost
+        return step.extra_cost
 
     @property
     def current_step(self) -> StepRecord | None:

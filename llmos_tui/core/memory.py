@@ -38,3 +38,71 @@ def read_memory(path: Path) -> list[dict[str, Any]]:
     except FileNotFoundError:
         return []
     return parse_memory(text, str(path))
+
+
+_WORD = None
+
+
+def _words(text: str) -> list[str]:
+    global _WORD
+    if _WORD is None:
+        import re
+
+        _WORD = re.compile(r"[a-z0-9]+")
+    return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOP]
+
+
+_STOP = frozenset("the and for with from that this into then than are was were has have had not "
+                  "but you your its our out get got use used using save saved file files".split())
+
+
+def relevant(entries: list[dict[str, Any]], goal: str, k: int) -> list[dict[str, Any]]:
+    """The `k` experiences most relevant to `goal`, most relevant first.
+
+    BM25 over each experience's goal (weighted double), tags and learnings; experiences sharing no
+    word with the goal are left out. Among equals the newer one wins."""
+    import math
+
+    if k <= 0 or not entries:
+        return []
+    query = set(_words(goal))
+    if not query:
+        return []
+    docs = []
+    for e in entries:
+        tags = e.get("tags") or []
+        words = (_words(str(e.get("goal", ""))) * 2 + _words(" ".join(map(str, tags)) if isinstance(tags, list)
+                                                            else str(tags)) + _words(str(e.get("learnings", ""))))
+        docs.append(words)
+    n = len(docs)
+    avg = sum(len(d) for d in docs) / n or 1.0
+    df = {w: sum(1 for d in docs if w in d) for w in query}
+    scored = []
+    for i, (e, d) in enumerate(zip(entries, docs)):
+        score = 0.0
+        for w in query:
+            tf = d.count(w)
+            if tf:
+                idf = math.log(1 + (n - df[w] + 0.5) / (df[w] + 0.5))
+                score += idf * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * len(d) / avg))
+        if score > 0:
+            scored.append((score, i, e))
+    scored.sort(key=lambda t: (-t[0], -t[1]))
+    return [e for _, _, e in scored[:k]]
+
+
+def memory_prompt(chosen: list[dict[str, Any]]) -> str:
+    """The experiences as the system prompt shows them."""
+    if not chosen:
+        return ""
+    parts = ["Relevant experiences from earlier runs (SmartMemory), most relevant first:"]
+    for e in chosen:
+        head = f"- {e.get('goal', '?')} → {e.get('outcome', '?')}"
+        tools = e.get("tools_used")
+        if isinstance(tools, list) and tools:
+            head += f" (tools: {', '.join(map(str, tools))})"
+        parts.append(head)
+        learn = str(e.get("learnings", "")).strip()
+        if learn:
+            parts.extend("  " + line for line in learn.splitlines()[:12])
+    return "\n".join(parts)

@@ -61,6 +61,15 @@ class ToolRegistry:
     def api_definitions(self) -> list[dict[str, Any]]:
         return [t.api_definition() for t in self.tools.values()]
 
+    def toolmap_summary(self) -> str:
+        """The ToolMap as the system prompt shows it: what each offered tool costs and risks."""
+        lines = ["Tools (from ClaudeCodeToolMap.md): name — cost, latency, side effects, approval"]
+        for name, reg in self.tools.items():
+            s = reg.spec
+            lines.append(f"- {name} — {s.cost}, {s.latency}, {s.side_effects}, approval {s.approval}"
+                         f"{'; may fail with: ' + ', '.join(s.error_modes) if s.error_modes else ''}")
+        return "\n".join(lines)
+
     def side_effects(self, name: str) -> str:
         spec = self.specs.get(name)
         return spec.side_effects if spec else "none"

@@ -47,6 +47,21 @@ def _sweep(ws: Workspace, run_id: str) -> None:
         remove_stale_temp_files(ws.run_dir(run_id), name)
 
 
+def _pick_memory(ws: Workspace, config: AgentConfig, goal: str) -> tuple[str, list[str], str | None]:
+    """The SmartMemory experiences most relevant to the goal: (prompt text, their ids, a problem)."""
+    from llmos_tui.core.errors import LlmosError
+    from llmos_tui.core.memory import memory_prompt, read_memory, relevant
+
+    if config.memory_top_k <= 0:
+        return "", [], None
+    try:
+        entries = read_memory(ws.system / "memory_log.md")
+    except LlmosError as exc:
+        return "", [], str(exc)
+    chosen = relevant(entries, goal, config.memory_top_k)
+    return memory_prompt(chosen), [str(e.get("experience_id", "")) for e in chosen], None
+
+
 @dataclass(frozen=True)
 class RunOptions:
     no_wait: bool = False            # stop (instead of waiting) when a person must decide
@@ -74,6 +89,9 @@ class Runner:
         self.sandbox = Sandbox(ws.root, read_roots=[ws.root / p for p in config.allow_read],
                                write_roots=[ws.root / p for p in config.allow_write])
         self.ctx = ToolContext(sandbox=self.sandbox)
+        answer = getattr(runtime, "webfetch_answer", None)
+        if answer is not None:
+            self.ctx.extra["webfetch_answer"] = answer  # WebFetch answers its prompt with a small model
         self._wake = asyncio.Event()
         self._last_flush = 0.0
         self._dirty = False
@@ -106,13 +124,20 @@ class Runner:
                 atomic_write(run_dir / name, data)
             journal = Journal(run_dir / "journal.jsonl")
             runner = cls(ws, config, registry, runtime, journal, Ledger(), lock, options, run_id)
+            memory_text, memory_used, memory_problem = _pick_memory(ws, config, goal)
             runner._record("run_started", data={
                 "run_id": run_id, "goal": goal.strip(), "mode": mode, "runtime": runtime_name,
                 "model": config.model if runtime_name != "scripted" else "scripted",
                 "variables": variables or {}, "approval": config.approval, "pid": os.getpid(),
                 "config": {"max_turns": config.max_turns, "max_cost_usd": config.max_cost_usd,
-                           "max_tokens": config.max_tokens, "system_agent": config.path},
+                           "max_tokens": config.max_tokens, "system_agent": config.path,
+                           "memory_used": memory_used},
+                # recorded, so that a resumed run sends the very same system prompt (and its
+                # cached prefix still matches) whatever the memory log says by then
+                "memory": memory_text,
             })
+            if memory_problem:
+                runner._record("note", data={"message": f"SmartMemory not used: {memory_problem}"})
             runner.initial_state = to_front_matter(runner.snapshot())
             runner._flush(force=True)
             return runner
@@ -208,6 +233,9 @@ class Runner:
                 await self._next_turn()
         finally:
             self.close()
+            aclose = getattr(self.runtime, "aclose", None)
+            if aclose is not None:  # the runner is done with it (a closed runner is not driven again)
+                await aclose()
 
     async def _next_turn(self) -> None:
         led = self.ledger
@@ -254,8 +282,12 @@ class Runner:
             self._set_status("running")
 
     def system_prompt(self) -> str:
-        parts = [self.config.system_prompt.rstrip(), "",
-                 f"Workspace: {self.ws.root}", f"Mode: {self.ledger.mode}"]
+        """SystemAgent.md's body, the ToolMap, the run's SmartMemory and where it runs. Stable
+        for the whole run: it is the start of the prompt-cache prefix."""
+        parts = [self.config.system_prompt.rstrip(), "", self.registry.toolmap_summary()]
+        if self.ledger.memory:
+            parts += ["", self.ledger.memory]
+        parts += ["", f"Workspace: {self.ws.root}", f"Mode: {self.ledger.mode}"]
         if self.ledger.mode == "simulate":
             parts.append("Tool results in this run are simulated: nothing is really read, written, run or fetched.")
         if self.registry.unavailable:
@@ -338,9 +370,19 @@ class Runner:
             out = ToolOutput(str(exc), is_error=True)
         except asyncio.CancelledError:
             raise
+        except RuntimeUnavailable as exc:
+            # a simulation call that could not reach the model: pause; the step stays running and
+            # runs again on resume (nothing was touched)
+            self._set_status("paused", error={"type": "runtime", "message": str(exc)})
+            return
         except Exception as exc:  # a tool bug is the model's error result, never a crash of the run
             out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
         duration = round(timer() - started, 4)
+        take = getattr(self.runtime, "take_side_usage", None)
+        side = take() if take is not None else None
+        if side is not None and (side.input_tokens or side.output_tokens):
+            self._record("usage", step=step.n, data={"usage": side.__dict__,
+                                                     "for": "simulation" if simulated else step.tool})
         self._step(step, "failed" if out.is_error else "done", content=out.to_content(),
                    is_error=out.is_error, duration_s=duration, simulated=simulated)
         if step.tool == "UpdatePlan" and not out.is_error:
@@ -353,8 +395,9 @@ class Runner:
             return
         if not step.executing:
             return  # approved, but its tool never started: it runs now, once
-        if step.side_effects == "none":
-            self._record("note", step=step.n, data={"message": "read-only step interrupted; running it again"})
+        if step.side_effects == "none" or self.ledger.mode == "simulate":
+            what = "read-only" if step.side_effects == "none" else "simulated (nothing was touched)"
+            self._record("note", step=step.n, data={"message": f"{what} step interrupted; running it again"})
         else:
             self._step(step, "uncertain", data_extra={"reason": "the driver stopped while this step ran; "
                                                       "its effect may or may not have happened"})

@@ -42,7 +42,7 @@ def load_parts(ws: Workspace, *, model: str | None = None, approval: str | None 
     return config, registry
 
 
-def make_runtime(name: str, script: Path | None) -> Any:
+def make_runtime(name: str, script: Path | None, config: AgentConfig | None = None) -> Any:
     if name == "scripted":
         from llmos_tui.core.runtime.scripted import ScriptedRuntime
 
@@ -53,11 +53,18 @@ def make_runtime(name: str, script: Path | None) -> Any:
         return ScriptedRuntime.load(Path(script))
     if name not in ("native", "claude-code"):
         raise BadInput(f"unknown runtime {name!r}; use native, claude-code or scripted")
-    if not os.environ.get("ANTHROPIC_API_KEY"):
-        raise BadInput("ANTHROPIC_API_KEY is not set: export it to run on Claude, try the offline "
-                       "`llmos-tui demo`, or replay a script with --runtime scripted --script FILE")
-    raise BadInput(f"the {name} runtime is not part of this version yet; replay a script offline "
-                   f"with --runtime scripted --script FILE, or try `llmos-tui demo`")
+    if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        raise BadInput("ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=sk-ant-… to run on Claude "
+                       "(ANTHROPIC_BASE_URL for a compatible server), try the offline `llmos-tui demo`, "
+                       "or replay a script with --runtime scripted --script FILE")
+    if name == "native":
+        from llmos_tui.core.runtime.native import NativeRuntime
+
+        config = config or AgentConfig()
+        return NativeRuntime(prices=config.prices, model=config.model)
+    raise BadInput(f"the {name} runtime is not part of this version yet; use --runtime native "
+                   f"(Claude through the API), replay a script with --runtime scripted --script FILE, "
+                   f"or try `llmos-tui demo`")
 
 
 def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
@@ -82,7 +89,7 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
     config, registry = load_parts(ws, model=req.model, approval=req.approval, max_cost_usd=req.max_cost_usd)
     runtime_name = req.runtime or ("scripted" if req.script else "native")
     script = Path(req.script).resolve() if req.script else None
-    runtime = make_runtime(runtime_name, script)
+    runtime = make_runtime(runtime_name, script, config)
     return Runner.start(ws, req.goal, config=config, registry=registry, runtime=runtime,
                         runtime_name=runtime_name, mode=req.mode, variables=req.variables,
                         options=options, run_id=req.run_id,
@@ -95,8 +102,10 @@ def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
     config, registry = load_parts(ws, max_cost_usd=max_cost_usd)
     first = read_records(ws.run_dir(run_id) / "journal.jsonl")[0]["data"]
     runtime_name = first.get("runtime", "scripted")
+    if runtime_name != "scripted" and first.get("model"):
+        config = config.with_(model=first["model"])  # the model the run started on (--model)
     script = ws.run_dir(run_id) / "script.yaml"
-    runtime = make_runtime(runtime_name, script if script.exists() else None)
+    runtime = make_runtime(runtime_name, script if script.exists() else None, config)
     return Runner.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
                          options=options, approval=approval)
 

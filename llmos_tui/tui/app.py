@@ -117,6 +117,7 @@ class LlmosApp(App):
                 yield MemoryPane(id="memory")
             with Vertical(id="center"):
                 yield ToolCallLog(id="log")
+                yield Static("", id="said", markup=False)
                 yield Static("", id="pending")
             yield StatePane(id="state")
         yield Footer()
@@ -323,6 +324,10 @@ class LlmosApp(App):
         self.runner = runner
         self.view = None
         runner.listeners.append(lambda rec, led: self.post_message(RunRecord(rec)))
+        listeners = getattr(runner.runtime, "text_listeners", None)
+        if listeners is not None:  # the model's words as they stream in
+            self._streamed = ""
+            listeners.append(self._on_text_delta)
         self._load_views()
         self.header_note("")
         self.run_worker(self._drive(runner), name="runner", group="runner", exclusive=True,
@@ -338,12 +343,26 @@ class LlmosApp(App):
                         severity="error", timeout=15)
             self.refresh_bindings()
 
+    def _on_text_delta(self, text: str) -> None:
+        self._streamed = (getattr(self, "_streamed", "") + text)[-2000:]
+        self._show_said(self._streamed)
+
+    def _show_said(self, text: str | None) -> None:
+        """The model's latest words, its last three lines, under the tool log."""
+        said = self.query_one("#said", Static)
+        lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+        said.display = bool(lines)
+        said.update("Claude: " + "\n".join(lines[-3:]) if lines else "")
+
     @on(RunRecord)
     def _on_record(self, message: RunRecord) -> None:
         rec = message.rec
         led = self.ledger
         if led is None:
             return
+        if rec["kind"] == "model_turn":
+            self._streamed = ""
+            self._show_said(led.last_text)
         if rec["kind"] == "command" and rec["data"].get("applied") is False and rec["data"].get("reason"):
             self.notify(f"{rec['data'].get('action', 'command')} refused: {rec['data']['reason']}",
                         severity="warning", timeout=10)
@@ -381,6 +400,7 @@ class LlmosApp(App):
         if led is None:
             return
         self.query_one(ToolCallLog).load([row_of(s, led) for s in led.steps])
+        self._show_said(led.last_text)
         self._views_dirty = True
         self._refresh_views()
 

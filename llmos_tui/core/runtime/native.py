@@ -1,0 +1,356 @@
+"""The native runtime: Claude through the anthropic SDK's Messages API.
+
+One conversation per run; the runner owns it (the journal), this runtime turns each request into
+a streamed Messages-API call and the reply into a ModelTurn. What it adds on the way:
+
+- prompt caching: breakpoints on the stable prefix (the last tool, the system prompt) and on the
+  newest message block, so every turn reads what the turn before it wrote;
+- a bounded context: once the prompt grows past `trim_high` tokens (estimated), large tool results
+  older than the last `keep_recent` messages are cut to their head in one go, down to
+  `trim_low`; trimming in rare batches keeps the cached prefix valid between them;
+- cost: usage × the price table (core/pricing.py), SystemAgent.md's `prices:` first;
+- retries: the SDK's own (429, 5xx, 529, dropped connections, with backoff); a stream that breaks
+  after it began is retried here; when retries are exhausted RuntimeUnavailable pauses the run;
+- simulate mode: a tool's result is produced by a model call guided by its ToolMap entry;
+- WebFetch's answer: the page answered against the prompt by a small model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+from llmos_tui.core.pricing import with_cost
+from llmos_tui.core.runtime.base import ModelTurn, RuntimeUnavailable, TurnRequest
+from llmos_tui.core.state import Usage
+from llmos_tui.core.tools.base import ToolOutput
+
+CACHE = {"type": "ephemeral"}
+SMALL_MODEL = "claude-haiku-4-5"
+TRIMMED_NOTE = ("[trimmed from {n} characters to keep the conversation small: the start is above; "
+                "run the tool again if you need the rest]")
+
+TextListener = Callable[[str], None]
+RETRYABLE_IN_STREAM = ("overloaded_error", "api_error", "rate_limit_error", "timeout_error")
+
+
+def estimate_tokens(obj: Any) -> int:
+    """A cheap, deterministic token estimate (about 4 characters a token) for context budgeting."""
+    if isinstance(obj, str):
+        return len(obj) // 4 + 1
+    return len(json.dumps(obj, ensure_ascii=False)) // 4 + 1
+
+
+def _result_text_len(block: dict[str, Any]) -> int:
+    c = block.get("content")
+    if isinstance(c, str):
+        return len(c)
+    if isinstance(c, list):
+        return sum(len(b.get("text", "")) for b in c if isinstance(b, dict) and b.get("type") == "text")
+    return 0
+
+
+def _trim_block(block: dict[str, Any], keep: int) -> dict[str, Any]:
+    c = block.get("content")
+    text = c if isinstance(c, str) else "\n".join(
+        b.get("text", "") for b in c if isinstance(b, dict) and b.get("type") == "text")
+    if len(text) <= keep:
+        return block
+    out = dict(block)
+    out["content"] = text[:keep] + "\n" + TRIMMED_NOTE.format(n=len(text))  # images go too
+    return out
+
+
+class NativeRuntime:
+    name = "native"
+
+    def __init__(self, *, api_key: str | None = None, base_url: str | None = None,
+                 client: Any = None, max_retries: int = 4, timeout: float = 600.0,
+                 prices: dict[str, dict[str, float]] | None = None, small_model: str = SMALL_MODEL,
+                 stream_retries: int = 2, trim_high: int = 60_000, trim_low: int = 24_000,
+                 keep_recent: int = 4, trim_keep_chars: int = 1_500,
+                 simulate_model: str | None = None, model: str = "claude-sonnet-4-6") -> None:
+        if client is None:
+            from anthropic import AsyncAnthropic
+
+            # api_key None: the SDK's own lookup (ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, profiles);
+            # base_url None: ANTHROPIC_BASE_URL, then the public endpoint
+            creds = {"api_key": api_key} if api_key else {}
+            client = AsyncAnthropic(**creds, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        self.client = client
+        self.prices = prices or {}
+        self.small_model = small_model
+        self.simulate_model = simulate_model or model   # the run's model imagines the results
+        self.stream_retries = stream_retries
+        self.trim_high, self.trim_low = trim_high, trim_low
+        self.keep_recent = keep_recent
+        self.trim_keep_chars = trim_keep_chars
+        self.text_listeners: list[TextListener] = []
+        self._trim_horizon = 0      # messages before this index have their large results trimmed
+        self.last_request: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ the conversation
+
+    def build_params(self, request: TurnRequest) -> dict[str, Any]:
+        """The Messages-API parameters for one turn, cache breakpoints and trimming applied."""
+        tools = [dict(t) for t in request.tools]
+        if tools:
+            tools[-1]["cache_control"] = CACHE
+        system = [{"type": "text", "text": request.system, "cache_control": CACHE}]
+        messages = self._bounded(request.messages)
+        messages = _with_last_breakpoint(messages)
+        return {"model": request.model, "max_tokens": request.max_tokens, "system": system,
+                "tools": tools, "messages": messages}
+
+    def _bounded(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Large old tool results trimmed (in batches: see the module's docstring)."""
+        horizon = min(self._trim_horizon, len(messages))
+        trimmed = self._trim(messages, horizon)
+        if estimate_tokens(trimmed) > self.trim_high:
+            # advance the horizon as far as needed (never into the recent messages) to get
+            # under trim_low; one batch, so the cached prefix is rewritten once
+            limit = max(0, len(messages) - self.keep_recent)
+            while horizon < limit:
+                horizon = min(limit, horizon + 2)
+                trimmed = self._trim(messages, horizon)
+                if estimate_tokens(trimmed) <= self.trim_low:
+                    break
+            self._trim_horizon = horizon
+        return trimmed
+
+    def _trim(self, messages: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:
+        if horizon <= 0:
+            return messages
+        out = []
+        for i, m in enumerate(messages):
+            if i < horizon and m["role"] == "user" and isinstance(m["content"], list) and any(
+                    b.get("type") == "tool_result" and _result_text_len(b) > self.trim_keep_chars
+                    for b in m["content"]):
+                m = {"role": "user", "content": [
+                    _trim_block(b, self.trim_keep_chars) if b.get("type") == "tool_result" else b
+                    for b in m["content"]]}
+            out.append(m)
+        return out
+
+    async def next_turn(self, request: TurnRequest) -> ModelTurn:
+        import anthropic
+
+        params = self.build_params(request)
+        self.last_request = params
+        attempts = 0
+        while True:
+            try:
+                message = await self._stream(params)
+                break
+            except anthropic.APIStatusError as exc:
+                # an `error` event inside a stream that had begun (status 200): overloaded or a
+                # server error mid-reply is retried here, since the SDK cannot
+                attempts += 1
+                if exc.status_code != 200 or _error_type(exc) not in RETRYABLE_IN_STREAM \
+                        or attempts > self.stream_retries:
+                    raise RuntimeUnavailable(_status_message(exc)) from exc
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempts - 1)))
+            except (anthropic.APIConnectionError, anthropic.APIResponseValidationError) as exc:
+                # the SDK already retried the connection; a stream that broke after it began
+                # is retried here, since the SDK cannot
+                attempts += 1
+                if attempts > self.stream_retries or not getattr(exc, "_mid_stream", False):
+                    raise RuntimeUnavailable(f"the model could not be reached ({_describe(exc)}); "
+                                             f"resume the run to try again") from exc
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempts - 1)))
+        return self._to_turn(message, request.model)
+
+    async def _stream(self, params: dict[str, Any]) -> Any:
+        import anthropic
+
+        started = False
+        try:
+            async with self.client.messages.stream(**params) as stream:
+                async for event in stream:
+                    started = True
+                    if event.type == "text" and self.text_listeners:
+                        for listen in self.text_listeners:
+                            listen(event.text)
+                return await stream.get_final_message()
+        except anthropic.APIStatusError:
+            raise
+        except anthropic.APIConnectionError as exc:
+            exc._mid_stream = started  # type: ignore[attr-defined]
+            raise
+        except (OSError, ValueError) as exc:  # a stream cut mid-event, or broken SSE
+            err = anthropic.APIConnectionError(message=f"the stream broke: {_describe(exc)}",
+                                               request=_dummy_request())
+            err._mid_stream = True  # type: ignore[attr-defined]
+            raise err from exc
+        except Exception as exc:
+            if type(exc).__module__.startswith(("httpx", "httpcore", "h11")):
+                err = anthropic.APIConnectionError(message=f"the stream broke: {_describe(exc)}",
+                                                   request=_dummy_request())
+                err._mid_stream = True  # type: ignore[attr-defined]
+                raise err from exc
+            raise
+
+    def _to_turn(self, message: Any, model: str) -> ModelTurn:
+        content = []
+        for block in message.content:
+            b = block.model_dump(exclude_none=True) if hasattr(block, "model_dump") else dict(block)
+            if b.get("type") == "text":
+                content.append({"type": "text", "text": b.get("text", "")})
+            elif b.get("type") == "tool_use":
+                content.append({"type": "tool_use", "id": b["id"], "name": b["name"],
+                                "input": b.get("input") if isinstance(b.get("input"), dict) else {}})
+            elif b.get("type") in ("thinking", "redacted_thinking"):
+                content.append(b)  # must go back to the API unchanged
+            # server-tool blocks and others: not part of this engine's conversation
+        stop = message.stop_reason or "end_turn"
+        if stop == "max_tokens" and content and content[-1].get("type") == "tool_use":
+            # a tool call cut off mid-input: never run half a call; the runner asks to continue
+            content.pop()
+            if any(b.get("type") == "tool_use" for b in content):
+                stop = "tool_use"
+        if not any(b.get("type") in ("text", "tool_use") for b in content):
+            content.append({"type": "text", "text": "(no reply text)" if stop != "max_tokens"
+                            else "(the reply was cut off by max_tokens)"})
+        u = message.usage
+        usage = Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
+                      cache_read_input_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
+                      cache_creation_input_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0)
+        used_model = getattr(message, "model", None) or model
+        return ModelTurn(content=content, stop_reason=stop, usage=with_cost(usage, used_model, self.prices),
+                         model=used_model)
+
+    # ------------------------------------------------------------------ simulate mode
+
+    async def simulate(self, tool: str, inputs: dict[str, Any], spec_line: str,
+                       turn_index: int, position: int) -> ToolOutput:
+        """The tool's result, imagined by the model from its inputs and ToolMap entry."""
+        import anthropic
+
+        system = (
+            "You simulate the result of one tool call in an agent framework, for training data. "
+            "Nothing is really run. Reply by calling `tool_result` once with `content`: exactly the "
+            "text the real tool would return (for Read: numbered lines like '     1\\tline'; for Bash: "
+            "the command's output; for Write/Edit: a one-line confirmation; for Grep/Glob: matching "
+            "paths or lines; for WebFetch: a short answer to its prompt), realistic and plausible, "
+            "and `is_error`: true only when the call would most likely fail. Keep it under 2,000 "
+            "characters.")
+        user = (f"Tool: {tool}\nToolMap entry: {spec_line}\nInputs (JSON): "
+                f"{json.dumps(inputs, ensure_ascii=False)[:20_000]}")
+        params = {
+            "model": self.simulate_model, "max_tokens": 2048, "system": system,
+            "messages": [{"role": "user", "content": user}],
+            "tools": [{"name": "tool_result", "description": "The simulated result of the tool call.",
+                       "input_schema": {"type": "object", "properties": {
+                           "content": {"type": "string"}, "is_error": {"type": "boolean"}},
+                           "required": ["content"]}}],
+            "tool_choice": {"type": "tool", "name": "tool_result"},
+        }
+        try:
+            message = await self.client.messages.create(**params)
+        except anthropic.APIError as exc:
+            raise RuntimeUnavailable(f"the simulation call failed: {_describe(exc)}") from exc
+        self._charge(message, params["model"])
+        for block in message.content:
+            if getattr(block, "type", None) == "tool_use":
+                data = block.input if isinstance(block.input, dict) else {}
+                return ToolOutput(str(data.get("content", "")), is_error=bool(data.get("is_error")))
+        texts = [b.text for b in message.content if getattr(b, "type", None) == "text"]
+        return ToolOutput("\n".join(texts) or f"[simulated] {tool} returned nothing")
+
+    # ------------------------------------------------------------------ WebFetch's answer
+
+    async def webfetch_answer(self, prompt: str, markdown: str, url: str) -> str:
+        """The page answered against the prompt by a small model, as Claude Code does."""
+        import anthropic
+
+        params = {
+            "model": self.small_model, "max_tokens": 1024,
+            "system": "Answer the request using only the web page given. Quote exact figures and "
+                      "names from it; say plainly when the page does not contain the answer.",
+            "messages": [{"role": "user", "content": f"Web page {url} (as markdown):\n\n{markdown}\n\n"
+                                                     f"---\nRequest: {prompt}"}],
+        }
+        try:
+            message = await self.client.messages.create(**params)
+        except anthropic.APIError as exc:
+            from llmos_tui.core.tools.base import ToolError
+
+            raise ToolError(f"the page was fetched but the model answering the prompt failed: "
+                            f"{_describe(exc)}") from exc
+        self._charge(message, self.small_model)
+        return "\n".join(b.text for b in message.content if getattr(b, "type", None) == "text").strip()
+
+    # side calls (simulation, WebFetch answers) are charged to the next turn's usage
+    pending_usage: Usage = Usage()
+
+    def _charge(self, message: Any, model: str) -> None:
+        u = message.usage
+        usage = Usage(u.input_tokens or 0, u.output_tokens or 0,
+                      getattr(u, "cache_read_input_tokens", 0) or 0,
+                      getattr(u, "cache_creation_input_tokens", 0) or 0)
+        self.pending_usage = self.pending_usage + with_cost(usage, getattr(message, "model", None) or model,
+                                                            self.prices)
+
+    def take_side_usage(self) -> Usage:
+        u, self.pending_usage = self.pending_usage, Usage()
+        return u
+
+    async def aclose(self) -> None:
+        try:
+            await self.client.close()
+        except Exception:
+            pass
+
+
+def _blocks(content: Any) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+def _with_last_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy in one shape (string contents as text blocks, so a message reads the same on every
+    turn) whose newest content block carries a cache breakpoint; the ledger's stay as they are."""
+    if not messages:
+        return messages
+    out = [{"role": m["role"], "content": _blocks(m["content"])} for m in messages]
+    blocks = out[-1]["content"]
+    if blocks:
+        out[-1]["content"] = [*blocks[:-1], {**blocks[-1], "cache_control": CACHE}]
+    return out
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _error_type(exc: Any) -> str:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        return str(err.get("type") or "")
+    return ""
+
+
+def _status_message(exc: Any) -> str:
+    status = getattr(exc, "status_code", "?")
+    detail = ""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        detail = str(err.get("message") or "")
+    detail = detail or str(getattr(exc, "message", "") or exc)
+    hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model",
+            404: "check the model name in SystemAgent.md", 413: "the request is too large",
+            429: "rate limited; wait, then resume", 529: "the API is overloaded; resume later"}.get(
+        status if isinstance(status, int) else 0,
+        "the SDK's retries are exhausted; resume the run to try again" if isinstance(status, int)
+        and status >= 500 else "resume the run to try again")
+    return f"the model API answered {status}: {detail.splitlines()[0] if detail else '?'} ({hint})"
+
+
+def _dummy_request() -> Any:
+    import httpx2
+
+    return httpx2.Request("POST", "https://api.anthropic.com/v1/messages")
