@@ -47,7 +47,13 @@ def _progress_printer(quiet: bool):
                 line += f" — {step.result_preview()[:80]}"
         elif kind == "command" and rec["data"].get("applied") is False and rec["data"].get("reason"):
             line = f"command {rec['data'].get('action', '?')} rejected: {rec['data']['reason']}"
+        if kind == "task":
+            d = rec["data"]
+            line = (f"sub-agent {d['child']} started" if d.get("event") == "started"
+                    else f"sub-agent {d['child']} {d.get('status', 'ended')}")
         if line and not quiet:
+            if led.parent:  # a Task sub-agent's progress, indented under its parent's step
+                line = "  " * int(led.parent.get("depth", 1)) + "↳ " + line
             print(line, flush=True)
     return show
 

@@ -389,3 +389,32 @@ async def test_run_list_in_the_palette_opens_an_older_run(project):
         assert second.view.run_id == first_id
         assert second.query_one(ToolCallLog).rows[0].tool == "Glob"
         assert f"run_id: {first_id}" in second.query_one("#state").text
+
+
+async def test_a_sub_agents_steps_are_shown_and_decided_by_keypress(project):
+    import yaml
+
+    from llmos_tui.tui.widgets.panes import RunHeader
+
+    doc = yaml.safe_load(script_yaml(
+        [tool("Task", description="Write the notes", prompt="Write notes.txt holding n.")], [text("All done.")]))
+    doc["subagents"] = [{"turns": [{"content": [tool("Write", file_path="notes.txt", content="n")]},
+                                   {"content": [text("Wrote notes.txt.")]}]}]
+    app = make_app(project, yaml.safe_dump(doc))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, awaiting(app, 1))
+        assert app.ledger.current_step.tool == "Task"
+        await pilot.press("a")                                  # let the sub-agent start
+        await wait_for(pilot, lambda: app.ledger.parent is not None and app.ledger.status == "awaiting_approval")
+        await pilot.pause(0.1)
+        # the screen is the sub-agent's: its goal in the header, its Write waiting in the log
+        assert app.query_one(RunHeader).state.goal == "Write the notes"
+        rows = app.query_one(ToolCallLog).rows
+        assert [r.tool for r in rows] == ["Write"]
+        assert "Write" in str(app.query_one("#pending").render())
+        await pilot.press("a")                                  # approve the sub-agent's Write
+        await wait_for(pilot, lambda: app.ledger.status == "completed")
+        await pilot.pause(0.1)
+        assert (project / "workspace" / "notes.txt").read_text() == "n"
+        assert app.ledger.parent is None and app.query_one(RunHeader).state.goal == "write a greeting"
+        assert [r.tool for r in app.query_one(ToolCallLog).rows] == ["Task"]

@@ -23,6 +23,7 @@ class AgentConfig:
     allow_read: tuple[str, ...] = ("../system",)
     allow_write: tuple[str, ...] = ()
     memory_top_k: int = 3
+    max_task_depth: int = 2
     recent_steps: int = 20
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     system_prompt: str = ""
@@ -90,6 +91,7 @@ def load_agent_config(path: Path) -> AgentConfig:
     return AgentConfig(
         name=str(d.get("name", "SystemAgent")), model=model,
         max_turns=get_int("max_turns", 60, 1), max_tokens=get_int("max_tokens", 8192, 1),
+        max_task_depth=get_int("max_task_depth", 2, 0),
         approval=approval, max_cost_usd=float(cost) if cost is not None else None,
         allow_read=lists["allow_read"], allow_write=lists["allow_write"], memory_top_k=top_k,
         recent_steps=recent, prices=prices, system_prompt=fm.body.strip() + "\n", path=p,

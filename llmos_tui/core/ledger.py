@@ -94,6 +94,7 @@ class Ledger:
         self.config: dict[str, Any] = {}
         self.memory = ""          # the SmartMemory text this run's system prompt carries
         self.parent: dict[str, Any] | None = None   # a Task sub-agent's parent run and step
+        self.active_child: str | None = None        # the sub-agent run a Task step is running now
         self.commands_seen: set[str] = set()
         self.control_offset = 0
         self.seq = 0
@@ -134,6 +135,7 @@ class Ledger:
         self.config = dict(data.get("config") or {})
         self.memory = data.get("memory") or ""
         self.parent = data.get("parent")
+        self.control_offset = int(data.get("control_offset") or 0)  # a sub-agent reads from here on
         self.status = "planning"
         self.messages = [{"role": "user", "content": data.get("prompt") or data["goal"]}]
 
@@ -225,6 +227,12 @@ class Ledger:
     def _on_command(self, rec: dict, data: dict) -> None:
         if data.get("id"):
             self.commands_seen.add(data["id"])
+        if data.get("offset") is not None:
+            self.control_offset = max(self.control_offset, data["offset"])
+
+    def _on_task(self, rec: dict, data: dict) -> None:
+        """A Task step's sub-agent started or ended; the commands it read are behind this run too."""
+        self.active_child = data["child"] if data.get("event") == "started" else None
         if data.get("offset") is not None:
             self.control_offset = max(self.control_offset, data["offset"])
 

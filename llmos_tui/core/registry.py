@@ -37,10 +37,11 @@ def builtin_tools() -> dict[str, Tool]:
     from llmos_tui.core.tools.files import EditTool, ReadTool, WriteTool
     from llmos_tui.core.tools.plan import UpdatePlanTool
     from llmos_tui.core.tools.search import GlobTool, GrepTool
+    from llmos_tui.core.tools.task import TaskTool
     from llmos_tui.core.tools.web import WebFetchTool
 
     tools: list[Tool] = [ReadTool(), WriteTool(), EditTool(), BashTool(), GrepTool(), GlobTool(),
-                         UpdatePlanTool(), WebFetchTool()]
+                         UpdatePlanTool(), WebFetchTool(), TaskTool()]
     return {t.name: t for t in tools}
 
 

@@ -47,6 +47,23 @@ def _sweep(ws: Workspace, run_id: str) -> None:
         remove_stale_temp_files(ws.run_dir(run_id), name)
 
 
+class _ParentsLock:
+    """A sub-agent runs under its parent's workspace lock."""
+
+    def release(self) -> None:
+        pass
+
+
+class _SubAgentStopped(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+class _SubAgentCancelled(Exception):
+    pass
+
+
 def _pick_memory(ws: Workspace, config: AgentConfig, goal: str) -> tuple[str, list[str], str | None]:
     """The SmartMemory experiences most relevant to the goal: (prompt text, their ids, a problem)."""
     from llmos_tui.core.errors import LlmosError
@@ -72,8 +89,11 @@ class RunOptions:
 class Runner:
     def __init__(self, ws: Workspace, config: AgentConfig, registry: ToolRegistry, runtime: Runtime,
                  journal: Journal, ledger: Ledger, lock: WorkspaceLock, options: RunOptions,
-                 run_id: str, initial_state: dict[str, Any] | None = None) -> None:
+                 run_id: str, initial_state: dict[str, Any] | None = None,
+                 parent: "Runner | None" = None) -> None:
         self.ws = ws
+        self.parent = parent          # a Task sub-agent's parent runner (it holds the lock)
+        self.child: Runner | None = None   # the sub-agent running now, if any
         self.config = config
         self.registry = registry
         self.runtime = runtime
@@ -83,12 +103,18 @@ class Runner:
         self.options = options
         self.listeners: list[Listener] = []
         self.run_dir = ws.run_dir(run_id)
-        self.control = ControlChannel(self.run_dir / "control.jsonl")
-        self.state_file = StateFile(ws.state_path)
+        # A sub-agent shares its parent's approval gate: people's commands go to the top run's
+        # control.jsonl (what `llmos-tui approve` and the TUI append to), and it reads them from
+        # there; its own state file stays in its run folder (the workspace's shows the top run).
+        self.control = parent.control if parent is not None else ControlChannel(self.run_dir / "control.jsonl")
+        self.state_file = StateFile(self.run_dir / "execution_state.md" if parent is not None else ws.state_path)
         self.initial_state = initial_state
         self.sandbox = Sandbox(ws.root, read_roots=[ws.root / p for p in config.allow_read],
                                write_roots=[ws.root / p for p in config.allow_write])
         self.ctx = ToolContext(sandbox=self.sandbox)
+        self.ctx.extra["run_task"] = self._run_task
+        self._executing: StepRecord | None = None
+        self._child_stop: str | None = None
         answer = getattr(runtime, "webfetch_answer", None)
         if answer is not None:
             self.ctx.extra["webfetch_answer"] = answer  # WebFetch answers its prompt with a small model
@@ -116,6 +142,16 @@ class Runner:
             StateFile(ws.state_path).load()  # a broken state file is reported, never overwritten
         lock = WorkspaceLock(ws.root)
         lock.acquire(run_id)
+        return cls._open(ws, goal, config=config, registry=registry, runtime=runtime,
+                         runtime_name=runtime_name, mode=mode, variables=variables, options=options,
+                         run_id=run_id, run_files=run_files, lock=lock)
+
+    @classmethod
+    def _open(cls, ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolRegistry,
+              runtime: Runtime, runtime_name: str, mode: str, variables: dict[str, Any] | None,
+              options: RunOptions, run_id: str, run_files: dict[str, bytes] | None, lock: Any,
+              parent: "Runner | None" = None, prompt: str | None = None,
+              link: dict[str, Any] | None = None) -> "Runner":
         try:
             _sweep(ws, run_id)
             run_dir = ws.run_dir(run_id)
@@ -123,9 +159,12 @@ class Runner:
             for name, data in (run_files or {}).items():
                 atomic_write(run_dir / name, data)
             journal = Journal(run_dir / "journal.jsonl")
-            runner = cls(ws, config, registry, runtime, journal, Ledger(), lock, options, run_id)
+            runner = cls(ws, config, registry, runtime, journal, Ledger(), lock, options, run_id, parent=parent)
             memory_text, memory_used, memory_problem = _pick_memory(ws, config, goal)
-            runner._record("run_started", data={
+            extra: dict[str, Any] = {}
+            if parent is not None:
+                extra = {"prompt": prompt, "parent": link, "control_offset": parent.ledger.control_offset}
+            runner._record("run_started", data={**extra,
                 "run_id": run_id, "goal": goal.strip(), "mode": mode, "runtime": runtime_name,
                 "model": config.model if runtime_name != "scripted" else "scripted",
                 "variables": variables or {}, "approval": config.approval, "pid": os.getpid(),
@@ -178,6 +217,42 @@ class Runner:
             lock.release()
             raise
 
+    @classmethod
+    def _reopen_child(cls, parent: "Runner", run_id: str, runtime: Runtime) -> "Runner":
+        ws = parent.ws
+        path = ws.run_dir(run_id) / "journal.jsonl"
+        _sweep(ws, run_id)
+        records = read_records(path)
+        if not records or records[0]["kind"] != "run_started":
+            raise FileFormatError(str(path), 1, "journal does not start with run_started")
+        ledger = Ledger.from_records(records, str(path))
+        first = Ledger.from_records(records[:1])
+        runner = cls(ws, parent.config, parent.registry, runtime, Journal(path), ledger, _ParentsLock(),
+                     parent.options, run_id, initial_state=to_front_matter(first.snapshot(parent.config.recent_steps)),
+                     parent=parent)
+        if ledger.status in RUN_TERMINAL:
+            return runner
+        runner._record("resumed", data={"pid": os.getpid()})
+        if parent.ledger.approval != ledger.approval:
+            runner._record("policy_changed", data={"approval": parent.ledger.approval})
+        runner._recover_interrupted_step()
+        if ledger.status == "paused":
+            runner._set_status(runner._active_status(), error=None, reason="resumed")
+        runner._flush(force=True)
+        return runner
+
+    @property
+    def active(self) -> "Runner":
+        """The runner whose steps people decide now: the deepest sub-agent running, or this one."""
+        r = self
+        while r.child is not None:
+            r = r.child
+        return r
+
+    @property
+    def depth(self) -> int:
+        return 0 if self.parent is None else self.parent.depth + 1
+
     def close(self) -> None:
         if self._closed:
             return
@@ -201,7 +276,10 @@ class Runner:
     def submit(self, cmd: Command) -> Command:
         """A face in this process sends a command: the same path as control.jsonl."""
         self.control.append(cmd)
-        self._wake.set()
+        r: Runner | None = self
+        while r is not None:
+            r._wake.set()
+            r = r.child
         return cmd
 
     # ------------------------------------------------------------------ the loop
@@ -219,12 +297,15 @@ class Runner:
                 if status in RUN_TERMINAL:
                     return status
                 if status == "paused":
-                    if self.options.no_wait or self.exit_when_paused:
+                    if self.options.no_wait or self._exit_when_paused():
                         return "paused"
                     await self._wait()
                     continue
                 if self.ledger.pending_tool_uses():
                     needs_person = await self._advance_steps()
+                    if self._child_stop is not None:   # a sub-agent stopped for a person (--no-wait)
+                        stop, self._child_stop = self._child_stop, None
+                        return stop
                     if needs_person:
                         if self.options.no_wait:
                             return WAITING
@@ -233,7 +314,7 @@ class Runner:
                 await self._next_turn()
         finally:
             self.close()
-            aclose = getattr(self.runtime, "aclose", None)
+            aclose = getattr(self.runtime, "aclose", None) if self.parent is None else None
             if aclose is not None:  # the runner is done with it (a closed runner is not driven again)
                 await aclose()
 
@@ -287,6 +368,10 @@ class Runner:
         parts = [self.config.system_prompt.rstrip(), "", self.registry.toolmap_summary()]
         if self.ledger.memory:
             parts += ["", self.ledger.memory]
+        if self.ledger.parent:
+            parts += ["", f"You are a sub-agent started by the Task tool (depth {self.ledger.parent.get('depth', 1)}) "
+                          f"for: {self.ledger.goal}. Do the task, then end with a final message that "
+                          f"reports the result: the parent agent receives only that message."]
         parts += ["", f"Workspace: {self.ws.root}", f"Mode: {self.ledger.mode}"]
         if self.ledger.mode == "simulate":
             parts.append("Tool results in this run are simulated: nothing is really read, written, run or fetched.")
@@ -317,6 +402,8 @@ class Runner:
                         return False
                     self._set_status("running")
                 await self._execute(step, position)
+                if self._child_stop is not None:
+                    return True
                 self._poll_control()
                 if self.ledger.status != "running":
                     return False
@@ -350,7 +437,8 @@ class Runner:
     async def _execute(self, step: StepRecord, position: int) -> None:
         reg = self.registry.get(step.tool)
         assert reg is not None  # validated at the gate
-        simulated = self.ledger.mode == "simulate" and step.tool != "UpdatePlan"
+        simulated = self.ledger.mode == "simulate" and step.tool not in ("UpdatePlan", "Task")
+        self._executing = step
         if step.side_effects != "none":
             # Marks the moment the effect may begin: a step approved but never started is not
             # uncertain after a crash, it simply runs.
@@ -370,6 +458,20 @@ class Runner:
             out = ToolOutput(str(exc), is_error=True)
         except asyncio.CancelledError:
             raise
+        except _SubAgentStopped as stop:
+            # the sub-agent stopped for a person (--no-wait) or was paused to exit: this step
+            # stays running, and on resume its sub-agent carries on from its own journal
+            if stop.status == "paused" and self.ledger.status not in ("paused", *RUN_TERMINAL):
+                self._set_status("paused", reason="paused while a sub-agent ran")
+            elif stop.status == WAITING and self.ledger.status == "running":
+                self._set_status("awaiting_approval", reason=f"its sub-agent waits for a decision "
+                                                             f"(runs/{self.run_id}/task-{step.n})")
+            self._child_stop = stop.status
+            return
+        except _SubAgentCancelled as exc:
+            self._step(step, "failed", content=str(exc), is_error=True, duration_s=round(timer() - started, 4))
+            self._set_status("cancelled", reason="cancelled while a sub-agent ran")
+            return
         except RuntimeUnavailable as exc:
             # a simulation call that could not reach the model: pause; the step stays running and
             # runs again on resume (nothing was touched)
@@ -388,6 +490,65 @@ class Runner:
         if step.tool == "UpdatePlan" and not out.is_error:
             self._record("plan_updated", data={"plan": step.inputs["steps"]})
 
+    async def _run_task(self, inputs: dict[str, Any]) -> ToolOutput:
+        """Task: a sub-agent as a child run (own journal, trace and state file, in this run's
+        folder), sharing the approval gate; its final message is the step's result."""
+        step = self._executing
+        assert step is not None
+        limit = self.config.max_task_depth
+        if self.depth + 1 > limit:
+            raise ToolError(f"sub-agents may nest {limit} deep (max_task_depth in SystemAgent.md); "
+                            f"this run is already at depth {self.depth}: do the task yourself")
+        spawn = getattr(self.runtime, "spawn", None)
+        if spawn is None:
+            raise ToolError(f"Task is not available with the {self.ledger.runtime} runtime")
+        index = sum(1 for s in self.ledger.steps[:step.n - 1] if s.tool == "Task")
+        try:
+            runtime = spawn(index)
+        except LookupError as exc:
+            raise ToolError(str(exc)) from None
+        child_id = f"{self.run_id}/task-{step.n}"
+        if (self.ws.run_dir(child_id) / "journal.jsonl").exists():
+            child = Runner._reopen_child(self, child_id, runtime)
+        else:
+            budget = self.config.max_cost_usd
+            config = self.config.with_(approval=self.ledger.approval)
+            if budget is not None:
+                from dataclasses import replace
+
+                config = replace(config, max_cost_usd=max(budget - self.ledger.usage.cost_usd, 1e-9))
+            child = Runner._open(
+                self.ws, str(inputs["description"]), config=config, registry=self.registry, runtime=runtime,
+                runtime_name=self.ledger.runtime, mode=self.ledger.mode, variables=self.ledger.variables,
+                options=self.options, run_id=child_id, run_files=None, lock=_ParentsLock(), parent=self,
+                prompt=str(inputs["prompt"]),
+                link={"run_id": self.run_id, "step": step.n, "depth": self.depth + 1})
+        child.listeners = list(self.listeners)
+        self.child = child
+        self._record("task", step=step.n, data={"child": child_id, "event": "started"})
+        try:
+            status = await child.drive() if child.ledger.status not in RUN_TERMINAL else child.ledger.status
+        finally:
+            self.child = None
+            child.close()
+            # commands the sub-agent read are behind this run too
+            self._record("task", step=step.n, data={"child": child_id, "event": "ended",
+                                                    "status": child.ledger.status,
+                                                    "offset": child.ledger.control_offset})
+        if status in ("paused", WAITING):
+            raise _SubAgentStopped(status)
+        led = child.ledger
+        if led.usage.input_tokens or led.usage.output_tokens or led.usage.cost_usd:
+            self._record("usage", step=step.n, data={"usage": led.usage.__dict__, "for": f"sub-agent {child_id}"})
+        summary = (f"[sub-agent run {child_id}: {led.status}, {len(led.steps)} tool calls, "
+                   f"${led.usage.cost_usd:.4f}]")
+        if led.status == "completed":
+            return ToolOutput(f"{led.last_text or '(the sub-agent ended without a final message)'}\n\n{summary}")
+        if led.status == "cancelled":
+            raise _SubAgentCancelled(f"A person cancelled the sub-agent. {summary}")
+        why = (led.error or {}).get("message", "no reason recorded")
+        raise ToolError(f"The sub-agent {led.status}: {why}. Its last words: {led.last_text or '(none)'} {summary}")
+
     def _recover_interrupted_step(self) -> None:
         """A step left `running` by a dead driver: re-run if read-only, else ask a person."""
         step = self.ledger.current_step
@@ -395,7 +556,10 @@ class Runner:
             return
         if not step.executing:
             return  # approved, but its tool never started: it runs now, once
-        if step.side_effects == "none" or self.ledger.mode == "simulate":
+        if step.tool == "Task":
+            self._record("note", step=step.n, data={"message": "the sub-agent was interrupted; it carries on "
+                                                              "from its own journal"})
+        elif step.side_effects == "none" or self.ledger.mode == "simulate":
             what = "read-only" if step.side_effects == "none" else "simulated (nothing was touched)"
             self._record("note", step=step.n, data={"message": f"{what} step interrupted; running it again"})
         else:
@@ -404,7 +568,12 @@ class Runner:
 
     # ------------------------------------------------------------------ commands
 
+    def _exit_when_paused(self) -> bool:
+        return self.exit_when_paused or (self.parent is not None and self.parent._exit_when_paused())
+
     def _poll_control(self) -> None:
+        if self.child is not None:
+            return  # the sub-agent running now reads people's commands
         if self.control.size() <= self.ledger.control_offset:
             return
         # A state-file edit made before these commands is taken up first: once a command is

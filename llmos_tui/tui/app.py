@@ -48,9 +48,10 @@ class AppSettings:
 class RunRecord(Message):
     """A journal record the runner just wrote."""
 
-    def __init__(self, rec: dict[str, Any]) -> None:
+    def __init__(self, rec: dict[str, Any], ledger: Any = None) -> None:
         super().__init__()
         self.rec = rec
+        self.ledger = ledger   # the run it belongs to (a Task sub-agent's records come through too)
 
 
 class RunEnded(Message):
@@ -166,7 +167,8 @@ class LlmosApp(App):
 
     @property
     def ledger(self) -> Ledger | None:
-        return self.runner.ledger if self.runner is not None else self.view
+        # while a Task sub-agent runs, the screen shows it: its steps are the ones to decide
+        return self.runner.active.ledger if self.runner is not None else self.view
 
     @property
     def driving(self) -> bool:
@@ -323,7 +325,7 @@ class LlmosApp(App):
         # out of full collections, which otherwise scan them all (100+ ms pauses while streaming)
         self.runner = runner
         self.view = None
-        runner.listeners.append(lambda rec, led: self.post_message(RunRecord(rec)))
+        runner.listeners.append(lambda rec, led: self.post_message(RunRecord(rec, led)))
         listeners = getattr(runner.runtime, "text_listeners", None)
         if listeners is not None:  # the model's words as they stream in
             self._streamed = ""
@@ -359,6 +361,13 @@ class LlmosApp(App):
         rec = message.rec
         led = self.ledger
         if led is None:
+            return
+        if rec["kind"] == "task":  # a sub-agent started or ended: show the run now active
+            self._streamed = ""
+            self._load_views()
+            return
+        if message.ledger is not None and message.ledger is not led:
+            self._views_dirty = True   # from a run no longer (or not yet) on screen
             return
         if rec["kind"] == "model_turn":
             self._streamed = ""

@@ -71,7 +71,8 @@ class NativeRuntime:
                  prices: dict[str, dict[str, float]] | None = None, small_model: str = SMALL_MODEL,
                  stream_retries: int = 2, trim_high: int = 60_000, trim_low: int = 24_000,
                  keep_recent: int = 4, trim_keep_chars: int = 1_500,
-                 simulate_model: str | None = None, model: str = "claude-sonnet-4-6") -> None:
+                 simulate_model: str | None = None, model: str = "claude-sonnet-4-6",
+                 owns_client: bool = True) -> None:
         if client is None:
             from anthropic import AsyncAnthropic
 
@@ -79,8 +80,10 @@ class NativeRuntime:
             # base_url None: ANTHROPIC_BASE_URL, then the public endpoint
             creds = {"api_key": api_key} if api_key else {}
             client = AsyncAnthropic(**creds, base_url=base_url, max_retries=max_retries, timeout=timeout)
+        self.owns_client = owns_client
         self.client = client
         self.prices = prices or {}
+        self.model = model
         self.small_model = small_model
         self.simulate_model = simulate_model or model   # the run's model imagines the results
         self.stream_retries = stream_retries
@@ -297,7 +300,20 @@ class NativeRuntime:
         u, self.pending_usage = self.pending_usage, Usage()
         return u
 
+    def spawn(self, index: int) -> "NativeRuntime":
+        """A Task sub-agent's runtime: its own conversation on the same client; its words stream
+        to the same listeners."""
+        child = NativeRuntime(client=self.client, owns_client=False, prices=self.prices,
+                              small_model=self.small_model, stream_retries=self.stream_retries,
+                              trim_high=self.trim_high, trim_low=self.trim_low, keep_recent=self.keep_recent,
+                              trim_keep_chars=self.trim_keep_chars, simulate_model=self.simulate_model,
+                              model=self.model)
+        child.text_listeners = self.text_listeners
+        return child
+
     async def aclose(self) -> None:
+        if not self.owns_client:
+            return
         try:
             await self.client.close()
         except Exception:

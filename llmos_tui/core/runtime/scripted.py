@@ -23,10 +23,18 @@ class ScriptedRuntime:
     name = "scripted"
 
     def __init__(self, turns: list[ModelTurn], simulated_results: dict[int, list[Any]] | None = None,
-                 source: str = "script") -> None:
+                 source: str = "script", subagents: list["ScriptedRuntime"] | None = None) -> None:
         self.turns = turns
         self.simulated_results = simulated_results or {}
         self.source = source
+        self.subagents = subagents or []
+
+    def spawn(self, index: int) -> "ScriptedRuntime":
+        """The runtime of this run's `index`-th Task sub-agent: the script's subagents[index]."""
+        if index >= len(self.subagents):
+            raise LookupError(f"the script has {len(self.subagents)} subagents and this is Task call "
+                              f"{index + 1}: add one under `subagents:`")
+        return self.subagents[index]
 
     @classmethod
     def load(cls, path: Path) -> "ScriptedRuntime":
@@ -36,15 +44,19 @@ class ScriptedRuntime:
     @classmethod
     def parse(cls, text: str, path: str = "script.yaml") -> "ScriptedRuntime":
         data = frontmatter.load_yaml(text, path)
-        lines = _turn_lines(text)
+        return cls.from_data(data, path, _turn_lines(text), text)
+
+    @classmethod
+    def from_data(cls, data: Any, path: str, lines: list[int], text: str = "",
+                  where: str = "") -> "ScriptedRuntime":
         if not isinstance(data, dict) or not isinstance(data.get("turns"), list) or not data["turns"]:
-            raise FileFormatError(path, 1, "a script needs `turns:`, a non-empty list of assistant turns")
+            raise FileFormatError(path, 1, f"{where}a script needs `turns:`, a non-empty list of assistant turns")
         turns = []
         for i, raw in enumerate(data["turns"]):
             line = lines[i] if i < len(lines) else None
 
             def bad(problem: str) -> FileFormatError:
-                return FileFormatError(path, line, f"turn {i}: {problem}")
+                return FileFormatError(path, line, f"{where}turn {i}: {problem}")
 
             content = raw.get("content") if isinstance(raw, dict) else None
             if isinstance(content, str):
@@ -75,7 +87,12 @@ class ScriptedRuntime:
             raise FileFormatError(path, frontmatter.key_line(text, "simulated_results"),
                                   "simulated_results must map turn index to results")
         simulated = {int(k): (v if isinstance(v, list) else [v]) for k, v in sim.items()}
-        return cls(turns, simulated, source=path)
+        subs = data.get("subagents") or []
+        if not isinstance(subs, list):
+            raise FileFormatError(path, frontmatter.key_line(text, "subagents") if text else None,
+                                  f"{where}subagents must be a list of scripts (each with turns:)")
+        subagents = [cls.from_data(sub, path, [], where=f"{where}subagents[{k}]: ") for k, sub in enumerate(subs)]
+        return cls(turns, simulated, source=path, subagents=subagents)
 
     async def next_turn(self, request: TurnRequest) -> ModelTurn:
         i = request.turn_index
