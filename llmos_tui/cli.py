@@ -114,9 +114,15 @@ def _report_end(runner: Any, result: str) -> None:
     st = runner.snapshot()
     cost = f"${st.usage.cost_usd:.4f}"
     if result == "waiting":
-        cur = st.pending_step
-        print(f"run {st.run_id} stopped at step {cur.n if cur else '?'}, which needs a decision "
-              f"(--no-wait); decide with `llmos-tui approve|deny|skip`, then `llmos-tui resume`")
+        inner = runner
+        while getattr(inner, "stopped_in", None) is not None:
+            inner = inner.stopped_in
+        where = f" of its sub-agent {inner.run_id}" if inner is not runner else ""
+        cur = inner.snapshot().pending_step
+        what = f"step {cur.n} ({cur.tool}, {cur.status.replace('_', ' ')})" if cur else "a step"
+        verbs = "retry|skip" if cur is not None and cur.status == "uncertain" else "approve|deny|skip"
+        print(f"run {st.run_id} stopped at {what}{where}, which needs a decision (--no-wait); "
+              f"decide with `llmos-tui {verbs}`, then `llmos-tui resume`")
     elif result == "paused":
         why = f" ({st.error['message']})" if st.error else ""
         print(f"run {st.run_id} paused{why}; continue with `llmos-tui resume {st.run_id}`")
@@ -272,6 +278,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     cur = st.pending_step
     if cur is not None:
         print(f"step {cur.n} {cur.tool} is {cur.status.replace('_', ' ')}: {json.dumps(cur.inputs, ensure_ascii=False)[:200]}")
+    depth, parent = 1, run_id
+    while cur is not None and cur.tool == "Task" and cur.status == "running" \
+            and (ws.run_dir(f"{parent}/task-{cur.n}") / "journal.jsonl").exists():
+        parent = f"{parent}/task-{cur.n}"
+        sub = _ledger(ws, parent).snapshot()
+        cur = sub.pending_step
+        print(f"{'  ' * depth}↳ sub-agent {parent}: {sub.status} · {sub.steps_total} steps · ${sub.usage.cost_usd:.4f}"
+              + (f"; step {cur.n} {cur.tool} is {cur.status.replace('_', ' ')}: "
+                 f"{json.dumps(cur.inputs, ensure_ascii=False)[:160]}" if cur is not None else ""))
+        depth += 1
     if st.error:
         print(f"error: {st.error.get('type')}: {st.error.get('message')}")
     if st.status not in ("completed", "failed", "cancelled"):
@@ -309,6 +325,15 @@ def cmd_decide(args: argparse.Namespace) -> int:
     led = _ledger(ws, run_id)
     if led.status in RUN_TERMINAL:
         raise BadInput(f"run {run_id} is {led.status}; there is nothing to {args.command}")
+    top_id = run_id
+    # a Task step running its sub-agent: the decision is the sub-agent's (it reads the top run's
+    # control.jsonl, and numbers steps its own way)
+    while (cur := led.current_step) is not None and cur.tool == "Task" and cur.status == "running" \
+            and (ws.run_dir(f"{run_id}/task-{cur.n}") / "journal.jsonl").exists():
+        child = _ledger(ws, f"{run_id}/task-{cur.n}")
+        if child.status in RUN_TERMINAL:
+            break
+        run_id, led = f"{run_id}/task-{cur.n}", child
     step = getattr(args, "step", None)  # only step decisions take --step
     if action in ("approve", "deny", "skip", "retry") and step is None:
         cur = led.current_step
@@ -335,12 +360,14 @@ def cmd_decide(args: argparse.Namespace) -> int:
                       scope="rest" if getattr(args, "rest", False) else None)
     journal = ws.run_dir(run_id) / "journal.jsonl"
     start = journal.stat().st_size
-    ControlChannel(ws.run_dir(run_id) / "control.jsonl").append(cmd)
+    ControlChannel(ws.run_dir(top_id) / "control.jsonl").append(cmd)
     target = f" step {step}" if step else ""
+    if run_id != top_id:
+        target += f" of sub-agent {run_id}"
     holder = holder_info(ws.root)
-    if not holder or holder.get("run_id") != run_id:
-        print(f"{args.command}{target} queued for run {run_id} ({cmd.id}); no process drives it now: "
-              f"`llmos-tui resume {run_id}` applies it")
+    if not holder or holder.get("run_id") != top_id:
+        print(f"{args.command}{target} queued for run {top_id} ({cmd.id}); no process drives it now: "
+              f"`llmos-tui resume {top_id}` applies it")
         return 0
     outcome = _await_outcome(journal, start, cmd.id, timeout=args.timeout)
     if outcome is None:

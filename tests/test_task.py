@@ -220,3 +220,50 @@ def test_headless_task_shows_the_sub_agent_progress(project):
     assert proc.returncode == 0, proc.stderr
     assert "sub-agent" in proc.stdout and "↳ step 1 Write" in proc.stdout
     assert (project / "workspace" / "notes.txt").read_text() == "n"
+
+
+def test_kill_9_inside_a_sub_agent_then_resume(project):
+    import signal
+    import time
+
+    from test_watch import headless
+
+    (project / "s.yaml").write_text(with_subagents(
+        [[TASK], [text("Done.")]],
+        [[tool("Write", file_path="a.txt", content="a")], [tool("Bash", command="sleep 30; echo late > b.txt")],
+         [text("child done")]]))
+    driver = headless(project, "--approve", "never", "--script", "s.yaml", "delegate")
+    ws_dir = project / "workspace"
+    deadline = time.monotonic() + 20
+    child_state = None
+    while time.monotonic() < deadline:
+        runs = [p for p in (ws_dir / "runs").glob("*/task-1/execution_state.md")] if (ws_dir / "runs").exists() else []
+        if runs:
+            try:
+                st = StateFile(runs[0]).load()
+            except Exception:
+                st = None
+            if st is not None and st.current_step == 2 and st.steps[-1].status == "running":
+                child_state = runs[0]
+                break
+        time.sleep(0.05)
+    assert child_state is not None, "the child's Bash never started"
+    time.sleep(0.3)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(10)
+    # the Bash step's effect is unknown: resume stops at it, inside the sub-agent
+    r = cli("resume", "--headless", "--no-wait", cwd=project)
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "uncertain" in r.stdout
+    assert (ws_dir / "a.txt").read_text() == "a"          # the child's done step is not redone
+    r = cli("status", cwd=project)
+    assert "↳ sub-agent" in r.stdout and "step 2 Bash is uncertain" in r.stdout, r.stdout
+    r = cli("skip", cwd=project)
+    assert r.returncode == 0, r.stderr
+    r = cli("resume", "--headless", cwd=project)
+    assert r.returncode == 0, r.stdout + r.stderr
+    top = StateFile(ws_dir / "execution_state.md").load()
+    assert top.status == "completed" and top.steps[0].status == "done"
+    child = read_records(child_state.parent / "journal.jsonl")
+    writes = [rec for rec in child if rec["kind"] == "step_status" and rec["step"] == 1 and rec["to"] == "done"]
+    assert len(writes) == 1 and not (ws_dir / "b.txt").exists()

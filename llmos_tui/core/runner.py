@@ -115,6 +115,7 @@ class Runner:
         self.ctx.extra["run_task"] = self._run_task
         self._executing: StepRecord | None = None
         self._child_stop: str | None = None
+        self.stopped_in: Runner | None = None
         answer = getattr(runtime, "webfetch_answer", None)
         if answer is not None:
             self.ctx.extra["webfetch_answer"] = answer  # WebFetch answers its prompt with a small model
@@ -218,7 +219,8 @@ class Runner:
             raise
 
     @classmethod
-    def _reopen_child(cls, parent: "Runner", run_id: str, runtime: Runtime) -> "Runner":
+    def _reopen_child(cls, parent: "Runner", run_id: str, runtime: Runtime,
+                      listeners: list[Listener]) -> "Runner":
         ws = parent.ws
         path = ws.run_dir(run_id) / "journal.jsonl"
         _sweep(ws, run_id)
@@ -230,6 +232,7 @@ class Runner:
         runner = cls(ws, parent.config, parent.registry, runtime, Journal(path), ledger, _ParentsLock(),
                      parent.options, run_id, initial_state=to_front_matter(first.snapshot(parent.config.recent_steps)),
                      parent=parent)
+        runner.listeners = listeners
         if ledger.status in RUN_TERMINAL:
             return runner
         runner._record("resumed", data={"pid": os.getpid()})
@@ -509,7 +512,7 @@ class Runner:
             raise ToolError(str(exc)) from None
         child_id = f"{self.run_id}/task-{step.n}"
         if (self.ws.run_dir(child_id) / "journal.jsonl").exists():
-            child = Runner._reopen_child(self, child_id, runtime)
+            child = Runner._reopen_child(self, child_id, runtime, list(self.listeners))
         else:
             budget = self.config.max_cost_usd
             config = self.config.with_(approval=self.ledger.approval)
@@ -523,7 +526,8 @@ class Runner:
                 options=self.options, run_id=child_id, run_files=None, lock=_ParentsLock(), parent=self,
                 prompt=str(inputs["prompt"]),
                 link={"run_id": self.run_id, "step": step.n, "depth": self.depth + 1})
-        child.listeners = list(self.listeners)
+        if not child.listeners:
+            child.listeners = list(self.listeners)
         self.child = child
         self._record("task", step=step.n, data={"child": child_id, "event": "started"})
         try:
@@ -536,6 +540,7 @@ class Runner:
                                                     "status": child.ledger.status,
                                                     "offset": child.ledger.control_offset})
         if status in ("paused", WAITING):
+            self.stopped_in = child   # where the decision waits, for the faces to say
             raise _SubAgentStopped(status)
         led = child.ledger
         if led.usage.input_tokens or led.usage.output_tokens or led.usage.cost_usd:
