@@ -186,3 +186,39 @@ async def test_an_llmunix_state_file_is_shown_read_only(tmp_path):
                                                                    "- **status**: completed"))
         await wait_for(pilot, lambda: str(app.query_one("#plan").render()).count("●") == 2)
     assert sorted(p.name for p in folder.iterdir()) == before  # the watcher wrote nothing
+
+
+async def test_a_watcher_follows_a_sub_agent_and_decides_its_steps(project):
+    import yaml
+
+    doc = yaml.safe_load(script_yaml(
+        [tool("Task", description="Write the notes", prompt="Write notes.txt holding n.")], [text("All done.")]))
+    doc["subagents"] = [{"turns": [{"content": [tool("Write", file_path="notes.txt", content="n")]},
+                                   {"content": [text("Wrote notes.txt.")]}]}]
+    (project / "s.yaml").write_text(yaml.safe_dump(doc))
+    driver = headless(project, "--script", "s.yaml", "--approve", "side-effects", "delegate")
+    try:
+        wait_status(project, "awaiting_approval")
+        app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.view is not None and app.remote_driver
+                           and app.ledger.current_step is not None
+                           and app.ledger.current_step.status == "awaiting_approval")
+            assert app.ledger.current_step.tool == "Task"
+            await pilot.press("a")                       # the Task: its sub-agent starts
+            await wait_for(pilot, lambda: app.ledger.parent is not None
+                           and app.ledger.current_step is not None
+                           and app.ledger.current_step.status == "awaiting_approval")
+            await pilot.pause(0.1)
+            assert app.query_one("#header").state.goal == "Write the notes"
+            assert [r.tool for r in app.query_one(ToolCallLog).rows] == ["Write"]
+            await pilot.press("a")                       # the sub-agent's Write
+            await wait_for(pilot, lambda: app.view.status == "completed")
+            await wait_for(pilot, lambda: app.ledger is app.view)
+            await pilot.pause(0.1)
+            assert app.query_one("#header").state.goal == "delegate"
+        assert driver.wait(15) == 0
+        assert (project / "workspace" / "notes.txt").read_text() == "n"
+    finally:
+        if driver.poll() is None:
+            driver.kill()

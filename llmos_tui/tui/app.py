@@ -103,6 +103,7 @@ class LlmosApp(App):
         self._keys_shown: tuple[bool, ...] = ()
         self._theme_problem = self._choose_theme()
         self.follower = None               # reads the viewed run's journal as it grows
+        self.sub_followers: list = []      # the running Task sub-agents of the viewed run, outermost first
         self.remote_driver = False         # another process drives the viewed run
         self._driver_checked = False
         self._following = False
@@ -168,7 +169,9 @@ class LlmosApp(App):
     @property
     def ledger(self) -> Ledger | None:
         # while a Task sub-agent runs, the screen shows it: its steps are the ones to decide
-        return self.runner.active.ledger if self.runner is not None else self.view
+        if self.runner is not None:
+            return self.runner.active.ledger
+        return self.sub_followers[-1].ledger if self.sub_followers else self.view
 
     @property
     def driving(self) -> bool:
@@ -208,6 +211,7 @@ class LlmosApp(App):
         if self.runner is not None:
             return  # a run started here meanwhile
         self.follower = follower
+        self.sub_followers = []
         self.view = follower.ledger
         self._load_views()
         self._read_state_file()
@@ -292,9 +296,49 @@ class LlmosApp(App):
             self.follower = None
             return
         for rec in records:
-            self.post_message(RunRecord(rec))
+            self.post_message(RunRecord(rec, follower.ledger))
             if rec["kind"] == "run_status" and rec.get("to") in RUN_TERMINAL:
                 self.post_message(RunEnded(rec["to"]))
+        self._follow_sub_agents()
+
+    def _follow_sub_agents(self) -> None:
+        """Follow the viewed run's running Task sub-agent (and its own), as the driver shows them."""
+        from llmos_tui.core.follow import JournalFollower
+
+        changed = False
+        chain = [self.follower, *self.sub_followers]
+        for i, f in enumerate(chain[1:], start=1):   # new records of the sub-agents followed
+            try:
+                for rec in f.read_new():
+                    self.post_message(RunRecord(rec, f.ledger))
+            except LlmosError:
+                del self.sub_followers[i - 1:]
+                changed = True
+                break
+        while True:
+            chain = [self.follower, *self.sub_followers]
+            # drop the sub-agents that ended
+            alive = 0
+            while alive < len(chain) - 1 and chain[alive].ledger.active_child == chain[alive + 1].ledger.run_id:
+                alive += 1
+            if alive < len(chain) - 1:
+                del self.sub_followers[alive:]
+                changed = True
+                continue
+            child = chain[-1].ledger.active_child
+            if child is None:
+                break
+            f = JournalFollower(self.ws.run_dir(child) / "journal.jsonl")
+            try:
+                f.read_new()
+            except LlmosError:
+                break
+            if not f.ledger.run_id:
+                break  # its journal is not there yet
+            self.sub_followers.append(f)
+            changed = True
+        if changed:
+            self._load_views()
 
     def start_run(self, req: RunRequest) -> None:
         from llmos_tui.core.runner import RunOptions
