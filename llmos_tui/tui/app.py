@@ -454,6 +454,12 @@ class LlmosApp(App):
             return
         self.query_one(ToolCallLog).load([row_of(s, led) for s in led.steps])
         self._show_said(led.last_text)
+        header = self.query_one(RunHeader)
+        header.sub_of = led.parent
+        busy = led.current_step if led.current_step is not None and led.current_step.status == "running" else None
+        if busy is None or busy.n != self.busy_step:   # the spinner belongs to the run on screen
+            self.busy_step = None
+            header.busy_since = None
         self._views_dirty = True
         self._refresh_views()
 

@@ -84,6 +84,7 @@ class RunHeader(Static):
         super().__init__(**kwargs)
         self.state: RunState | None = None
         self.note = ""
+        self.sub_of: dict | None = None   # set while a Task sub-agent's run is shown
         self.clock = clock  # off in snapshot tests: no times on screen
         self._frame = 0
         self._text = ""
@@ -119,10 +120,13 @@ class RunHeader(Static):
         elapsed = f" · {_elapsed(st.started_at, end)}" if self.clock else ""
         u = st.usage
         line1 = f"[b]{_escape(st.goal)}[/b]"
+        if self.sub_of:  # a Task sub-agent on screen
+            line1 = (f"[b]↳ sub-agent:[/b] [b]{_escape(st.goal)}[/b]  [dim](Task step {self.sub_of.get('step')} "
+                     f"of run {_escape(str(self.sub_of.get('run_id')))})[/dim]")
         line2 = (f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
                  f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
                  f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
-                 f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · {st.steps_total} steps"
+                 f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · {st.steps_total} step{'' if st.steps_total == 1 else 's'}"
                  f"{'  — ' + _escape(self.note) if self.note else ''}")
         text = line1 + "\n" + line2
         if text != self._text:  # a fixed-height line: repaint only when it changed, never relayout
