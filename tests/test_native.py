@@ -355,29 +355,37 @@ async def test_webfetch_answer_comes_from_a_small_model(api):
     assert rt.take_side_usage().cost_usd > 0 and rt.take_side_usage().cost_usd == 0
 
 
-def test_large_old_tool_results_are_trimmed_in_batches():
-    rt = NativeRuntime(api_key="k", base_url="http://127.0.0.1:9", trim_high=20_000, trim_low=8_000,
+def test_the_context_stays_bounded_and_is_cut_in_rare_batches():
+    rt = NativeRuntime(api_key="k", base_url="http://127.0.0.1:9", trim_high=40_000, trim_low=10_000,
                        keep_recent=2, trim_keep_chars=500)
     messages = [{"role": "user", "content": "goal"}]
-    sizes = []
-    trims = 0
-    prev = None
-    for i in range(30):
+    sizes, batches, prev, trimmed_seen = [], 0, None, False
+    for i in range(150):   # a long run of large results: 7,500 tokens each
         messages.append({"role": "assistant", "content": [{"type": "tool_use", "id": f"t{i}", "name": "Read",
-                                                           "input": {"file_path": "big"}}]})
+                                                           "input": {"file_path": f"big{i}.txt"}}]})
         messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}",
-                                                      "content": "x" * 30_000}]})
+                                                      "content": f"line {i}\n" + "x" * 30_000}]})
         params = rt.build_params(TurnRequest(system="s", tools=[], messages=messages, model=MODEL,
                                              max_tokens=100, turn_index=i))
-        sizes.append(len(json.dumps(params["messages"])) // 4)
+        sent = params["messages"]
+        sizes.append(len(json.dumps(sent)) // 4)
+        trimmed_seen = trimmed_seen or "[trimmed from 30008 characters" in json.dumps(sent)
         # between batches the sent history only grows at its end: the cached prefix holds
-        if prev is not None and json.dumps(params["messages"][:len(prev) - 1]) != json.dumps(prev[:-1]):
-            trims += 1
-        prev = params["messages"]
-        assert messages[-1]["content"][0]["content"] == "x" * 30_000       # the ledger's copy is whole
-    assert max(sizes) < 20_000 + 8_000          # bounded, whatever the run's length
-    assert 2 <= trims <= 12                     # in batches, not every turn
-    assert "[trimmed from 30000 characters" in json.dumps(prev)
+        strip = lambda ms: json.dumps([{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"}
+                                                         for b in m["content"]]} for m in ms])
+        if prev is not None and strip(sent[:len(prev) - 1]) != strip(prev[:-1]):
+            batches += 1
+        prev = sent
+        assert messages[-1]["content"][0]["content"].endswith("x" * 30_000)   # the ledger's copy is whole
+        assert sent[0]["role"] == "user" and all(a["role"] != b["role"] for a, b in zip(sent, sent[1:]))
+        assert sum(1 for m in sent for b in m["content"] if "cache_control" in b) <= 2
+    assert max(sizes) <= 40_000 + 7_600          # bounded by trim_high and one result, however long the run
+    assert max(sizes[-20:]) <= 40_000 + 7_600
+    assert batches <= 150 // 3                   # in rare batches, not every turn
+    note = prev[0]["content"][1]["text"]
+    assert note.startswith("[Earlier in this run: ") and "(the last 60 shown)" in note
+    assert "Read(file_path='big100.txt') → line 100" in note and "big0.txt" not in note
+    assert trimmed_seen   # stage 1 (results cut to their start) came before stage 2 (left out)
 
 
 # ---------------------------------------------------------------- the command line

@@ -92,6 +92,7 @@ class NativeRuntime:
         self.trim_keep_chars = trim_keep_chars
         self.text_listeners: list[TextListener] = []
         self._trim_horizon = 0      # messages before this index have their large results trimmed
+        self._drop_upto = 0         # messages[1:this] are left out, summarised after the goal
         self.last_request: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ the conversation
@@ -102,26 +103,47 @@ class NativeRuntime:
         if tools:
             tools[-1]["cache_control"] = CACHE
         system = [{"type": "text", "text": request.system, "cache_control": CACHE}]
-        messages = self._bounded(request.messages)
-        messages = _with_last_breakpoint(messages)
+        prefix = estimate_tokens(request.tools) + estimate_tokens(request.system)
+        messages, stable = self._bounded(request.messages, prefix)
+        messages = _with_breakpoints(messages, stable)
         return {"model": request.model, "max_tokens": request.max_tokens, "system": system,
                 "tools": tools, "messages": messages}
 
-    def _bounded(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Large old tool results trimmed (in batches: see the module's docstring)."""
-        horizon = min(self._trim_horizon, len(messages))
-        trimmed = self._trim(messages, horizon)
-        if estimate_tokens(trimmed) > self.trim_high:
-            # advance the horizon as far as needed (never into the recent messages) to get
-            # under trim_low; one batch, so the cached prefix is rewritten once
+    def _bounded(self, messages: list[dict[str, Any]], prefix: int) -> tuple[list[dict[str, Any]], int]:
+        """The conversation as sent: bounded by trim_high (the whole prompt, tools and system
+        included), cut down to trim_low in rare batches so the cached prefix holds between them.
+
+        Stage 1 cuts large tool results older than the recent messages to their start; when that
+        is not enough, stage 2 drops the oldest exchanges, leaving a one-line-a-call summary
+        after the goal. Returns the messages and how many of them are stable until the next
+        batch (the place for a breakpoint of their own, so a batch re-reads them)."""
+        horizon, drop = min(self._trim_horizon, len(messages)), min(self._drop_upto, len(messages))
+        shaped = self._shape(messages, horizon, drop)
+        if prefix + estimate_tokens(shaped) > self.trim_high:
             limit = max(0, len(messages) - self.keep_recent)
-            while horizon < limit:
+            while horizon < limit and prefix + estimate_tokens(shaped) > self.trim_low:
                 horizon = min(limit, horizon + 2)
-                trimmed = self._trim(messages, horizon)
-                if estimate_tokens(trimmed) <= self.trim_low:
+                shaped = self._shape(messages, horizon, drop)
+            d = max(drop, 1)
+            while prefix + estimate_tokens(shaped) > self.trim_low:
+                nxt = next((i for i in range(d + 1, limit + 1) if messages[i]["role"] == "assistant"), None)
+                if nxt is None:
                     break
-            self._trim_horizon = horizon
-        return trimmed
+                d = nxt
+                shaped = self._shape(messages, horizon, d)
+            if d > 1:
+                drop = d
+            self._trim_horizon, self._drop_upto = horizon, drop
+        stable = horizon - (drop - 1 if drop > 1 else 0)
+        return shaped, stable
+
+    def _shape(self, messages: list[dict[str, Any]], horizon: int, drop: int) -> list[dict[str, Any]]:
+        out = self._trim(messages, horizon)
+        if drop > 1:
+            goal = messages[0]
+            note = {"type": "text", "text": _summary(messages[1:drop])}
+            out = [{"role": goal["role"], "content": [*_blocks(goal["content"]), note]}, *out[drop:]]
+        return out
 
     def _trim(self, messages: list[dict[str, Any]], horizon: int) -> list[dict[str, Any]]:
         if horizon <= 0:
@@ -324,16 +346,51 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
 
 
-def _with_last_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _with_breakpoints(messages: list[dict[str, Any]], stable: int) -> list[dict[str, Any]]:
     """A copy in one shape (string contents as text blocks, so a message reads the same on every
-    turn) whose newest content block carries a cache breakpoint; the ledger's stay as they are."""
+    turn) with cache breakpoints on the newest content block and on the last stable message
+    (trimmed history that stays as it is until the next batch); the ledger's stay as they are."""
     if not messages:
         return messages
     out = [{"role": m["role"], "content": _blocks(m["content"])} for m in messages]
-    blocks = out[-1]["content"]
-    if blocks:
-        out[-1]["content"] = [*blocks[:-1], {**blocks[-1], "cache_control": CACHE}]
+    marks = {len(out) - 1}
+    if 0 < stable < len(out) - 1:
+        marks.add(stable - 1)
+    for i in marks:
+        blocks = out[i]["content"]
+        if blocks:
+            out[i]["content"] = [*blocks[:-1], {**blocks[-1], "cache_control": CACHE}]
     return out
+
+
+def _summary(dropped: list[dict[str, Any]], max_lines: int = 60) -> str:
+    """What the dropped exchanges did, one line a tool call, for the model to keep its bearings."""
+    results: dict[str, dict[str, Any]] = {}
+    for m in dropped:
+        if m["role"] == "user" and isinstance(m["content"], list):
+            for b in m["content"]:
+                if isinstance(b, dict) and b.get("type") == "tool_result":
+                    results[b.get("tool_use_id", "")] = b
+    lines = []
+    for m in dropped:
+        if m["role"] != "assistant":
+            continue
+        for b in _blocks(m["content"]):
+            if b.get("type") != "tool_use":
+                continue
+            args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in list((b.get("input") or {}).items())[:2])
+            r = results.get(b.get("id", ""), {})
+            c = r.get("content")
+            text = c if isinstance(c, str) else " ".join(
+                x.get("text", "") for x in (c or []) if isinstance(x, dict) and x.get("type") == "text")
+            first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:100]
+            lines.append(f"- {b.get('name')}({args}) → {'ERROR: ' if r.get('is_error') else ''}{first}")
+    shown = lines[-max_lines:]
+    head = (f"[Earlier in this run: {len(lines)} tool calls, left out of this conversation to keep it "
+            f"small (the run's journal has them all). Their results began:")
+    if len(lines) > len(shown):
+        head += f" (the last {len(shown)} shown)"
+    return "\n".join([head + "]", *shown])
 
 
 def _describe(exc: BaseException) -> str:
