@@ -405,7 +405,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.dir or ".").resolve()
     for rel, what in init_project(target):
         print(f"{what:>8}  {target.name}/{rel}")
-    print(f"ready: cd {target} && llmos-tui run --headless --runtime scripted --script FILE \"your goal\"")
+    print(f"ready: cd {target} && llmos-tui run \"your goal\"   (with ANTHROPIC_API_KEY set; offline: "
+          f"--script FILE replays a script, and `llmos-tui demo` shows the whole thing)")
     return 0
 
 
