@@ -25,10 +25,32 @@ from llmos_tui.core.workspace import Workspace
 MODEL = "claude-sonnet-4-6"
 
 
+LEARNINGS = "Plan first; check the file after writing it."
+
+
+def _side_calls(req):
+    """Calls outside the conversation that a test did not queue: SmartMemory's learnings summary."""
+    if str(req.body.get("system", "")).startswith("You write the 'Key learnings'"):
+        return message(text(LEARNINGS))
+    return error(500, message=f"no reply queued for request #{req.number}", headers={"x-should-retry": "false"})
+
+
 @pytest.fixture
 def api():
-    with FakeAnthropic() as server:
+    with FakeAnthropic(default=_side_calls) as server:
         yield server
+
+
+def turns(api: FakeAnthropic) -> list:
+    """The conversation's requests (not simulation, WebFetch or memory side calls)."""
+    return [r for r in api.message_requests if "tools" in r.body and not r.body.get("tool_choice")]
+
+
+def cost_of(reqs) -> float:
+    return sum(price_for(r.model).cost(Usage(r.usage["input_tokens"], r.usage["output_tokens"],
+                                             r.usage["cache_read_input_tokens"],
+                                             r.usage["cache_creation_input_tokens"]))
+               for r in reqs if r.usage)
 
 
 def runtime(api: FakeAnthropic, **kw) -> NativeRuntime:
@@ -78,7 +100,7 @@ async def test_multi_step_tool_use_run_completes(ws, api):
     assert await runner.drive() == "completed"
 
     assert (ws.root / "hello.txt").read_text() == "hi\n"
-    reqs = api.message_requests
+    reqs = turns(api)
     assert len(reqs) == 4 and all(r.stream for r in reqs)      # streamed, every turn
     assert "".join(streamed) == "Planning.Done: hello.txt holds hi."
     first = reqs[0].body
@@ -107,7 +129,7 @@ async def test_multi_step_tool_use_run_completes(ws, api):
 async def test_stable_prefix_is_read_from_cache_on_later_turns(ws, api):
     api.add(*[message(tool_use("Glob", {"pattern": "*"})) for _ in range(5)], message(text("Done.")))
     assert await start(ws, api).drive() == "completed"
-    log = api.usage_log
+    log = [r.usage for r in turns(api)]
     assert log[0]["cache_read_input_tokens"] == 0 and log[0]["cache_creation_input_tokens"] > 1000
     for before, after in zip(log, log[1:]):  # each turn reads all the turn before it wrote
         assert after["cache_read_input_tokens"] == (before["cache_read_input_tokens"]
@@ -123,20 +145,25 @@ async def test_cost_is_usage_times_the_price_table(ws, api):
     assert await runner.drive() == "completed"
     price = price_for(MODEL)
     assert price is not None and price.input == 3.0 and price.output == 15.0
+    conv = [r.usage for r in turns(api)]
     expected = sum(u["input_tokens"] * 3.0 + u["output_tokens"] * 15.0 + u["cache_creation_input_tokens"] * 3.75
-                   + u["cache_read_input_tokens"] * 0.30 for u in api.usage_log) / 1e6
-    assert expected > 0
+                   + u["cache_read_input_tokens"] * 0.30 for u in conv) / 1e6
+    assert expected > 0 and expected == pytest.approx(cost_of(turns(api)))
     led = runner.ledger
-    assert led.usage.cost_usd == pytest.approx(expected, rel=1e-6)
+    # the run's total: the conversation plus the memory summary (claude-haiku-4-5 prices)
+    summary = [r for r in api.message_requests if r not in turns(api)]
+    assert len(summary) == 1 and summary[0].model == "claude-haiku-4-5"
+    total = expected + cost_of(summary)
+    assert led.usage.cost_usd == pytest.approx(total, rel=1e-6)
     assert led.usage.input_tokens == sum(u["input_tokens"] for u in api.usage_log)
     assert led.usage.cache_read_input_tokens == sum(u["cache_read_input_tokens"] for u in api.usage_log)
     # the same total in the state file, the journal and the trace; per step it adds up too
     st = StateFile(ws.state_path).load()
-    assert st.usage.cost_usd == pytest.approx(expected, abs=1e-6)
+    assert st.usage.cost_usd == pytest.approx(total, abs=1e-6)
     recs = read_records(runner.run_dir / "journal.jsonl")
     assert sum(r["data"]["usage"]["cost_usd"] for r in recs if r["kind"] == "model_turn") == pytest.approx(expected)
     trace = json.loads((runner.run_dir / "trace.json").read_text())
-    assert trace["total_cost"] == pytest.approx(expected, rel=1e-6)
+    assert trace["total_cost"] == pytest.approx(total, rel=1e-6)
     assert trace["usage"]["cache_read_input_tokens"] == led.usage.cache_read_input_tokens
     # each step carries its share of the turn that proposed it; the last (text-only) turn has no step
     last_turn = [r for r in recs if r["kind"] == "model_turn"][-1]["data"]["usage"]["cost_usd"]
@@ -148,8 +175,9 @@ async def test_prices_in_system_agent_md_override_the_table(ws, api):
     rt = runtime(api, prices={MODEL: {"input": 1000, "output": 0, "cache_write": 0, "cache_read": 0}})
     runner = start(ws, api, rt=rt)
     assert await runner.drive() == "completed"
-    u = api.usage_log[0]
-    assert runner.ledger.usage.cost_usd == pytest.approx(u["input_tokens"] * 1000 / 1e6)
+    u = turns(api)[0].usage
+    summary = [r for r in api.message_requests if r not in turns(api)]
+    assert runner.ledger.usage.cost_usd == pytest.approx(u["input_tokens"] * 1000 / 1e6 + cost_of(summary))
 
 
 async def test_max_cost_usd_pauses_the_run(ws, api):
@@ -158,7 +186,7 @@ async def test_max_cost_usd_pauses_the_run(ws, api):
     assert await runner.drive() == "paused"
     led = runner.ledger
     assert led.error["type"] == "budget" and "max_cost_usd" in led.error["message"]
-    assert led.turns == 1 and len(api.message_requests) == 1
+    assert led.turns == 1 and len(turns(api)) == 1
 
 
 # ---------------------------------------------------------------- failures
@@ -168,7 +196,7 @@ async def test_overloaded_then_success_is_retried_by_the_sdk(ws, api):
     api.add(error(529), message(text("Done.")))
     runner = start(ws, api)
     assert await runner.drive() == "completed"
-    assert len(api.requests) == 2 and runner.ledger.error is None
+    assert len(turns(api)) == 2 and runner.ledger.error is None
 
 
 async def test_retries_exhausted_pause_then_resume_completes(ws, api):
@@ -188,7 +216,7 @@ async def test_retries_exhausted_pause_then_resume_completes(ws, api):
     again = resume(ws, api, runner.run_id)
     assert await again.drive() == "completed"
     assert again.ledger.steps[0].status == "done" and len(again.ledger.steps) == 1
-    last = api.message_requests[-1].body
+    last = turns(api)[-1].body
     assert tool_results(last)[0]["tool_use_id"] == led.steps[0].tool_use_id   # the conversation went on
 
 
@@ -205,14 +233,14 @@ async def test_a_stream_cut_midway_is_retried(ws, api):
     api.add(stream_cut(text("Half a repl")), message(text("Done.")))
     runner = start(ws, api)
     assert await runner.drive() == "completed"
-    assert len(api.requests) == 2 and runner.ledger.last_text == "Done."
+    assert len(turns(api)) == 2 and runner.ledger.last_text == "Done."
 
 
 async def test_an_overloaded_error_inside_the_stream_is_retried(ws, api):
     api.add(stream_error(text("Star")), message(text("Done.")))
     runner = start(ws, api)
     assert await runner.drive() == "completed"
-    assert len(api.requests) == 2
+    assert len(turns(api)) == 2
 
 
 async def test_dropped_connection_is_retried(ws, api):
@@ -234,7 +262,7 @@ async def test_max_tokens_asks_to_continue(ws, api):
     api.add(message(text("The first half"), stop_reason="max_tokens"), message(text("and the rest.")))
     runner = start(ws, api)
     assert await runner.drive() == "completed"
-    second = api.message_requests[1].body["messages"]
+    second = turns(api)[1].body["messages"]
     assert second[-2]["role"] == "assistant" and second[-2]["content"][0]["text"] == "The first half"
     assert second[-1]["role"] == "user" and second[-1]["content"][0]["text"] == MAX_TOKENS_NUDGE
 
@@ -252,7 +280,7 @@ async def test_pause_turn_continues_the_same_turn(ws, api):
     api.add(message(text("Working…"), stop_reason="pause_turn"), message(text("Done.")))
     runner = start(ws, api)
     assert await runner.drive() == "completed"
-    assert api.message_requests[1].body["messages"][-1]["role"] == "assistant"
+    assert turns(api)[1].body["messages"][-1]["role"] == "assistant"
 
 
 async def test_refusal_fails_the_run(ws, api):
@@ -276,7 +304,7 @@ async def test_a_denial_reaches_the_model_as_an_error_result(ws, api):
 
     runner.listeners.append(decide)
     assert await runner.drive() == "completed"
-    result = tool_results(api.message_requests[1].body)[0]
+    result = tool_results(turns(api)[1].body)[0]
     assert result["is_error"] is True and "not that file, use notes.txt" in json.dumps(result["content"])
     assert not (ws.root / "secrets.txt").exists()
 
@@ -325,9 +353,7 @@ async def test_simulate_mode_leaves_the_workspace_byte_identical(ws, api):
     trace = json.loads((runner.run_dir / "trace.json").read_text())
     assert all(t["simulated"] for t in trace["transitions"])
     assert sum(1 for r in recs if r["kind"] == "usage") == 4
-    assert led.usage.cost_usd == pytest.approx(sum(
-        price_for(MODEL).cost(Usage(u["input_tokens"], u["output_tokens"], u["cache_read_input_tokens"],
-                                    u["cache_creation_input_tokens"])) for u in api.usage_log), rel=1e-6)
+    assert led.usage.cost_usd == pytest.approx(cost_of(api.message_requests), rel=1e-6)
 
 
 async def test_simulation_outage_pauses_and_the_step_runs_again(ws, api):

@@ -106,3 +106,95 @@ def memory_prompt(chosen: list[dict[str, Any]]) -> str:
         if learn:
             parts.extend("  " + line for line in learn.splitlines()[:12])
     return "\n".join(parts)
+
+
+# ---------------------------------------------------------------- appending experiences
+
+TOOL_TAGS = {"WebFetch": "web", "Bash": "shell", "Write": "files", "Edit": "files", "Task": "sub-agent",
+             "Grep": "search", "Glob": "search"}
+
+
+def tags_for(goal: str, tools: list[str], k: int = 5) -> list[str]:
+    """Short lowercase topic words: the goal's own words first, then what kind of work it was."""
+    words = list(dict.fromkeys(w for w in _words(goal) if len(w) > 3 and not w.isdigit()))[:k]
+    kinds = list(dict.fromkeys(TOOL_TAGS[t] for t in tools if t in TOOL_TAGS))
+    return list(dict.fromkeys(words + kinds))[:k + 3]
+
+
+def derived_learnings(led: Any) -> str:
+    """What the run itself says: outcome, tools, failures, people's decisions, the last words."""
+    lines = []
+    n = len(led.steps)
+    verb = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled"}.get(led.status, led.status)
+    lines.append(f"{verb} after {n} tool call{'s' if n != 1 else ''} and {led.turns} model "
+                 f"turn{'s' if led.turns != 1 else ''} (${led.usage.cost_usd:.4f}).")
+    if led.error and led.error.get("message"):
+        lines.append(f"Stopped because: {led.error['message']}")
+    for s in led.steps:
+        human = s.human or {}
+        what = f"{s.tool}({_short_inputs(s.inputs)})"
+        if s.status == "denied" and human.get("by") != "toolmap":
+            lines.append(f"A person denied {what}: {human.get('feedback') or 'no reason given'}")
+        elif s.status == "denied":
+            lines.append(f"{s.tool} is refused by the ToolMap: use another tool.")
+        elif human.get("edited") or human.get("decision") == "edited":
+            lines.append(f"A person corrected the inputs of {what} before it ran.")
+        elif s.status == "skipped":
+            lines.append(f"A person skipped {what}.")
+        elif s.status == "failed":
+            first = str(s.result_preview() or "").strip().splitlines()
+            lines.append(f"{what} failed: {first[0][:160] if first else 'no message'}")
+    if led.last_text:
+        lines.append(f"Final answer: {' '.join(led.last_text.split())[:300]}")
+    return "\n".join(lines[:20])
+
+
+def _short_inputs(inputs: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={str(v)[:40]!r}" for k, v in list(inputs.items())[:2])
+
+
+def experience_block(entry: dict[str, Any], learnings: str) -> str:
+    """One experience as memory_log.md holds it: a YAML block between `---` lines, then its text."""
+    from llmos_tui.core.frontmatter import dump_yaml
+
+    body = "\n".join("- - -" if ln.strip() == "---" else ln for ln in learnings.strip().splitlines())
+    head = dump_yaml(entry).rstrip("\n")
+    return f"\n---\n{head}\n---\nKey learnings: {body}\n"
+
+
+def append_experience(path: Path, entry: dict[str, Any], learnings: str) -> None:
+    """Append (never rewrite: a person may be editing the file) and sync."""
+    import os
+
+    data = experience_block(entry, learnings).encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if os.fstat(fd).st_size and not _ends_with_newline(path):
+            data = b"\n" + data
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(-1, 2)
+        return fh.read(1) == b"\n"
+
+
+def new_experience(led: Any, now: Any, duration_s: float | None) -> dict[str, Any]:
+    import secrets
+
+    tools = list(dict.fromkeys(s.tool for s in led.steps))
+    return {
+        "experience_id": f"exp-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "goal": led.goal,
+        "outcome": led.status,
+        "cost_usd": round(led.usage.cost_usd, 6),
+        "duration_s": round(duration_s, 1) if duration_s is not None else None,
+        "tools_used": tools,
+        "tags": tags_for(led.goal, tools),
+        "run_id": led.run_id,
+    }

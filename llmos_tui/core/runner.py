@@ -84,6 +84,7 @@ class RunOptions:
     no_wait: bool = False            # stop (instead of waiting) when a person must decide
     poll_interval: float = 0.05      # how often control.jsonl is checked while waiting
     flush_interval: float = 0.02     # the state file is rewritten at most this often while busy
+    trace_interval: float = 1.0      # trace.json is rewritten at most this often while busy
 
 
 class Runner:
@@ -125,6 +126,11 @@ class Runner:
         self._state_blocked: str | None = None   # a person's broken edit of the state file
         self._closed = False
         self._trace_seq = -1
+        self._last_trace = 0.0
+        self._ended_notes: list[str] = []
+        from llmos_tui.core.training import redactor_for
+
+        self.redact = redactor_for(ws.system)   # secrets never reach trace.json
         self.exit_when_paused = False  # set by a face that wants drive() back once paused (Ctrl-C)
 
     # ------------------------------------------------------------------ opening
@@ -263,6 +269,9 @@ class Runner:
         try:
             self._flush(force=True)
             self._write_trace()
+            if self.ledger.status in RUN_TERMINAL and self._ended_notes:
+                # records after the end (memory, usage of its summary): the final copy follows
+                atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
             self.journal.close()
         finally:
             self.lock.release()
@@ -298,6 +307,7 @@ class Runner:
                 self._take_up_state_file()
                 status = self.ledger.status
                 if status in RUN_TERMINAL:
+                    await self._on_ended()
                     return status
                 if status == "paused":
                     if self.options.no_wait or self._exit_when_paused():
@@ -364,6 +374,58 @@ class Runner:
                                          "usage": turn.usage.__dict__, "model": turn.model})
         if self.ledger.status == "planning":
             self._set_status("running")
+
+    async def _on_ended(self) -> None:
+        """Once a run has ended: its steps go into the observed tool figures, and (a top run) its
+        experience into SmartMemory."""
+        if any(r == "memory" for r in self._ended_notes):
+            return
+        self._ended_notes.append("memory")
+        from llmos_tui.core.errors import LlmosError
+        from llmos_tui.core.toolstats import record_run
+
+        try:
+            record_run(self.ws.system / "tool_stats.json", self.ledger)
+        except (LlmosError, OSError) as exc:
+            self._record("note", data={"message": f"tool_stats.json not updated: {exc}"})
+        if self.parent is None:
+            try:
+                await self._remember()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # memory is a by-product: never fail a finished run over it
+                self._record("note", data={"message": f"SmartMemory not updated: {type(exc).__name__}: {exc}"})
+
+    async def _remember(self) -> None:
+        import datetime as dt
+
+        from llmos_tui.core.memory import append_experience, derived_learnings, new_experience
+
+        led = self.ledger
+        now = dt.datetime.now(dt.timezone.utc)
+        try:
+            started = dt.datetime.fromisoformat(led.started_at.replace("Z", "+00:00"))
+            duration = (now - started).total_seconds()
+        except ValueError:
+            duration = None
+        learnings = derived_learnings(led)
+        summarize = getattr(self.runtime, "learnings", None)
+        source = "derived"
+        if summarize is not None:
+            try:
+                text = await summarize(led.goal, learnings)
+                if text and text.strip():
+                    learnings, source = text.strip(), "model"
+            except Exception as exc:  # noqa: BLE001 - no model: the derived text stands
+                self._record("note", data={"message": f"learnings derived from the run (the model could "
+                                                      f"not summarise: {type(exc).__name__})"})
+            take = getattr(self.runtime, "take_side_usage", None)
+            side = take() if take is not None else None
+            if side is not None and (side.input_tokens or side.output_tokens):
+                self._record("usage", data={"usage": side.__dict__, "for": "memory summary"})
+        entry = self.redact(new_experience(led, now, duration))
+        append_experience(self.ws.system / "memory_log.md", entry, self.redact.text(learnings))
+        self._record("memory_saved", data={"experience_id": entry["experience_id"], "learnings": source})
 
     def system_prompt(self) -> str:
         """SystemAgent.md's body, the ToolMap, the run's SmartMemory and where it runs. Stable
@@ -787,6 +849,11 @@ class Runner:
         self.state_file.save(self.snapshot())
         self._last_flush = now
         self._dirty = False
+        # the trace is written as the run goes (a killed run keeps it up to about here): at each
+        # forced flush (a wait, a slow call, a model turn) and at most every trace_interval else
+        if force or now - self._last_trace >= self.options.trace_interval:
+            self._last_trace = now
+            self._write_trace()
 
     def _finish(self) -> None:
         atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
@@ -797,5 +864,5 @@ class Runner:
             return  # nothing new since the last write
         self._trace_seq = self.ledger.seq
         write_json_atomic(self.run_dir / "trace.json",
-                          build_trace(self.ledger, self.initial_state or {}, self.system_prompt(),
-                                      self.registry.api_definitions()))
+                          self.redact(build_trace(self.ledger, self.initial_state or {}, self.system_prompt(),
+                                                  self.registry.api_definitions())))

@@ -23,6 +23,8 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,
     plan_done = 0
     for s in led.steps:
         human = {k: v for k, v in s.human.items() if k in ("decision", "edited_inputs", "feedback")}
+        if s.human.get("by") == "toolmap":
+            human["by"] = "toolmap"   # refused by the ToolMap's `approval: deny`, not by a person
         if s.proposed_inputs is not None:
             human["proposed_inputs"] = s.proposed_inputs
         if s.tool == "UpdatePlan" and s.status == "done":
@@ -51,4 +53,40 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,
         "system": system,
         "tools": tools,
         "messages": led.messages,
+        "journal_seq": led.seq,   # the journal record this trace is up to
+        "parent": led.parent,     # a Task sub-agent's parent run and step
     }
+
+
+def load_trace(ws: Any, run_id: str, *, system: str | None = None,
+               tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A run's trace, complete: trace.json when it is up to date with the journal, else rebuilt
+    from the journal (a run killed midway, or one whose trace write was throttled), keeping the
+    system prompt, tools and initial state its trace.json recorded. Not redacted: callers do."""
+    import json
+
+    from llmos_tui.core.errors import FileFormatError
+    from llmos_tui.core.journal import _last_seq, iter_records
+    from llmos_tui.core.state import to_front_matter
+
+    run_dir = ws.run_dir(run_id)
+    journal = run_dir / "journal.jsonl"
+    trace = None
+    try:
+        trace = json.loads((run_dir / "trace.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        trace = None
+    try:
+        last = _last_seq(journal)
+    except FileFormatError:
+        last = -1   # a torn last line (a crash mid-write): fold what is there
+    if isinstance(trace, dict) and trace.get("journal_seq") == last:
+        return trace
+    led = Ledger.from_records(iter_records(journal), str(journal), keep_messages=True)
+    if isinstance(trace, dict):
+        initial, system, tools = trace.get("initial_state") or {}, trace.get("system", ""), trace.get("tools", [])
+    else:
+        first_rec = next(iter(iter_records(journal)), None)
+        initial = to_front_matter(Ledger.from_records([first_rec] if first_rec else []).snapshot())
+        system, tools = system or "", tools or []
+    return build_trace(led, initial, system, tools)

@@ -454,6 +454,7 @@ class LlmosApp(App):
             return
         self.query_one(ToolCallLog).load([row_of(s, led) for s in led.steps])
         self._show_said(led.last_text)
+        self._show_memory()   # which experiences this run's prompt carries
         header = self.query_one(RunHeader)
         header.sub_of = led.parent
         busy = led.current_step if led.current_step is not None and led.current_step.status == "running" else None

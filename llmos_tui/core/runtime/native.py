@@ -307,6 +307,19 @@ class NativeRuntime:
         self._charge(message, self.small_model)
         return "\n".join(b.text for b in message.content if getattr(b, "type", None) == "text").strip()
 
+    async def learnings(self, goal: str, run_summary: str) -> str:
+        """A few lines of key learnings for SmartMemory, by the small model."""
+        params = {
+            "model": self.small_model, "max_tokens": 400,
+            "system": "You write the 'Key learnings' of an agent run for its memory log: 2 to 4 short "
+                      "lines on what worked, what failed and why, and what to do differently next "
+                      "time. Plain text, no preamble, no line of only '---'.",
+            "messages": [{"role": "user", "content": f"Goal: {goal}\n\nWhat happened:\n{run_summary}"}],
+        }
+        message = await self.client.messages.create(**params)
+        self._charge(message, self.small_model)
+        return "\n".join(b.text for b in message.content if getattr(b, "type", None) == "text").strip()
+
     # side calls (simulation, WebFetch answers) are charged to the next turn's usage
     pending_usage: Usage = Usage()
 

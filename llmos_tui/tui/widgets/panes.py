@@ -67,8 +67,10 @@ class MemoryPane(Static):
         lines = []
         for e in entries[-30:][::-1]:
             mark = "★ " if e.get("experience_id") in used else "  "
-            lines.append(f"{mark}[b]{_escape(str(e.get('goal', '?')))}[/b] — {e.get('outcome', '?')}"
-                         f" · ${float(e.get('cost_usd') or 0):.4f}")
+            tools = e.get("tools_used") if isinstance(e.get("tools_used"), list) else []
+            lines.append(f"{mark}[b]{_escape(str(e.get('goal', '?')))}[/b]\n"
+                         f"   [dim]{e.get('outcome', '?')} · ${float(e.get('cost_usd') or 0):.4f}"
+                         f"{' · ' + _escape(', '.join(map(str, tools[:4]))) if tools else ''}[/dim]")
         self.update("\n".join(lines))
 
 
