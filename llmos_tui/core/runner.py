@@ -127,6 +127,7 @@ class Runner:
         self._closed = False
         self._trace_seq = -1
         self._last_trace = 0.0
+        self._trace_cost = 0.0   # seconds the last trace.json write took
         self._ended_notes: list[str] = []
         from llmos_tui.core.training import redactor_for
 
@@ -851,9 +852,12 @@ class Runner:
         self._dirty = False
         # the trace is written as the run goes (a killed run keeps it up to about here): at each
         # forced flush (a wait, a slow call, a model turn) and at most every trace_interval else
-        if force or now - self._last_trace >= self.options.trace_interval:
+        if force or now - self._last_trace >= max(self.options.trace_interval, 10 * self._trace_cost):
+            # (a long run's trace is big: it is rewritten at most ~10 % of the time)
             self._last_trace = now
+            t0 = time.monotonic()
             self._write_trace()
+            self._trace_cost = time.monotonic() - t0
 
     def _finish(self) -> None:
         atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
