@@ -293,8 +293,39 @@ def cmd_status(args: argparse.Namespace) -> int:
     if st.error:
         print(f"error: {st.error.get('type')}: {st.error.get('message')}")
     if st.status not in ("completed", "failed", "cancelled"):
-        print("driver: " + (f"pid {holder.get('pid')}" if driven else
-                            "none (no process drives this run; `llmos-tui resume` continues it)"))
+        idle = ("a Claude Code session, through its hooks (it goes on when the session calls them)"
+                if st.runtime == "external" else
+                "none (no process drives this run; `llmos-tui resume` continues it)")
+        print("driver: " + (f"pid {holder.get('pid')}" if driven else idle))
+    return 0
+
+
+def cmd_tools(args: argparse.Namespace) -> int:
+    from llmos_tui.core.toolmap import load_toolmap
+    from llmos_tui.core.toolstats import load_stats, table
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    ws.require_system()
+    stats = load_stats(ws.system / "tool_stats.json")
+    rows = table(load_toolmap(ws.system / "ClaudeCodeToolMap.md"), stats)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+
+    def secs(v: float | None) -> str:
+        return "-" if v is None else (f"{v * 1000:.0f}ms" if v < 1 else f"{v:.1f}s")
+
+    print(f"{'tool':<11} {'declared: cost':<14} {'latency':<9} {'side effects':<12} {'approval':<8} │ "
+          f"{'calls':>6} {'errors':>7} {'p50':>7} {'p95':>7} {'$/call':>9} {'denied':>6}")
+    for r in rows:
+        err = "-" if r["error_rate"] is None else f"{r['error_rate']:.0%}"
+        cost = "-" if r["cost_per_call"] is None else f"{r['cost_per_call']:.4f}"
+        print(f"{r['tool']:<11} {r['declared_cost']:<14} {r['declared_latency']:<9} {r['side_effects']:<12} "
+              f"{r['approval']:<8} │ {r['calls']:>6} {err:>7} {secs(r['p50_s']):>7} {secs(r['p95_s']):>7} "
+              f"{cost:>9} {r['denied']:>6}")
+    n = len(stats.get("runs", []))
+    print(f"observed over {n} run{'s' if n != 1 else ''} (system/tool_stats.json; simulated results not timed)")
     return 0
 
 
@@ -312,6 +343,66 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(f"{r.run_id}  (unreadable: {r.problem})")
             continue
         print(f"{r.run_id}  {r.status:<17} {r.steps:>5} steps  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Runs' traces as training data (JSON Lines), streamed: one run in memory at a time."""
+    import datetime as dt
+
+    from llmos_tui.core.export import (ExportStats, Filters, default_output, export_rows, export_to_file,
+                                       write_jsonl)
+    from llmos_tui.core.training import Redactor, load_collector_settings
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    settings = load_collector_settings(ws.system / "TrainingDataCollector.md")
+    fmt = args.format or settings.default_format
+    if args.all and args.run_ids:
+        raise BadInput("give run ids or --all, not both")
+    if not args.all and not args.run_ids:
+        raise BadInput("name the runs to export (RUN_ID…), or give --all for every run that passes the filters")
+    since = None
+    if args.since:
+        try:
+            since = dt.date.fromisoformat(args.since)
+        except ValueError:
+            raise BadInput(f"--since needs a date YYYY-MM-DD, not {args.since!r}") from None
+    flags = dict(status=args.status, mode=args.mode, human_reviewed=args.human_reviewed, since=since)
+    if args.all:
+        filters, ids = Filters.for_all(settings, **flags), None
+    else:
+        filters, ids = Filters.for_named(**flags), list(dict.fromkeys(ws.resolve_run_id(r) for r in args.run_ids))
+    if fmt not in settings.formats:
+        print(f"llmos-tui: note: {fmt} is not in the formats of {settings.path or 'TrainingDataCollector.md'} "
+              f"({', '.join(settings.formats)}); exporting it as asked", file=sys.stderr)
+    stats = ExportStats()
+    rows = export_rows(ws, fmt, run_ids=ids, filters=filters, redactor=Redactor.from_settings(settings),
+                       subagents=not args.no_subagents, stats=stats, strict=not args.all)
+    if args.output == "-":
+        try:
+            n = write_jsonl(rows, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:   # `| head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+        where, say = "stdout", sys.stderr
+    else:
+        path = Path(args.output) if args.output else default_output(ws, settings, fmt)
+        n = export_to_file(rows, path)
+        where, say = str(path), sys.stdout
+    for problem in stats.unreadable:
+        print(f"llmos-tui: skipped unreadable run {problem}", file=sys.stderr)
+    notes = []
+    if stats.filtered:
+        notes.append(f"{stats.filtered} left out by the filters ({filters.describe()})")
+    if stats.empty:
+        notes.append(f"{stats.empty} with nothing to export in this format")
+    if stats.unreadable:
+        notes.append(f"{len(stats.unreadable)} unreadable")
+    print(f"{n} {fmt} row{'s' if n != 1 else ''} from {stats.runs_exported} of {stats.runs_seen} run"
+          f"{'s' if stats.runs_seen != 1 else ''} written to {where}" + (f"; {'; '.join(notes)}" if notes else ""),
+          file=say)
     return 0
 
 
@@ -405,9 +496,24 @@ def cmd_init(args: argparse.Namespace) -> int:
     target = Path(args.dir or ".").resolve()
     for rel, what in init_project(target):
         print(f"{what:>8}  {target.name}/{rel}")
+    if getattr(args, "claude", False):
+        from llmos_tui.hook import install_claude_hooks
+
+        rel, what = install_claude_hooks(target)
+        print(f"{what:>8}  {target.name}/{rel}")
+        print(f"ready: run `claude` in {target}; its tool calls are recorded in workspace/ (llmos-tui watch "
+              f"{target}) and those that need approval wait for `llmos-tui approve` or a watcher's key")
+        return 0
     print(f"ready: cd {target} && llmos-tui run \"your goal\"   (with ANTHROPIC_API_KEY set; offline: "
           f"--script FILE replays a script, and `llmos-tui demo` shows the whole thing)")
     return 0
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    """Claude Code's hook: its JSON on stdin, a decision (for PreToolUse) on stdout."""
+    from llmos_tui.hook import main as hook_main
+
+    return hook_main(sys.stdin.read(), wait=args.wait)
 
 
 # ---------------------------------------------------------------- parsing
@@ -465,6 +571,40 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(rn)
     rn.set_defaults(func=cmd_runs)
 
+    tl = sub.add_parser("tools", help="the ToolMap's declared figures beside the observed ones",
+                        description="Each tool's declared cost, latency, side effects and approval "
+                                    "(system/ClaudeCodeToolMap.md) beside what runs observed "
+                                    "(system/tool_stats.json): calls, error rate, p50/p95 latency, cost.")
+    tl.add_argument("--json", action="store_true", help="machine-readable rows")
+    workspace_arg(tl)
+    tl.set_defaults(func=cmd_tools)
+
+    ex = sub.add_parser(
+        "export", help="turn runs' traces into training data (JSON Lines)",
+        description="Export runs as training data, one JSON object per line, redacted. Named runs are "
+                    "exported whatever their status (a killed run: what it has); --all takes every run, "
+                    "sub-agent runs included, that passes TrainingDataCollector.md's filters, which the "
+                    "flags below override. Formats: seed (the trace), anthropic, openai, sharegpt, "
+                    "preference (pairs from edited and denied steps).")
+    ex.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to export (a prefix or suffix will do)")
+    ex.add_argument("--all", action="store_true", help="every run that passes the filters")
+    ex.add_argument("--format", choices=["seed", "anthropic", "openai", "sharegpt", "preference"],
+                    help="default: TrainingDataCollector.md's default_format; a format left out of its "
+                         "`formats` list is still exported when named here")
+    ex.add_argument("-o", "--output", metavar="FILE",
+                    help="where to write (- for stdout); default: <workspace>/<output_dir>/<format>-<time>.jsonl")
+    ex.add_argument("--status", nargs="+", metavar="S",
+                    choices=["completed", "failed", "cancelled", "paused", "running", "awaiting_approval", "planning"],
+                    help="only runs with these statuses (default with --all: the file's filters.status)")
+    ex.add_argument("--mode", nargs="+", metavar="M", choices=["execute", "simulate"],
+                    help="only runs in these modes")
+    ex.add_argument("--human-reviewed", action=argparse.BooleanOptionalAction, default=None,
+                    help="only runs where a person approved, edited, denied, skipped or retried a step")
+    ex.add_argument("--since", metavar="YYYY-MM-DD", help="only runs started on or after this date (UTC)")
+    ex.add_argument("--no-subagents", action="store_true", help="with --all: leave Task sub-agent runs out")
+    workspace_arg(ex)
+    ex.set_defaults(func=cmd_export)
+
     helps = {"approve": "let the pending step run", "deny": "refuse the pending step (give --feedback why)",
              "skip": "skip the pending step without running it", "retry": "run an uncertain step again",
              "pause": "pause the run after the current step", "resume-run": "let a paused run go on",
@@ -516,7 +656,22 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Create system/ (default agent documents) and workspace/ in DIR; "
                                    "never overwrites a file.")
     i.add_argument("dir", nargs="?", metavar="DIR")
+    i.add_argument("--claude", action="store_true",
+                   help="also add hooks to DIR/.claude/settings.json, so the Claude Code sessions you run "
+                        "there are recorded and gated as runs (keeps the file's other settings)")
     i.set_defaults(func=cmd_init)
+
+    hk = sub.add_parser("hook", help="Claude Code's hook (set up by `init --claude`): records a session's "
+                                     "tool calls as a run, waits for approvals",
+                        description="Read a Claude Code hook event (PreToolUse, PostToolUse, "
+                                    "PostToolUseFailure, Stop) as JSON on stdin and record it in the run of "
+                                    "that session in <cwd>/workspace. A PreToolUse that needs approval waits "
+                                    "for `llmos-tui approve|deny|skip` or a watcher's key and answers in "
+                                    "Claude Code's hook JSON; after --wait seconds it hands the question "
+                                    "back to Claude Code's own prompt.")
+    hk.add_argument("--wait", type=float, default=120.0, metavar="S",
+                    help="how long a call waits for a decision here before Claude Code asks (default 120)")
+    hk.set_defaults(func=cmd_hook)
     return p
 
 

@@ -71,6 +71,8 @@ def load_collector_settings(path: Path) -> CollectorSettings:
     default = d.get("default_format", "anthropic")
     if default not in FORMATS:
         fail("default_format", f"default_format must be one of {', '.join(FORMATS)}, not {default!r}")
+    if formats and default not in formats:
+        fail("default_format", f"default_format {default!r} is not in formats ({', '.join(formats)})")
     filters = d.get("filters") or {}
     if not isinstance(filters, dict):
         fail("filters", "filters must be a mapping")
