@@ -45,7 +45,7 @@ from typing import Any, Callable, Iterable, Union
 
 __all__ = [
     "FakeAnthropic", "Recorded", "Reply", "message", "text", "tool_use", "error", "drop", "stream_cut",
-    "stream_error", "estimate_tokens", "prompt_pieces", "ERROR_TYPES",
+    "stream_error", "estimate_tokens", "prompt_pieces", "ERROR_TYPES", "is_side_request",
 ]
 
 MAX_BREAKPOINTS = 4
@@ -188,6 +188,12 @@ class Recorded:
             return self.headers["x-api-key"]
         auth = self.headers.get("authorization") or ""
         return auth[7:] if auth.lower().startswith("bearer ") else (auth or None)
+
+
+def is_side_request(rec: Recorded) -> bool:
+    """A request outside the agent's conversation: a small model and no tools (Claude Code asks for
+    a session title or a summary that way)."""
+    return "haiku" in rec.model and not rec.body.get("tools")
 
 
 def estimate_tokens(x: Any) -> int:
@@ -536,10 +542,13 @@ class FakeAnthropic:
 
     def __init__(self, replies: Iterable[ReplyLike] = (), *, cache: bool = True, min_cache_tokens: int = 1024,
                  default: ReplyLike | None = None, ttl_s: float | None = None, lookback: int | None = None,
-                 stream_delay_s: float = 0.0):
+                 stream_delay_s: float = 0.0, side: ReplyLike | None = None):
         self._lock = threading.Lock()
         self._queue: list[ReplyLike] = list(replies)
         self.default = default
+        # Claude Code's side requests (a title, a summary: a small model, no tools) take this reply
+        # instead of the next queued one, when it is set
+        self.side = side
         self.cache = cache
         self.stream_delay_s = stream_delay_s
         self._cache = _CacheModel(min_cache_tokens, ttl_s, lookback)
@@ -632,6 +641,18 @@ class FakeAnthropic:
         kw.setdefault("http_client", anthropic.DefaultHttpxClient(verify=False))
         return anthropic.Anthropic(base_url=self.base_url, max_retries=max_retries, **kw)
 
+    def claude_code_env(self, home: Any) -> dict[str, str]:
+        """Environment for Claude Code's CLI: this server for its API, `home` for its ~/.claude (the
+        real one is never read or written), and none of its non-essential traffic (telemetry,
+        update checks, feature flags), so that it never leaves 127.0.0.1."""
+        home = str(home)
+        return {"ANTHROPIC_BASE_URL": self.base_url, "ANTHROPIC_API_KEY": "test-key",
+                "HOME": home, "CLAUDE_CONFIG_DIR": f"{home}/.claude",
+                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
+                "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_BUG_COMMAND": "1",
+                "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
+                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+
     def clear_cache(self) -> None:
         with self._lock:
             self._cache.entries.clear()
@@ -649,7 +670,10 @@ class FakeAnthropic:
 
     def _next_reply(self, rec: Recorded) -> Reply:
         with self._lock:
-            if self._queue:
+            if self.side is not None and is_side_request(rec):
+                reply: Any = self.side
+                source = "side reply"
+            elif self._queue:
                 reply: Any = self._queue.pop(0)
                 source = "queued reply"
             elif self.default is not None:

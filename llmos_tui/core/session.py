@@ -51,6 +51,13 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
         if not Path(script).exists():
             raise BadInput(f"script not found: {script}")
         return ScriptedRuntime.load(Path(script))
+    if name == "claude-code":  # Claude Code finds its own credentials (API key, or its login)
+        from llmos_tui.core.runtime.claude_code import make_claude_code_runtime
+
+        return make_claude_code_runtime(config or AgentConfig())
+    if name == "external":
+        raise BadInput("this run records a Claude Code session through its hooks (`llmos-tui hook`): it "
+                       "goes on when that session calls them again, not from llmos-tui")
     if name not in ("native", "claude-code"):
         raise BadInput(f"unknown runtime {name!r}; use native, claude-code or scripted")
     if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
@@ -90,7 +97,8 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
     runtime_name = req.runtime or ("scripted" if req.script else "native")
     script = Path(req.script).resolve() if req.script else None
     runtime = make_runtime(runtime_name, script, config)
-    return Runner.start(ws, req.goal, config=config, registry=registry, runtime=runtime,
+    runner_class = getattr(runtime, "runner_class", Runner)  # claude-code: a runner of its own
+    return runner_class.start(ws, req.goal, config=config, registry=registry, runtime=runtime,
                         runtime_name=runtime_name, mode=req.mode, variables=req.variables,
                         options=options, run_id=req.run_id,
                         # resume replays this copy, wherever the original goes
@@ -106,7 +114,8 @@ def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
         config = config.with_(model=first["model"])  # the model the run started on (--model)
     script = ws.run_dir(run_id) / "script.yaml"
     runtime = make_runtime(runtime_name, script if script.exists() else None, config)
-    return Runner.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
+    runner_class = getattr(runtime, "runner_class", Runner)
+    return runner_class.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
                          options=options, approval=approval)
 
 
