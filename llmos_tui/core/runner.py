@@ -389,7 +389,10 @@ class Runner:
             record_run(self.ws.system / "tool_stats.json", self.ledger)
         except (LlmosError, OSError) as exc:
             self._record("note", data={"message": f"tool_stats.json not updated: {exc}"})
-        if self.parent is None:
+        # a Claude Code session's reply that called no tool (hook runs: one per reply) teaches
+        # nothing worth a memory entry
+        trivial = self.ledger.runtime == "external" and not self.ledger.steps
+        if self.parent is None and not trivial:
             try:
                 await self._remember()
             except asyncio.CancelledError:
