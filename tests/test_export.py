@@ -757,7 +757,8 @@ async def test_bad_input_is_one_line_and_exit_2(ws, project):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "TrainingDataCollector.md:" in proc.stderr and "finished" in proc.stderr
     # a format the file does not offer is still exported when named, with a note
-    tdc.write_text(tdc.read_text().replace("status: [finished]", "status: [completed]"))
+    tdc.write_text(tdc.read_text().replace("status: [finished]", "status: [completed]")
+                   .replace("sharegpt, preference]", "sharegpt]"))
     proc = cli("export", run_id, "--format", "preference", "-o", "-", cwd=project, check_rc=0)
     assert "not in the formats" in proc.stderr
 
