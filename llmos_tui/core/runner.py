@@ -835,10 +835,10 @@ class Runner:
             data["command"] = command
         self._record("run_status", frm=self.ledger.status, to=to, data=data)
         if to in RUN_TERMINAL:
-            self._flush(force=True)
+            self._flush(force=True, trace=False)   # the final trace is written once, by close()
             self._finish()
 
-    def _flush(self, *, force: bool = False) -> None:
+    def _flush(self, *, force: bool = False, trace: bool = True) -> None:
         """Rewrite execution_state.md — at most every flush_interval while busy, always when forced."""
         if not self._dirty and not force:
             return
@@ -855,7 +855,7 @@ class Runner:
         self._dirty = False
         # the trace is written as the run goes (a killed run keeps it up to about here): at each
         # forced flush (a wait, a slow call, a model turn) and at most every trace_interval else
-        if force or now - self._last_trace >= max(self.options.trace_interval, 10 * self._trace_cost):
+        if trace and (force or now - self._last_trace >= max(self.options.trace_interval, 10 * self._trace_cost)):
             # (a long run's trace is big: it is rewritten at most ~10 % of the time)
             self._last_trace = now
             t0 = time.monotonic()
@@ -864,7 +864,6 @@ class Runner:
 
     def _finish(self) -> None:
         atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
-        self._write_trace()
 
     def _write_trace(self) -> None:
         if self._trace_seq == self.ledger.seq:
