@@ -442,7 +442,8 @@ class LlmosApp(App):
         if led is None:
             return
         if message.result == "completed":
-            self.notify(f"Run completed: {len(led.steps)} steps, ${led.usage.cost_usd:.4f}. n starts a new goal.")
+            self.notify(f"Run completed: {len(led.steps)} step{'' if len(led.steps) == 1 else 's'}, "
+                        f"${led.usage.cost_usd:.4f}. n starts a new goal.")
         elif message.result in ("failed", "cancelled"):
             why = f": {led.error.get('message')}" if led.error else ""
             self.notify(f"Run {message.result}{why}", severity="error", timeout=12)
