@@ -82,11 +82,14 @@ class ToolRegistry:
             return f"unknown tool {name!r}; available: {', '.join(self.tools) or 'none'}"
         if not isinstance(inputs, dict):
             return "inputs must be a mapping of parameter names to values"
+        return self._check(name, reg.tool.input_schema, inputs)
+
+    def _check(self, name: str, schema: dict[str, Any], inputs: dict[str, Any]) -> str | None:
         validator = self._validators.get(name)
         if validator is None:
             import jsonschema  # deferred: ~90 ms to import, needed only once a step is checked
 
-            validator = jsonschema.Draft202012Validator(reg.tool.input_schema)
+            validator = jsonschema.Draft202012Validator(schema)
             self._validators[name] = validator
         errors = sorted(validator.iter_errors(inputs), key=lambda e: list(e.absolute_path))
         if not errors:

@@ -344,14 +344,7 @@ class Runner:
             elif reason != "pause_turn":
                 self._set_status("completed", error=None)
                 return
-        if led.turns >= self.config.max_turns:
-            self._set_status("failed", error={"type": "max_turns", "message":
-                                              f"stopped after {led.turns} model turns (max_turns)"})
-            return
-        budget = self.config.max_cost_usd
-        if budget is not None and led.usage.cost_usd >= budget:
-            self._set_status("paused", error={"type": "budget", "message":
-                                              f"cost ${led.usage.cost_usd:.4f} reached max_cost_usd ${budget:.2f}"})
+        if self._stopped_by_limits():
             return
         request = TurnRequest(system=self.system_prompt(), tools=self.registry.api_definitions(),
                               messages=led.messages, model=self.config.model,
@@ -375,6 +368,20 @@ class Runner:
                                          "usage": turn.usage.__dict__, "model": turn.model})
         if self.ledger.status == "planning":
             self._set_status("running")
+
+    def _stopped_by_limits(self) -> bool:
+        """Before a model turn: max_turns fails the run, max_cost_usd pauses it (True if so)."""
+        led = self.ledger
+        if led.turns >= self.config.max_turns:
+            self._set_status("failed", error={"type": "max_turns", "message":
+                                              f"stopped after {led.turns} model turns (max_turns)"})
+            return True
+        budget = self.config.max_cost_usd
+        if budget is not None and led.usage.cost_usd >= budget:
+            self._set_status("paused", error={"type": "budget", "message":
+                                              f"cost ${led.usage.cost_usd:.4f} reached max_cost_usd ${budget:.2f}"})
+            return True
+        return False
 
     async def _on_ended(self) -> None:
         """Once a run has ended: its steps go into the observed tool figures, and (a top run) its

@@ -160,19 +160,9 @@ class ClaudeCodeRegistry(ToolRegistry):
         reg = self.tools.get(name)
         if reg is None:
             return None  # not a ToolMap tool: Claude Code checks its inputs
-        validator = self._validators.get(name)
-        if validator is None:
-            import jsonschema
-
-            schema = {k: v for k, v in reg.tool.input_schema.items() if k != "additionalProperties"}
-            validator = jsonschema.Draft202012Validator(schema)
-            self._validators[name] = validator
-        errors = sorted(validator.iter_errors(inputs), key=lambda e: list(e.absolute_path))
-        if not errors:
-            return None
-        e = errors[0]
-        where = ".".join(str(p) for p in e.absolute_path)
-        return f"{where + ': ' if where else ''}{e.message}"
+        # Claude Code's own tools take parameters ours do not know: only ours are checked
+        return self._check(name, {k: v for k, v in reg.tool.input_schema.items() if k != "additionalProperties"},
+                           inputs)
 
 
 def _tool_name(name: str) -> str:
@@ -305,14 +295,7 @@ class ClaudeCodeRunner(Runner):
             elif reason not in ("pause_turn", "tool_use"):
                 self._set_status("completed", error=None)
                 return
-        if led.turns >= self.config.max_turns:
-            self._set_status("failed", error={"type": "max_turns", "message":
-                                              f"stopped after {led.turns} model turns (max_turns)"})
-            return
-        budget = self.config.max_cost_usd
-        if budget is not None and led.usage.cost_usd >= budget:
-            self._set_status("paused", error={"type": "budget", "message":
-                                              f"cost ${led.usage.cost_usd:.4f} reached max_cost_usd ${budget:.2f}"})
+        if self._stopped_by_limits():
             return
         session = self._last_session()
         try:
