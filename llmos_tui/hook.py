@@ -37,8 +37,8 @@ from typing import Any
 
 from llmos_tui.core.approval import gate
 from llmos_tui.core.errors import FileFormatError, LlmosError, WorkspaceLocked
-from llmos_tui.core.journal import Journal, read_records
-from llmos_tui.core.ledger import Ledger, StepRecord
+from llmos_tui.core.journal import Journal
+from llmos_tui.core.ledger import StepRecord
 from llmos_tui.core.lock import WorkspaceLock, holder_info
 from llmos_tui.core.runner import RunOptions, Runner
 from llmos_tui.core.state import to_front_matter
@@ -116,15 +116,9 @@ class HookRunner(Runner):
 
     @classmethod
     def reopen(cls, ws: Workspace, run_id: str, *, config: Any, registry: Any, lock: Any) -> "HookRunner":
-        from llmos_tui.core.runner import _sweep
+        from llmos_tui.core.runner import reopen
 
-        _sweep(ws, run_id)
-        path = ws.run_dir(run_id) / "journal.jsonl"
-        records = read_records(path)
-        if not records or records[0]["kind"] != "run_started":
-            raise FileFormatError(str(path), 1, "journal does not start with run_started")
-        ledger = Ledger.from_records(records, str(path))
-        first = Ledger.from_records(records[:1])
+        path, records, ledger, first = reopen(ws, run_id)
         runner = cls(ws, config, registry, None, Journal(path), ledger, lock, _options(), run_id,
                      initial_state=to_front_matter(first.snapshot(config.recent_steps)))
         runner.prompt_id = next((r["data"].get("prompt_id") for r in reversed(records)

@@ -64,6 +64,18 @@ class _SubAgentCancelled(Exception):
     pass
 
 
+def reopen(ws: Workspace, run_id: str) -> tuple[Any, list[dict[str, Any]], Ledger, Ledger]:
+    """A run's journal, folded to reopen it: (its path, its records, the ledger, the ledger of its
+    first record alone — the run as it started). Stale temp files a killed driver left are swept
+    first."""
+    _sweep(ws, run_id)
+    path = ws.run_dir(run_id) / "journal.jsonl"
+    records = read_records(path)
+    if not records or records[0]["kind"] != "run_started":
+        raise FileFormatError(str(path), 1, "journal does not start with run_started")
+    return path, records, Ledger.from_records(records, str(path)), Ledger.from_records(records[:1])
+
+
 def _pick_memory(ws: Workspace, config: AgentConfig, goal: str) -> tuple[str, list[str], str | None]:
     """The SmartMemory experiences most relevant to the goal: (prompt text, their ids, a problem)."""
     from llmos_tui.core.errors import LlmosError
@@ -200,15 +212,9 @@ class Runner:
         lock = WorkspaceLock(ws.root)
         lock.acquire(run_id)
         try:
-            _sweep(ws, run_id)
-            path = ws.run_dir(run_id) / "journal.jsonl"
-            records = read_records(path)
-            if not records or records[0]["kind"] != "run_started":
-                raise FileFormatError(str(path), 1, "journal does not start with run_started")
-            ledger = Ledger.from_records(records, str(path))
+            path, _, ledger, first = reopen(ws, run_id)
             if ledger.status in RUN_TERMINAL:
                 raise BadInput(f"run {run_id} is {ledger.status}; there is nothing to resume")
-            first = Ledger.from_records(records[:1])
             journal = Journal(path)
             runner = cls(ws, config, registry, runtime, journal, ledger, lock, options, run_id,
                          initial_state=to_front_matter(first.snapshot(config.recent_steps)))
@@ -229,13 +235,7 @@ class Runner:
     def _reopen_child(cls, parent: "Runner", run_id: str, runtime: Runtime,
                       listeners: list[Listener]) -> "Runner":
         ws = parent.ws
-        path = ws.run_dir(run_id) / "journal.jsonl"
-        _sweep(ws, run_id)
-        records = read_records(path)
-        if not records or records[0]["kind"] != "run_started":
-            raise FileFormatError(str(path), 1, "journal does not start with run_started")
-        ledger = Ledger.from_records(records, str(path))
-        first = Ledger.from_records(records[:1])
+        path, _, ledger, first = reopen(ws, run_id)
         runner = cls(ws, parent.config, parent.registry, runtime, Journal(path), ledger, _ParentsLock(),
                      parent.options, run_id, initial_state=to_front_matter(first.snapshot(parent.config.recent_steps)),
                      parent=parent)

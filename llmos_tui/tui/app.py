@@ -12,7 +12,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
@@ -29,6 +29,9 @@ from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
 from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
 from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog, short_inputs
+
+if TYPE_CHECKING:
+    from llmos_tui.core.session import RunRequest
 
 
 @dataclass(frozen=True)
