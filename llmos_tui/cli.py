@@ -429,7 +429,7 @@ def cmd_decide(args: argparse.Namespace) -> int:
         run_id, led = f"{run_id}/task-{cur.n}", child
     step = getattr(args, "step", None)  # only step decisions take --step
     if action in ("approve", "deny", "skip", "retry") and step is None:
-        cur = led.current_step
+        cur = led.decision_step or led.current_step
         wanted = ("uncertain",) if action == "retry" else ("awaiting_approval", "uncertain")
         if action == "approve":
             wanted = ("awaiting_approval",)

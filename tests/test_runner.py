@@ -364,3 +364,27 @@ async def test_a_turns_cost_is_shared_by_the_calls_it_proposed(ws):
     trace = json.loads((r.run_dir / "trace.json").read_text())
     assert [t["cost_usd"] for t in trace["transitions"]] == [0.0015, 0.0015]
     assert trace["total_cost"] == pytest.approx(0.004)
+
+
+def test_the_step_to_decide_is_the_first_awaiting_one_even_behind_a_running_call():
+    """Parallel calls (the claude-code runtime): a call may still run while the next one waits."""
+    from llmos_tui.core.ledger import Ledger
+
+    led = Ledger()
+    seq = iter(range(1, 100))
+
+    def rec(kind, step=None, frm=None, to=None, **data):
+        led.apply({"seq": next(seq), "at": "2026-11-25T09:30:00Z", "kind": kind, "step": step,
+                   "from": frm, "to": to, "data": data})
+
+    rec("run_started", run_id="r", goal="g", mode="execute", runtime="claude-code")
+    rec("model_turn", content=[{"type": "tool_use", "id": "a", "name": "Bash", "input": {"command": "sleep 9"}},
+                               {"type": "tool_use", "id": "b", "name": "Write", "input": {"file_path": "x", "content": "x"}}],
+        stop_reason="tool_use", usage={})
+    for n, tid, tool_name in ((1, "a", "Bash"), (2, "b", "Write")):
+        rec("step_status", step=n, to="proposed", tool=tool_name, inputs={}, tool_use_id=tid,
+            side_effects="process", turn=0)
+    rec("step_status", step=1, frm="proposed", to="running")
+    assert led.decision_step is None and led.current_step.n == 1
+    rec("step_status", step=2, frm="proposed", to="awaiting_approval")
+    assert led.current_step.n == 1 and led.decision_step.n == 2

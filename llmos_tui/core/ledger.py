@@ -253,6 +253,16 @@ class Ledger:
             return self.steps[self.first_unsettled]
         return None
 
+    @property
+    def decision_step(self) -> StepRecord | None:
+        """The step a person decides now: the first unsettled one awaiting approval or uncertain.
+        Usually the current step; with parallel calls (the claude-code runtime) a call may still
+        be running before it."""
+        for s in self.steps[self.first_unsettled:]:
+            if s.status in ("awaiting_approval", "uncertain"):
+                return s
+        return None
+
     def pending_tool_uses(self) -> list[dict[str, Any]]:
         """tool_use blocks of the last assistant turn, when their results are not yet sent."""
         if not self.messages or self.messages[-1]["role"] != "assistant":

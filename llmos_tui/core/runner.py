@@ -692,7 +692,7 @@ class Runner:
             return None
         if cmd.step is not None and not 1 <= cmd.step <= len(led.steps):
             return f"there is no step {cmd.step}"
-        step = led.steps[cmd.step - 1] if cmd.step is not None else led.current_step
+        step = led.steps[cmd.step - 1] if cmd.step is not None else (led.decision_step or led.current_step)
         if step is None:
             return "no step is waiting for a decision"
         allowed = {"approve": ("awaiting_approval",), "deny": ("awaiting_approval",),

@@ -488,7 +488,7 @@ class LlmosApp(App):
         from llmos_tui.core.frontmatter import dump_yaml
 
         box = self.query_one("#pending", Static)
-        cur = led.current_step
+        cur = led.decision_step or led.current_step
         if led.status == "paused":
             why = f" — {led.error.get('message')}" if led.error else ""
             box.update(f"[b $warning]Paused[/]{_esc(why)}\n"
@@ -586,7 +586,7 @@ class LlmosApp(App):
         if action in RUN_ACTIONS and len(self.screen_stack) > 1:
             return False  # a dialog is open: keys belong to it, never to the run behind it
         led = self.ledger
-        cur = led.current_step if led else None
+        cur = led.decision_step if led else None
         waiting = cur is not None and cur.status == "awaiting_approval" and self.driving
         uncertain = cur is not None and cur.status == "uncertain" and self.driving
         if action in ("approve", "deny", "approve_rest"):
@@ -612,12 +612,12 @@ class LlmosApp(App):
             ControlChannel(self.ws.run_dir(self.view.run_id) / "control.jsonl").append(cmd)
 
     def action_approve(self) -> None:
-        cur = self.ledger.current_step if self.ledger else None
+        cur = self.ledger.decision_step if self.ledger else None
         if cur is not None:
             self._send("approve", step=cur.n)
 
     def action_approve_rest(self) -> None:
-        cur = self.ledger.current_step if self.ledger else None
+        cur = self.ledger.decision_step if self.ledger else None
         if cur is not None:
             self._send("approve", step=cur.n, scope="rest")
             self.notify("Approving this step and every later one in this run.")
@@ -625,7 +625,7 @@ class LlmosApp(App):
     def action_deny(self) -> None:
         from llmos_tui.tui.screens.modals import AskText
 
-        cur = self.ledger.current_step if self.ledger else None
+        cur = self.ledger.decision_step if self.ledger else None
         if cur is None:
             return
         n = cur.n
@@ -641,7 +641,7 @@ class LlmosApp(App):
     def action_edit(self) -> None:
         from llmos_tui.tui.screens.edit_step import EditStep
 
-        cur = self.ledger.current_step if self.ledger else None
+        cur = self.ledger.decision_step if self.ledger else None
         if cur is None or not self.driving:
             return
         n = cur.n
@@ -666,7 +666,7 @@ class LlmosApp(App):
             return lambda tool, inputs: message
 
     def action_skip(self) -> None:
-        cur = self.ledger.current_step if self.ledger else None
+        cur = self.ledger.decision_step if self.ledger else None
         if cur is not None:
             self._send("skip", step=cur.n)
 
