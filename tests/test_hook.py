@@ -374,3 +374,33 @@ def test_a_real_claude_p_session_in_a_folder_set_up_by_init_claude(claude_projec
     recs = records(project)
     assert [r["to"] for r in recs if r["kind"] == "step_status" and r["step"] == 2] == [
         "proposed", "awaiting_approval", "running", "done"]
+
+
+def test_between_hook_events_a_watcher_says_who_drives_and_pause_reaches_the_session(claude_project):
+    import asyncio
+
+    from llmos_tui.core.journal import read_records as _read
+    from llmos_tui.tui.app import AppSettings, LlmosApp
+    from test_watch import SIZE, wait_for
+
+    project = claude_project
+    transcript(project)
+    assert run_hook(pre(project, "Read", {"file_path": "a.md"}, "toolu_R"))[0] == 0   # no lock held after
+    run_hook(post(project, "Read", {"file_path": "a.md"}, "toolu_R", {"content": "a"}))
+
+    async def watch() -> None:
+        app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False))
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.view is not None and app._driver_checked)
+            note = app.query_one("#header").note
+            assert "Claude Code session" in note and "no driver" not in note
+            assert app.remote_driver
+            await pilot.press("p")             # pause: a command for the session's next event
+            await pilot.pause(0.2)
+            assert app.runner is None          # never "taken over"
+
+    asyncio.run(watch())
+    [run] = [p for p in (project / "workspace" / "runs").iterdir() if p.is_dir()]
+    control = (run / "control.jsonl").read_text()
+    assert '"action": "pause"' in control or '"action":"pause"' in control
+    assert _read(run / "journal.jsonl")[0]["data"]["runtime"] == "external"

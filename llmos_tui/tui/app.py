@@ -241,11 +241,17 @@ class LlmosApp(App):
             return
         holder = holder_info(self.ws.root)
         alive = bool(holder) and holder.get("run_id") == led.run_id
+        # a run recorded from a Claude Code session's hooks: its driver is that session, which
+        # holds the lock only while a hook runs; commands wait in control.jsonl for its next event
+        hooked = led.runtime == "external" and led.status not in RUN_TERMINAL
+        alive = alive or hooked
         if alive != self.remote_driver or not self._driver_checked:
             self._driver_checked = True
             self.remote_driver = alive
             if led.status in RUN_TERMINAL:
                 note = ""
+            elif hooked:
+                note = f"watching run {led.run_id}, recorded from a Claude Code session through its hooks"
             elif alive:
                 note = f"watching run {led.run_id}, driven by pid {holder.get('pid', '?')}"
             else:
