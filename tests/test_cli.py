@@ -582,3 +582,9 @@ def test_a_signal_pauses_a_waiting_headless_driver_and_it_exits_3(project, sig):
     assert proc.returncode == 3, (out, err)
     assert "paused" in out and "llmos-tui resume" in out
     assert json.loads(cli("status", "--json", cwd=project).stdout)["status"] == "paused"
+
+
+def test_a_project_folder_with_a_runs_folder_of_its_own_is_still_a_project(project):
+    (project / "runs").mkdir()   # e.g. a project that keeps its own CI runs here
+    r = cli("runs", cwd=project)
+    assert r.returncode == 0 and "no runs in" in r.stdout and str(project / "workspace") in r.stdout

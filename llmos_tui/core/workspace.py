@@ -23,7 +23,9 @@ class Workspace:
     def locate(cls, given: str | Path | None = None) -> "Workspace":
         """Accept a project folder (holding workspace/) or a workspace folder; default: ./workspace."""
         base = (Path(given) if given else Path.cwd()).expanduser().resolve()
-        if (base / STATE_NAME).exists() or (base / "runs").is_dir():
+        if (base / "workspace").is_dir() and (base / "system").is_dir() and not (base / STATE_NAME).exists():
+            ws = base / "workspace"  # a project folder (whatever else it holds, e.g. a runs/ of its own)
+        elif (base / STATE_NAME).exists() or (base / "runs").is_dir():
             ws = base  # already a workspace
         elif (base / "workspace").is_dir():
             ws = base / "workspace"  # a project folder
