@@ -232,8 +232,12 @@ async def test_an_unreachable_server_pauses(ws, tmp_path):
 async def test_a_stream_cut_midway_is_retried(ws, api):
     api.add(stream_cut(text("Half a repl")), message(text("Done.")))
     runner = start(ws, api)
+    shown: list[str] = []
+    runner.runtime.text_listeners.append(shown.append)
     assert await runner.drive() == "completed"
     assert len(turns(api)) == 2 and runner.ledger.last_text == "Done."
+    said = "".join(shown)   # the broken-off words are not passed off as part of the answer
+    assert said == "Half\n[the reply broke off; asking again]\nDone."
 
 
 async def test_an_overloaded_error_inside_the_stream_is_retried(ws, api):

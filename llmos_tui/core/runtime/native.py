@@ -164,6 +164,7 @@ class NativeRuntime:
 
         params = self.build_params(request)
         self.last_request = params
+        self._said_text = False
         attempts = 0
         while True:
             try:
@@ -176,6 +177,7 @@ class NativeRuntime:
                 if exc.status_code != 200 or _error_type(exc) not in RETRYABLE_IN_STREAM \
                         or attempts > self.stream_retries:
                     raise RuntimeUnavailable(_status_message(exc)) from exc
+                self._say_retrying()
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempts - 1)))
             except (anthropic.APIConnectionError, anthropic.APIResponseValidationError) as exc:
                 # the SDK already retried the connection; a stream that broke after it began
@@ -184,8 +186,18 @@ class NativeRuntime:
                 if attempts > self.stream_retries or not getattr(exc, "_mid_stream", False):
                     raise RuntimeUnavailable(f"the model could not be reached ({_describe(exc)}); "
                                              f"resume the run to try again") from exc
+                self._say_retrying()
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempts - 1)))
         return self._to_turn(message, request.model)
+
+    _said_text = False
+
+    def _say_retrying(self) -> None:
+        """A reply broke off after some of its words were shown: say so before they come again."""
+        if self._said_text:
+            self._said_text = False
+            for listen in self.text_listeners:
+                listen("\n[the reply broke off; asking again]\n")
 
     async def _stream(self, params: dict[str, Any]) -> Any:
         import anthropic
@@ -196,6 +208,7 @@ class NativeRuntime:
                 async for event in stream:
                     started = True
                     if event.type == "text" and self.text_listeners:
+                        self._said_text = True
                         for listen in self.text_listeners:
                             listen(event.text)
                 return await stream.get_final_message()
