@@ -27,6 +27,7 @@ from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runtime.base import ModelTurn, Runtime, RuntimeUnavailable, ScriptExhausted, TurnRequest
 from llmos_tui.core.state import RunState, StateFile, to_front_matter
 from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.subagents import SubAgentCancelled, SubAgentStopped
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
 from llmos_tui.core.tools.sandbox import Sandbox
 from llmos_tui.core.trace import build_trace
@@ -45,23 +46,6 @@ def _sweep(ws: Workspace, run_id: str) -> None:
     remove_stale_temp_files(ws.root, "execution_state.md")
     for name in ("trace.json", "execution_state.md"):
         remove_stale_temp_files(ws.run_dir(run_id), name)
-
-
-class _ParentsLock:
-    """A sub-agent runs under its parent's workspace lock."""
-
-    def release(self) -> None:
-        pass
-
-
-class _SubAgentStopped(Exception):
-    def __init__(self, status: str) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _SubAgentCancelled(Exception):
-    pass
 
 
 def reopen(ws: Workspace, run_id: str) -> tuple[Any, list[dict[str, Any]], Ledger, Ledger]:
@@ -125,7 +109,7 @@ class Runner:
         self.sandbox = Sandbox(ws.root, read_roots=[ws.root / p for p in config.allow_read],
                                write_roots=[ws.root / p for p in config.allow_write])
         self.ctx = ToolContext(sandbox=self.sandbox)
-        self.ctx.extra["run_task"] = self._run_task
+        self.ctx.extra["run_task"] = self._run_task   # Task: a sub-agent (core/subagents.py)
         self._executing: StepRecord | None = None
         self._child_stop: str | None = None
         self.stopped_in: Runner | None = None
@@ -230,26 +214,6 @@ class Runner:
         except BaseException:
             lock.release()
             raise
-
-    @classmethod
-    def _reopen_child(cls, parent: "Runner", run_id: str, runtime: Runtime,
-                      listeners: list[Listener]) -> "Runner":
-        ws = parent.ws
-        path, _, ledger, first = reopen(ws, run_id)
-        runner = cls(ws, parent.config, parent.registry, runtime, Journal(path), ledger, _ParentsLock(),
-                     parent.options, run_id, initial_state=to_front_matter(first.snapshot(parent.config.recent_steps)),
-                     parent=parent)
-        runner.listeners = listeners
-        if ledger.status in RUN_TERMINAL:
-            return runner
-        runner._record("resumed", data={"pid": os.getpid()})
-        if parent.ledger.approval != ledger.approval:
-            runner._record("policy_changed", data={"approval": parent.ledger.approval})
-        runner._recover_interrupted_step()
-        if ledger.status == "paused":
-            runner._set_status(runner._active_status(), error=None, reason="resumed")
-        runner._flush(force=True)
-        return runner
 
     @property
     def active(self) -> "Runner":
@@ -500,7 +464,10 @@ class Runner:
         if problem:
             self._step(step, "failed", content=f"Invalid {step.tool} call: {problem}", is_error=True)
             return
-        decision = gate(self.ledger.approval, self.registry.specs.get(step.tool))
+        self._settle_gate(step, gate(self.ledger.approval, self.registry.specs.get(step.tool)))
+
+    def _settle_gate(self, step: StepRecord, decision: str) -> None:
+        """The gate's answer as the step's next status: refused, waiting for a person, or running."""
         if decision == "deny":
             self._step(step, "denied", is_error=True, human={"decision": "denied", "by": "toolmap"},
                        content=f"{step.tool} is refused here: the ToolMap sets `approval: deny` for it. "
@@ -534,7 +501,7 @@ class Runner:
             out = ToolOutput(str(exc), is_error=True)
         except asyncio.CancelledError:
             raise
-        except _SubAgentStopped as stop:
+        except SubAgentStopped as stop:
             # the sub-agent stopped for a person (--no-wait) or was paused to exit: this step
             # stays running, and on resume its sub-agent carries on from its own journal
             if stop.status == "paused" and self.ledger.status not in ("paused", *RUN_TERMINAL):
@@ -544,7 +511,7 @@ class Runner:
                                                              f"(runs/{self.run_id}/task-{step.n})")
             self._child_stop = stop.status
             return
-        except _SubAgentCancelled as exc:
+        except SubAgentCancelled as exc:
             self._step(step, "failed", content=str(exc), is_error=True, duration_s=round(timer() - started, 4))
             self._set_status("cancelled", reason="cancelled while a sub-agent ran")
             return
@@ -567,65 +534,9 @@ class Runner:
             self._record("plan_updated", data={"plan": step.inputs["steps"]})
 
     async def _run_task(self, inputs: dict[str, Any]) -> ToolOutput:
-        """Task: a sub-agent as a child run (own journal, trace and state file, in this run's
-        folder), sharing the approval gate; its final message is the step's result."""
-        step = self._executing
-        assert step is not None
-        limit = self.config.max_task_depth
-        if self.depth + 1 > limit:
-            raise ToolError(f"sub-agents may nest {limit} deep (max_task_depth in SystemAgent.md); "
-                            f"this run is already at depth {self.depth}: do the task yourself")
-        spawn = getattr(self.runtime, "spawn", None)
-        if spawn is None:
-            raise ToolError(f"Task is not available with the {self.ledger.runtime} runtime")
-        index = sum(1 for s in self.ledger.steps[:step.n - 1] if s.tool == "Task")
-        try:
-            runtime = spawn(index)
-        except LookupError as exc:
-            raise ToolError(str(exc)) from None
-        child_id = f"{self.run_id}/task-{step.n}"
-        if (self.ws.run_dir(child_id) / "journal.jsonl").exists():
-            child = Runner._reopen_child(self, child_id, runtime, list(self.listeners))
-        else:
-            budget = self.config.max_cost_usd
-            config = self.config.with_(approval=self.ledger.approval)
-            if budget is not None:
-                from dataclasses import replace
+        from llmos_tui.core.subagents import run_task
 
-                config = replace(config, max_cost_usd=max(budget - self.ledger.usage.cost_usd, 1e-9))
-            child = Runner._open(
-                self.ws, str(inputs["description"]), config=config, registry=self.registry, runtime=runtime,
-                runtime_name=self.ledger.runtime, mode=self.ledger.mode, variables=self.ledger.variables,
-                options=self.options, run_id=child_id, run_files=None, lock=_ParentsLock(), parent=self,
-                prompt=str(inputs["prompt"]),
-                link={"run_id": self.run_id, "step": step.n, "depth": self.depth + 1})
-        if not child.listeners:
-            child.listeners = list(self.listeners)
-        self.child = child
-        self._record("task", step=step.n, data={"child": child_id, "event": "started"})
-        try:
-            status = await child.drive() if child.ledger.status not in RUN_TERMINAL else child.ledger.status
-        finally:
-            self.child = None
-            child.close()
-            # commands the sub-agent read are behind this run too
-            self._record("task", step=step.n, data={"child": child_id, "event": "ended",
-                                                    "status": child.ledger.status,
-                                                    "offset": child.ledger.control_offset})
-        if status in ("paused", WAITING):
-            self.stopped_in = child   # where the decision waits, for the faces to say
-            raise _SubAgentStopped(status)
-        led = child.ledger
-        if led.usage.input_tokens or led.usage.output_tokens or led.usage.cost_usd:
-            self._record("usage", step=step.n, data={"usage": led.usage.__dict__, "for": f"sub-agent {child_id}"})
-        summary = (f"[sub-agent run {child_id}: {led.status}, {len(led.steps)} tool calls, "
-                   f"${led.usage.cost_usd:.4f}]")
-        if led.status == "completed":
-            return ToolOutput(f"{led.last_text or '(the sub-agent ended without a final message)'}\n\n{summary}")
-        if led.status == "cancelled":
-            raise _SubAgentCancelled(f"A person cancelled the sub-agent. {summary}")
-        why = (led.error or {}).get("message", "no reason recorded")
-        raise ToolError(f"The sub-agent {led.status}: {why}. Its last words: {led.last_text or '(none)'} {summary}")
+        return await run_task(self, inputs)
 
     def _recover_interrupted_step(self) -> None:
         """A step left `running` by a dead driver: re-run if read-only, else ask a person."""

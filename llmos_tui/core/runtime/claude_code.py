@@ -244,15 +244,7 @@ class ClaudeCodeRunner(Runner):
             return
         spec = self.registry.specs.get(step.tool)
         policy = self.ledger.approval
-        decision = gate(policy, spec) if spec is not None else ("run" if policy == "never" else "ask")
-        if decision == "deny":
-            self._step(step, "denied", is_error=True, human={"decision": "denied", "by": "toolmap"},
-                       content=f"{step.tool} is refused here: the ToolMap sets `approval: deny` for it. "
-                               f"Use another tool or ask the person.")
-        elif decision == "ask":
-            self._step(step, "awaiting_approval")
-        else:
-            self._step(step, "running", human={"decision": "auto"})
+        self._settle_gate(step, gate(policy, spec) if spec is not None else ("run" if policy == "never" else "ask"))
 
     def _refusal(self, tool: str, inputs: dict[str, Any]) -> str | None:
         try:
