@@ -124,7 +124,7 @@ class Runner:
         self._trace_seq = -1
         self._last_trace = 0.0
         self._trace_cost = 0.0   # seconds the last trace.json write took
-        self._ended_notes: list[str] = []
+        self._ended = False   # _on_ended has run (tool figures, SmartMemory)
         from llmos_tui.core.training import redactor_for
 
         self.redact = redactor_for(ws.system)   # secrets never reach trace.json
@@ -234,7 +234,7 @@ class Runner:
         try:
             self._flush(force=True)
             self._write_trace()
-            if self.ledger.status in RUN_TERMINAL and self._ended_notes:
+            if self.ledger.status in RUN_TERMINAL and self._ended:
                 # records after the end (memory, usage of its summary): the final copy follows
                 atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
             self.journal.close()
@@ -350,9 +350,9 @@ class Runner:
     async def _on_ended(self) -> None:
         """Once a run has ended: its steps go into the observed tool figures, and (a top run) its
         experience into SmartMemory."""
-        if any(r == "memory" for r in self._ended_notes):
+        if self._ended:
             return
-        self._ended_notes.append("memory")
+        self._ended = True
         from llmos_tui.core.errors import LlmosError
         from llmos_tui.core.toolstats import record_run
 
