@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
-
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.ledger import Ledger
+from llmos_tui.core.records import JournalRecord, parse_record
 
 
 class JournalFollower:
@@ -21,13 +20,13 @@ class JournalFollower:
         self.line = 0
         self.ledger = Ledger(keep_messages=keep_messages)
 
-    def read_new(self) -> list[dict[str, Any]]:
+    def read_new(self) -> list[JournalRecord]:
         """Fold and return the records appended since the last call."""
         try:
             fh = open(self.path, "rb")
         except FileNotFoundError:
             return []
-        out: list[dict[str, Any]] = []
+        out: list[JournalRecord] = []
         with fh:
             fh.seek(self.offset)
             for raw in fh:
@@ -38,7 +37,7 @@ class JournalFollower:
                 if not raw.strip():
                     continue
                 try:
-                    rec = json.loads(raw)
+                    rec = parse_record(json.loads(raw))
                     self.ledger.apply(rec)
                 except Exception as exc:  # noqa: BLE001 - any damage is reported with its line
                     raise FileFormatError(str(self.path), self.line, f"cannot follow the journal: {exc}") from None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.records import JournalRecord, Kind, RecordError, make_record, parse_record
 from llmos_tui.core.state import utcnow
 
 
@@ -33,17 +34,11 @@ class Journal:
             self.seq = _last_seq(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    def append(self, kind: str, *, step: int | None = None, frm: str | None = None,
+    def append(self, kind: Kind, *, step: int | None = None, frm: str | None = None,
                to: str | None = None, data: dict[str, Any] | None = None,
-               sync: bool = False) -> dict[str, Any]:
+               sync: bool = False) -> JournalRecord:
         self.seq += 1
-        rec: dict[str, Any] = {"seq": self.seq, "at": utcnow(), "kind": kind}
-        if step is not None:
-            rec["step"] = step
-        if frm is not None or to is not None:
-            rec["from"] = frm
-            rec["to"] = to
-        rec["data"] = data or {}
+        rec = make_record(self.seq, utcnow(), kind, step=step, frm=frm, to=to, data=data)
         os.write(self._fd, (_dumps(rec) + "\n").encode("utf-8"))
         self._dirty = True
         if sync:
@@ -86,7 +81,7 @@ def _last_seq(path: Path) -> int:
     return 0
 
 
-def iter_records(path: Path) -> Iterator[dict[str, Any]]:
+def iter_records(path: Path) -> Iterator[JournalRecord]:
     """Records in order, streamed. A torn last line (a crash mid-write) is ignored; damage
     before it raises."""
     with open(path, "rb") as fh:
@@ -96,17 +91,18 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
             if not raw.strip():
                 continue
             try:
-                rec = json.loads(raw)
+                obj = json.loads(raw)
             except ValueError:
                 if not raw.endswith(b"\n") and not fh.read(1):
                     return  # torn tail: the write never completed, so its effect never happened
                 raise FileFormatError(str(path), line_no, "journal line is not valid JSON") from None
-            if not isinstance(rec, dict) or "kind" not in rec or "seq" not in rec:
-                raise FileFormatError(str(path), line_no, "journal line is not a record (needs seq and kind)")
-            yield rec
+            try:
+                yield parse_record(obj)
+            except RecordError as exc:
+                raise FileFormatError(str(path), line_no, f"journal line is not a record ({exc})") from None
 
 
-def read_records(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
+def read_records(path: Path, *, repair: bool = False) -> list[JournalRecord]:
     """All records; with `repair`, a torn last line is cut off so appends start on a clean line."""
     records = list(iter_records(path))
     if repair:

@@ -250,6 +250,27 @@ class Runner:
     def run_id(self) -> str:
         return self.ledger.run_id
 
+    def add_listener(self, listener: Listener, *, first: bool = False) -> None:
+        """Call `listener(record, ledger)` after each journal record of this run (and of the
+        sub-agents it starts from now on)."""
+        if first:
+            self.listeners.insert(0, listener)
+        else:
+            self.listeners.append(listener)
+
+    def add_text_listener(self, listener: Callable[[str], None]) -> bool:
+        """Call `listener(text)` with the model's words as they stream in; False when this
+        runtime does not stream them."""
+        listeners = getattr(self.runtime, "text_listeners", None)
+        if listeners is None:
+            return False
+        listeners.append(listener)
+        return True
+
+    def validate(self, tool: str, inputs: Any) -> str | None:
+        """Why `inputs` do not fit `tool` (a person's edit is checked with this), or None."""
+        return self.registry.validate(tool, inputs)
+
     def submit(self, cmd: Command) -> Command:
         """A face in this process sends a command: the same path as control.jsonl."""
         self.control.append(cmd)
