@@ -137,8 +137,8 @@ def run_once(tool: str, n: int, *, profiler: Any = None) -> Result:
                               runtime=runtime, runtime_name="scripted", options=RunOptions())
         box: dict[str, float] = {}
         _count(runner, "_write_trace", box, "trace")
-        _count(runner.state_file, "save", box, "save")
-        _count(runner.journal, "sync", box, "sync", only_if="_dirty")
+        _count(runner.rec.state_file, "save", box, "save")
+        _count(runner.rec.journal, "sync", box, "sync", only_if="_dirty")
         gc.collect()
         if profiler is not None:
             profiler.enable()

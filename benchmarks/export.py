@@ -121,7 +121,7 @@ async def _drive(ws: Workspace, t: dict[str, Any]) -> str:
             for action, kw in decisions.get(rec["step"], [("approve", {})]):
                 runner.submit(new_command(action, step=rec["step"], **kw))
 
-    runner.listeners.append(person)
+    runner.add_listener(person)
     await runner.drive()
     return runner.run_id
 

@@ -334,7 +334,7 @@ def a_person(runner, decisions: dict[int, list]) -> None:
         if rec["kind"] == "step_status" and rec["to"] == "awaiting_approval" and led is runner.ledger:
             for cmd in decisions.get(rec["step"], [new_command("approve")]):
                 runner.submit(cmd)
-    runner.listeners.append(listener)
+    runner.add_listener(listener)
 
 
 MULTI_STEP = yaml.safe_dump({"turns": [

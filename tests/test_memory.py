@@ -59,7 +59,7 @@ async def test_people_s_decisions_and_failures_become_learnings(ws):
             action, why = next(decisions)
             runner.submit(new_command(action, feedback=why))
 
-    runner.listeners.append(decide)
+    runner.add_listener(decide)
     assert await runner.drive() == "completed"
     learn = entries(ws)[0]["learnings"]
     assert "Read(file_path='missing.txt') failed:" in learn

@@ -306,7 +306,7 @@ async def test_a_denial_reaches_the_model_as_an_error_result(ws, api):
         if rec["kind"] == "step_status" and rec["to"] == "awaiting_approval":
             runner.submit(new_command("deny", feedback="not that file, use notes.txt"))
 
-    runner.listeners.append(decide)
+    runner.add_listener(decide)
     assert await runner.drive() == "completed"
     result = tool_results(turns(api)[1].body)[0]
     assert result["is_error"] is True and "not that file, use notes.txt" in json.dumps(result["content"])

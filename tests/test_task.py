@@ -40,7 +40,7 @@ def decide_all(runner: Runner, action: str = "approve", **kw):
             seen.append((led.run_id, led.steps[rec["step"] - 1].tool))
             runner.submit(new_command(action, **kw))
 
-    runner.listeners.append(listener)
+    runner.add_listener(listener)
     return seen
 
 
@@ -98,7 +98,7 @@ async def test_a_denial_in_the_child_reaches_the_childs_model(ws):
             calls.append(tool_name)
             runner.submit(new_command("approve" if tool_name == "Task" else "deny", feedback="not now"))
 
-    runner.listeners.append(listener)
+    runner.add_listener(listener)
     assert await runner.drive() == "completed"
     assert not (ws.root / "notes.txt").exists()
     child = read_records(ws.run_dir(f"{runner.run_id}/task-1") / "journal.jsonl")
@@ -163,7 +163,7 @@ async def test_cancel_during_a_sub_agent_cancels_the_run(ws):
         if rec["kind"] == "step_status" and rec["to"] == "awaiting_approval":
             runner.submit(new_command("approve" if led.parent is None else "cancel"))
 
-    runner.listeners.append(listener)
+    runner.add_listener(listener)
     assert await runner.drive() == "cancelled"
     assert runner.ledger.steps[0].status == "failed" and "cancelled" in runner.ledger.steps[0].content
     assert not (ws.root / "notes.txt").exists()

@@ -42,6 +42,16 @@ def load_parts(ws: Workspace, *, model: str | None = None, approval: str | None 
     return config, registry
 
 
+def driver_for(runtime_name: str) -> type[Runner]:
+    """The driver of a runtime's runs: the runner's loop, or for claude-code the Claude Code SDK
+    driver (Claude Code holds the conversation and runs the tools itself)."""
+    if runtime_name == "claude-code":
+        from llmos_tui.core.claude.driver import ClaudeCodeRunner
+
+        return ClaudeCodeRunner
+    return Runner
+
+
 def make_runtime(name: str, script: Path | None, config: AgentConfig | None = None) -> Any:
     if name == "scripted":
         from llmos_tui.core.runtime.scripted import ScriptedRuntime
@@ -52,7 +62,7 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
             raise BadInput(f"script not found: {script}")
         return ScriptedRuntime.load(Path(script))
     if name == "claude-code":  # Claude Code finds its own credentials (API key, or its login)
-        from llmos_tui.core.runtime.claude_code import make_claude_code_runtime
+        from llmos_tui.core.claude.runtime import make_claude_code_runtime
 
         return make_claude_code_runtime(config or AgentConfig())
     if name == "external":
@@ -97,8 +107,7 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
     runtime_name = req.runtime or ("scripted" if req.script else "native")
     script = Path(req.script).resolve() if req.script else None
     runtime = make_runtime(runtime_name, script, config)
-    runner_class = getattr(runtime, "runner_class", Runner)  # claude-code: a runner of its own
-    return runner_class.start(ws, req.goal, config=config, registry=registry, runtime=runtime,
+    return driver_for(runtime_name).start(ws, req.goal, config=config, registry=registry, runtime=runtime,
                         runtime_name=runtime_name, mode=req.mode, variables=req.variables,
                         options=options, run_id=req.run_id,
                         # resume replays this copy, wherever the original goes
@@ -114,8 +123,7 @@ def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
         config = config.with_(model=first["model"])  # the model the run started on (--model)
     script = ws.run_dir(run_id) / "script.yaml"
     runtime = make_runtime(runtime_name, script if script.exists() else None, config)
-    runner_class = getattr(runtime, "runner_class", Runner)
-    return runner_class.resume(ws, run_id, config=config, registry=registry, runtime=runtime,
+    return driver_for(runtime_name).resume(ws, run_id, config=config, registry=registry, runtime=runtime,
                          options=options, approval=approval)
 
 

@@ -58,3 +58,6 @@ def check_step(n: int, current: str, new: str) -> None:
         raise IllegalTransition(f"unknown step status {new!r}")
     if new not in STEP_TRANSITIONS.get(current, frozenset()):
         raise IllegalTransition(f"step {n} cannot go from {current} to {new}")
+
+# what a driver returns when it stopped at a decision because of --no-wait (not a run status)
+WAITING = "waiting"

@@ -11,7 +11,19 @@ from pathlib import Path
 from llmos_tui.core.errors import BadInput
 from llmos_tui.core.lock import LOCK_NAME
 
-STATE_NAME = "execution_state.md"
+# every on-disk name of a workspace, defined here once
+STATE_NAME = "execution_state.md"      # the live state (workspace/) and a run's final copy (runs/<id>/)
+RUNS_NAME = "runs"
+JOURNAL_NAME = "journal.jsonl"
+CONTROL_NAME = "control.jsonl"
+TRACE_NAME = "trace.json"
+SCRIPT_NAME = "script.yaml"            # the script a scripted run replays (copied in at start)
+TASK_PREFIX = "task-"
+
+
+def task_run_id(parent_run_id: str, step: int) -> str:
+    """A Task sub-agent's run id: a folder inside its parent's run folder."""
+    return f"{parent_run_id}/{TASK_PREFIX}{step}"
 
 
 @dataclass(frozen=True)
@@ -25,7 +37,7 @@ class Workspace:
         base = (Path(given) if given else Path.cwd()).expanduser().resolve()
         if (base / "workspace").is_dir() and (base / "system").is_dir() and not (base / STATE_NAME).exists():
             ws = base / "workspace"  # a project folder (whatever else it holds, e.g. a runs/ of its own)
-        elif (base / STATE_NAME).exists() or (base / "runs").is_dir():
+        elif (base / STATE_NAME).exists() or (base / RUNS_NAME).is_dir():
             ws = base  # already a workspace
         elif (base / "workspace").is_dir():
             ws = base / "workspace"  # a project folder
@@ -41,7 +53,7 @@ class Workspace:
 
     @property
     def runs_dir(self) -> Path:
-        return self.root / "runs"
+        return self.root / RUNS_NAME
 
     @property
     def lock_path(self) -> Path:
@@ -49,6 +61,15 @@ class Workspace:
 
     def run_dir(self, run_id: str) -> Path:
         return self.runs_dir / run_id
+
+    def journal_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / JOURNAL_NAME
+
+    def control_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / CONTROL_NAME
+
+    def trace_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / TRACE_NAME
 
     def require_system(self) -> None:
         missing = [n for n in ("SystemAgent.md", "ClaudeCodeToolMap.md") if not (self.system / n).exists()]
@@ -67,7 +88,7 @@ class Workspace:
         if not self.runs_dir.is_dir():
             return []
         return sorted(p.name for p in self.runs_dir.iterdir()
-                      if p.is_dir() and (p / "journal.jsonl").exists())
+                      if p.is_dir() and (p / JOURNAL_NAME).exists())
 
     def latest_run_id(self) -> str | None:
         ids = self.run_ids()
@@ -79,7 +100,7 @@ class Workspace:
             if latest is None:
                 raise BadInput(f"no runs in {self.root}; start one with `llmos-tui run GOAL`")
             return latest
-        if (self.run_dir(run_id) / "journal.jsonl").exists():
+        if self.journal_path(run_id).exists():
             return run_id
         matches = [r for r in self.run_ids() if r.startswith(run_id) or r.endswith(run_id)]
         if len(matches) == 1:

@@ -1,12 +1,20 @@
-"""The contract between the runner and whatever produces the model's turns."""
+"""The contract between the drivers and whatever produces the model's turns.
+
+Every runtime is a `Runtime`. What only some runtimes can do is declared as a capability
+protocol below, and the drivers ask `isinstance(runtime, Capability)` — never probe attributes —
+so a runtime that gains or loses a capability is checked by mypy and by one test.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from llmos_tui.core.state import Usage
 from llmos_tui.core.tools.base import ToolOutput
+
+TextListener = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -37,6 +45,7 @@ class ScriptExhausted(Exception):
     """A scripted run asked for a turn its script does not have."""
 
 
+@runtime_checkable
 class Runtime(Protocol):
     name: str
 
@@ -46,3 +55,48 @@ class Runtime(Protocol):
                        turn_index: int, position: int) -> ToolOutput:
         """A simulated result for a tool call (simulate mode): nothing is touched."""
         ...
+
+
+# ---------------------------------------------------------------- optional capabilities
+
+@runtime_checkable
+class StreamsText(Protocol):
+    """The model's words reach these listeners as they stream in (for the faces)."""
+
+    text_listeners: list[TextListener]
+
+
+@runtime_checkable
+class AnswersWebFetch(Protocol):
+    """WebFetch's `prompt` answered over the fetched page by a small model."""
+
+    async def webfetch_answer(self, prompt: str, markdown: str, url: str) -> str: ...
+
+
+@runtime_checkable
+class WritesLearnings(Protocol):
+    """SmartMemory's "key learnings" written by a model from the run's derived summary."""
+
+    async def learnings(self, goal: str, run_summary: str) -> str: ...
+
+
+@runtime_checkable
+class ReportsSideUsage(Protocol):
+    """Model calls made outside the conversation (simulation, WebFetch, learnings) since the last
+    call, to be charged to the step or run that caused them."""
+
+    def take_side_usage(self) -> Usage: ...
+
+
+@runtime_checkable
+class SpawnsSubAgents(Protocol):
+    """A runtime for the `index`-th Task sub-agent of this run (LookupError: none for it)."""
+
+    def spawn(self, index: int) -> Runtime: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """Holds resources (an HTTP client) the top run's driver releases when it is done."""
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,167 @@
+"""People's commands to a run: control.jsonl lines and edits of execution_state.md.
+
+Both are inputs from outside the driver. A command is applied once (its id is journaled with the
+control.jsonl offset reached); a state-file edit is taken up only when the file shows the run as
+the journal has it (same run, same journal_seq), so a file that merely lags is never read as an
+edit; a file that does not parse pauses the run and is never overwritten.
+"""
+
+from __future__ import annotations
+
+from llmos_tui.core.control import BadCommand, Command, ControlChannel
+from llmos_tui.core.engine.recorder import RunRecorder
+from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.statuses import RUN_TERMINAL
+
+ALLOWED = {"approve": ("awaiting_approval",), "deny": ("awaiting_approval",),
+           "edit": ("awaiting_approval", "uncertain"), "skip": ("awaiting_approval", "uncertain"),
+           "retry": ("uncertain",)}
+
+
+class Commands:
+    def __init__(self, rec: RunRecorder, control: ControlChannel) -> None:
+        self.rec = rec
+        self.control = control
+        rec.on_foreign_edit = self.take_up_state_file
+
+    def active_status(self) -> str:
+        """The status of a run that goes on: waiting for a person, or running."""
+        cur = self.rec.ledger.current_step
+        return "awaiting_approval" if cur and cur.status in ("awaiting_approval", "uncertain") else "running"
+
+    # ------------------------------------------------------------ control.jsonl
+
+    def poll(self) -> None:
+        """Apply the commands appended since the last poll, each once."""
+        led = self.rec.ledger
+        if self.control.size() <= led.control_offset:
+            return
+        # A state-file edit made before these commands is taken up first: once a command is
+        # applied the journal moves on, and the edit could no longer be told from lag.
+        self.take_up_state_file()
+        for item, end in self.control.read_from(led.control_offset):
+            if isinstance(item, BadCommand):
+                self.rec.record("command", data={"applied": False, "offset": end, "line": item.line,
+                                                 "reason": f"control.jsonl line {item.line}: {item.reason}"})
+                continue
+            if item.id in led.commands_seen:
+                self.rec.record("command", data={"offset": end, "applied": False, "duplicate_of": item.id})
+                continue
+            reason = self.apply(item)
+            self.rec.record("command", data={**item.to_json(), "applied": reason is None,
+                                             "reason": reason, "offset": end})
+
+    def apply(self, cmd: Command) -> str | None:
+        """Carry out one command; returns why it was rejected, or None when applied."""
+        rec, led = self.rec, self.rec.ledger
+        status = led.status
+        if status in RUN_TERMINAL:
+            return f"the run is {status}"
+        if cmd.action == "pause":
+            if status == "paused":
+                return "the run is already paused"
+            rec.set_status("paused", reason=cmd.feedback or "paused by a person", command=cmd.id)
+            return None
+        if cmd.action == "cancel":
+            rec.set_status("cancelled", reason=cmd.feedback or "cancelled by a person", command=cmd.id)
+            return None
+        if cmd.action == "resume" or (cmd.action == "retry" and status == "paused" and cmd.step is None):
+            if status != "paused":
+                return "the run is not paused"
+            if rec.blocked:
+                return rec.blocked
+            rec.set_status(self.active_status(), error=None, command=cmd.id)
+            return None
+        if cmd.step is not None and not 1 <= cmd.step <= len(led.steps):
+            return f"there is no step {cmd.step}"
+        step = led.steps[cmd.step - 1] if cmd.step is not None else (led.decision_step or led.current_step)
+        if step is None:
+            return "no step is waiting for a decision"
+        allowed = ALLOWED[cmd.action]
+        if step.status not in allowed:
+            hint = " (the agent already has its result)" if step.settled else ""
+            return f"step {step.n} is {step.status}{hint}; {cmd.action} needs it {' or '.join(allowed)}"
+        if cmd.inputs is not None and cmd.action in ("edit", "approve", "retry"):
+            problem = rec.registry.validate(step.tool, cmd.inputs)
+            if problem:
+                return f"edited inputs do not fit {step.tool}: {problem}"
+            if cmd.inputs != step.inputs:
+                rec.record("step_edited", step=step.n, data={"before": step.inputs, "after": cmd.inputs,
+                                                             "command": cmd.id})
+        if cmd.action == "approve":
+            rec.move(step, "running", human={"decision": "edited" if step.human.get("edited") else "approved",
+                                             "by": cmd.id})
+            if cmd.scope == "rest":
+                rec.record("policy_changed", data={"approval": "never", "command": cmd.id})
+        elif cmd.action == "deny":
+            why = (cmd.feedback or "").strip() or "no reason given"
+            rec.move(step, "denied", is_error=True, human={"decision": "denied", "feedback": why, "by": cmd.id},
+                     content=f"A person denied this {step.tool} call. Their reason: {why}")
+        elif cmd.action == "skip":
+            text = ("A person skipped this call; it was not run." if step.status == "awaiting_approval" else
+                    "This call was interrupted and its outcome is unknown; a person chose not to run it "
+                    "again. Check its effect before relying on it.")
+            rec.move(step, "skipped", is_error=True, content=text,
+                     human={"decision": "skipped", "feedback": cmd.feedback, "by": cmd.id})
+        elif cmd.action == "retry":
+            rec.move(step, "running", human={"decision": "retried", "by": cmd.id})
+        if status == "awaiting_approval" and step.status != "awaiting_approval":
+            rec.set_status("running")
+        return None
+
+    # ------------------------------------------------------------ execution_state.md as an input
+
+    def take_up_state_file(self, *, on_resume: bool = False) -> None:
+        """Take up a person's edit of execution_state.md; a broken edit pauses the run, untouched.
+        On resume a broken file raises (the run does not start over it)."""
+        rec = self.rec
+        sf = rec.state_file
+        if not on_resume and not sf.changed_by_others():
+            return
+        if not sf.exists():
+            rec.blocked = None
+            return
+        try:
+            edited = sf.load()
+        except FileFormatError as exc:
+            if on_resume:
+                raise
+            msg = f"execution_state.md was edited and does not parse ({exc}); fix it, then resume"
+            if rec.blocked is None and rec.ledger.status not in RUN_TERMINAL:
+                rec.blocked = msg
+                if rec.ledger.status != "paused":
+                    rec.set_status("paused", error={"type": "state_file", "message": msg})
+            return
+        rec.blocked = None
+        led = rec.ledger
+        if edited.run_id != led.run_id:
+            if not on_resume:   # on resume the file shows another run: ours is rebuilt from its journal
+                rec.note(f"execution_state.md now shows run {edited.run_id}; rewriting it with this run")
+            return
+        if edited.journal_seq != led.seq:
+            # The file lags the journal (a crash, or a busy run): its differences are not edits.
+            if not on_resume and edited.status == "paused" and led.status not in ("paused", *RUN_TERMINAL):
+                rec.set_status("paused", reason="paused through execution_state.md")
+            return
+        if edited.variables != led.variables:
+            rec.record("variables_updated", data={"variables": edited.variables, "by": "state_file"})
+        plan = [{"title": p.title, "status": p.status} for p in edited.plan]
+        if plan != [{"title": p.title, "status": p.status} for p in led.plan]:
+            rec.record("plan_updated", data={"plan": plan, "by": "state_file"})
+        cur = led.current_step
+        pending = edited.pending_step
+        if cur is not None and pending is not None and pending.n == cur.n and pending.inputs != cur.inputs \
+                and cur.status in ("awaiting_approval", "uncertain"):
+            problem = rec.registry.validate(cur.tool, pending.inputs)
+            if problem:
+                rec.note(f"edit of step {cur.n} in execution_state.md ignored: {problem}", step=cur.n)
+            else:
+                rec.record("step_edited", step=cur.n, data={"before": cur.inputs, "after": pending.inputs,
+                                                            "by": "state_file"})
+        if not on_resume and edited.status != led.status:
+            if edited.status == "paused" and led.status != "paused":
+                rec.set_status("paused", reason="paused through execution_state.md")
+            elif edited.status == "cancelled":
+                rec.set_status("cancelled", reason="cancelled through execution_state.md")
+            elif led.status == "paused" and edited.status in ("running", "awaiting_approval"):
+                rec.set_status(self.active_status(), error=None, reason="resumed through execution_state.md")
