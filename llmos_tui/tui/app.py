@@ -25,10 +25,11 @@ from textual.worker import Worker, WorkerState
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.text import age, escape_markup, short_inputs
 from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
 from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
-from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog, short_inputs
+from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog
 
 if TYPE_CHECKING:
     from llmos_tui.core.session import RunRequest
@@ -378,11 +379,9 @@ class LlmosApp(App):
         # out of full collections, which otherwise scan them all (100+ ms pauses while streaming)
         self.runner = runner
         self.view = None
-        runner.listeners.append(lambda rec, led: self.post_message(RunRecord(rec, led)))
-        listeners = getattr(runner.runtime, "text_listeners", None)
-        if listeners is not None:  # the model's words as they stream in
-            self._streamed = ""
-            listeners.append(self._on_text_delta)
+        runner.add_listener(lambda rec, led: self.post_message(RunRecord(rec, led)))
+        self._streamed = ""
+        runner.add_text_listener(self._on_text_delta)  # the model's words as they stream in
         self._load_views()
         self.header_note("")
         self.run_worker(self._drive(runner), name="runner", group="runner", exclusive=True,
@@ -497,7 +496,7 @@ class LlmosApp(App):
         cur = led.decision_step or led.current_step
         if led.status == "paused":
             why = f" — {led.error.get('message')}" if led.error else ""
-            box.update(f"[b $warning]Paused[/]{_esc(why)}\n"
+            box.update(f"[b $warning]Paused[/]{escape_markup(why)}\n"
                        f"{'p resumes' if self.driving else 'p resumes it here (take over)'}")
             box.display = True
             return
@@ -505,7 +504,7 @@ class LlmosApp(App):
             box.display = False
             return
         lines = dump_yaml(cur.inputs).rstrip().splitlines()
-        shown = "\n".join(_esc(line[:200]) for line in lines[:12])
+        shown = "\n".join(escape_markup(line[:200]) for line in lines[:12])
         more = f"\n… {len(lines) - 12} more lines (e shows all)" if len(lines) > 12 else ""
         if cur.status == "uncertain":
             head = (f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
@@ -662,7 +661,7 @@ class LlmosApp(App):
     def _validator(self):
         """The schema check for edited inputs: the driver's own registry, or this workspace's."""
         if self.runner is not None:
-            return self.runner.registry.validate
+            return self.runner.validate
         from llmos_tui.core.session import load_parts
 
         try:
@@ -778,7 +777,7 @@ class LlmosApp(App):
             if self.check_action(action, ()):
                 yield SystemCommand(title, help_, getattr(self, f"action_{action}"))
         if not (self.runner is not None and self.driving):  # while driving, the screen stays on that run
-            from llmos_tui.core.session import age, list_runs
+            from llmos_tui.core.session import list_runs
 
             for r in list_runs(self.ws)[:50]:
                 here = " (on screen)" if self.ledger is not None and self.ledger.run_id == r.run_id else ""
@@ -820,6 +819,3 @@ class LlmosApp(App):
             return
         self.notify("execution_state.md is valid; its changes are taken up on resume (p).")
 
-
-def _esc(s: str) -> str:
-    return s.replace("[", r"\[")

@@ -9,6 +9,7 @@ from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 
 from llmos_tui.core.state import PlanItem, RunState
+from llmos_tui.core.text import escape_markup, parse_iso
 
 PLAN_MARK = {"pending": ("○", ""), "in_progress": ("◐", "bold $warning"),
              "completed": ("●", "$success"), "failed": ("✗", "$error"), "skipped": ("↷", "dim")}
@@ -31,7 +32,7 @@ class PlanPane(Static):
         lines = []
         for p in plan:
             mark, style = PLAN_MARK.get(p.status, ("?", ""))
-            lines.append(f"[{style}]{mark} {_escape(p.title)}[/]" if style else f"{mark} {_escape(p.title)}")
+            lines.append(f"[{style}]{mark} {escape_markup(p.title)}[/]" if style else f"{mark} {escape_markup(p.title)}")
         self.update("\n".join(lines), layout=False)
 
 
@@ -68,9 +69,9 @@ class MemoryPane(Static):
         for e in entries[-30:][::-1]:
             mark = "★ " if e.get("experience_id") in used else "  "
             tools = e.get("tools_used") if isinstance(e.get("tools_used"), list) else []
-            lines.append(f"{mark}[b]{_escape(str(e.get('goal', '?')))}[/b]\n"
+            lines.append(f"{mark}[b]{escape_markup(str(e.get('goal', '?')))}[/b]\n"
                          f"   [dim]{e.get('outcome', '?')} · ${float(e.get('cost_usd') or 0):.4f}"
-                         f"{' · ' + _escape(', '.join(map(str, tools[:4]))) if tools else ''}[/dim]")
+                         f"{' · ' + escape_markup(', '.join(map(str, tools[:4]))) if tools else ''}[/dim]")
         self.update("\n".join(lines))
 
 
@@ -109,7 +110,7 @@ class RunHeader(Static):
     def refresh_text(self) -> None:
         st = self.state
         if st is None:
-            self.update(f"[b]llmos-tui[/b]  {_escape(self.note) or 'no run'}")
+            self.update(f"[b]llmos-tui[/b]  {escape_markup(self.note) or 'no run'}")
             return
         colour = {"running": "$accent", "awaiting_approval": "$warning", "paused": "$warning",
                   "completed": "$success", "failed": "$error", "cancelled": "$error"}.get(st.status, "$foreground")
@@ -121,33 +122,27 @@ class RunHeader(Static):
         end = st.updated_at if st.status in ("completed", "failed", "cancelled") else None
         elapsed = f" · {_elapsed(st.started_at, end)}" if self.clock else ""
         u = st.usage
-        line1 = f"[b]{_escape(st.goal)}[/b]"
+        line1 = f"[b]{escape_markup(st.goal)}[/b]"
         if self.sub_of:  # a Task sub-agent on screen
-            line1 = (f"[b]↳ sub-agent:[/b] [b]{_escape(st.goal)}[/b]  [dim](Task step {self.sub_of.get('step')} "
-                     f"of run {_escape(str(self.sub_of.get('run_id')))})[/dim]")
+            line1 = (f"[b]↳ sub-agent:[/b] [b]{escape_markup(st.goal)}[/b]  [dim](Task step {self.sub_of.get('step')} "
+                     f"of run {escape_markup(str(self.sub_of.get('run_id')))})[/dim]")
         line2 = (f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
                  f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
                  f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
                  f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · {st.steps_total} step{'' if st.steps_total == 1 else 's'}"
-                 f"{'  — ' + _escape(self.note) if self.note else ''}")
+                 f"{'  — ' + escape_markup(self.note) if self.note else ''}")
         text = line1 + "\n" + line2
         if text != self._text:  # a fixed-height line: repaint only when it changed, never relayout
             self._text = text
             self.update(text, layout=False)
 
 
-def _escape(s: str) -> str:
-    return s.replace("[", r"\[")
-
-
 def _elapsed(started_at: str, ended_at: str | None) -> str:
     import datetime as dt
 
-    try:
-        t0 = dt.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-        t1 = dt.datetime.fromisoformat(ended_at.replace("Z", "+00:00")) if ended_at else \
-            dt.datetime.now(dt.timezone.utc)
-    except ValueError:
+    t0 = parse_iso(started_at)
+    t1 = parse_iso(ended_at) if ended_at else dt.datetime.now(dt.timezone.utc)
+    if t0 is None or t1 is None:
         return "-"
     secs = max(int((t1 - t0).total_seconds()), 0)
     return f"{secs // 3600}:{secs // 60 % 60:02d}:{secs % 60:02d}" if secs >= 3600 else f"{secs // 60}:{secs % 60:02d}"

@@ -192,21 +192,3 @@ class ToolCallLog(ScrollView, can_focus=True):
 
     def on_resize(self) -> None:
         self._resize()
-
-
-def short_inputs(tool: str, inputs: dict) -> str:
-    """The gist of a call's inputs in one line."""
-    if tool == "UpdatePlan":
-        steps = inputs.get("steps") or []
-        done = sum(1 for s in steps if isinstance(s, dict) and s.get("status") == "completed")
-        return f"{len(steps)} steps, {done} completed"
-    key = next((k for k in ("file_path", "command", "pattern", "url", "description") if k in inputs), None)
-    parts = []
-    if key:
-        parts.append(str(inputs[key]))
-    for k, v in inputs.items():
-        if k != key:
-            parts.append(f"{k}={str(v)!r}")
-    return " ".join(parts).replace("\n", "⏎")[:300]
-
-
