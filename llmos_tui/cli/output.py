@@ -1,0 +1,107 @@
+"""What a headless run prints: a line per step and decision as it goes, the model's words as they
+stream in, and the line that says how it ended."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmos_tui.core.ledger import Ledger
+    from llmos_tui.core.records import JournalRecord
+    from llmos_tui.core.runner import Runner
+
+ProgressListener = Callable[["JournalRecord", "Ledger"], None]
+
+# the step statuses that get a progress line, and the run statuses that need none of their own
+# (the step lines and the final line say them)
+STEP_LINES = ("awaiting_approval", "uncertain", "done", "failed", "denied", "skipped")
+RUN_QUIET = ("awaiting_approval", "running", "completed")
+
+
+def decide_verbs(status: str) -> str:
+    """The commands that answer a step in `status`, as `llmos-tui --help` lists them."""
+    return "retry|skip" if status == "uncertain" else "approve|deny|skip"
+
+
+def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
+    """The line a record is worth on the terminal, or None."""
+    from llmos_tui.core.text import inputs_gist
+
+    kind, data = rec["kind"], rec["data"]
+    line = None
+    if kind == "run_status":
+        err = (data.get("error") or {}).get("message") if data.get("error") else None
+        line = f"run {rec.get('to')}" + (f": {err}" if err else "")
+        if rec.get("to") in RUN_QUIET:
+            line = None
+    elif kind == "step_status" and rec.get("to") in STEP_LINES:
+        to = str(rec.get("to"))
+        step = led.steps[rec["step"] - 1]
+        line = f"step {step.n} {step.tool}({inputs_gist(step.inputs, items=2, width=40)}): {to.replace('_', ' ')}"
+        if to in ("awaiting_approval", "uncertain"):
+            verbs = decide_verbs(to)
+            line += f" — decide with `llmos-tui {verbs.split('|')[0]} --step {step.n}` ({verbs})"
+        elif preview := step.result_preview():
+            line += f" — {preview[:80]}"
+    elif kind == "command" and data.get("applied") is False and data.get("reason"):
+        line = f"command {data.get('action', '?')} rejected: {data['reason']}"
+    if kind == "task":
+        line = (f"sub-agent {data['child']} started" if data.get("event") == "started"
+                else f"sub-agent {data['child']} {data.get('status', 'ended')}")
+    if line and led.parent:  # a Task sub-agent's progress, indented under its parent's step
+        line = "  " * int(led.parent.get("depth", 1)) + "↳ " + line
+    return line
+
+
+def progress_printer(quiet: bool) -> ProgressListener:
+    def show(rec: JournalRecord, led: Ledger) -> None:
+        if quiet:
+            return
+        line = progress_line(rec, led)
+        if line:
+            print(line, flush=True)
+    return show
+
+
+def attach_text_printer(runner: Runner) -> None:
+    """The model's words on stdout as they stream in (when the runtime streams them), a line
+    break after each turn."""
+    open_line = False
+
+    def on_text(chunk: str) -> None:
+        nonlocal open_line
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+        open_line = bool(chunk) and not chunk.endswith("\n") or (open_line and not chunk)
+
+    def on_record(rec: JournalRecord, led: Ledger) -> None:
+        nonlocal open_line
+        if rec["kind"] == "model_turn" and open_line:
+            print(flush=True)
+            open_line = False
+
+    if runner.add_text_listener(on_text):
+        runner.add_listener(on_record, first=True)  # before the progress line the turn may bring
+
+
+def report_end(runner: Runner, result: str) -> None:
+    """The last line of a headless run: how it ended, or where it stopped and what to do next."""
+    st = runner.ledger.snapshot()
+    if result == "waiting":
+        inner = runner
+        while inner.stopped_in is not None:
+            inner = inner.stopped_in
+        where = f" of its sub-agent {inner.run_id}" if inner is not runner else ""
+        cur = inner.ledger.current_step
+        what = f"step {cur.n} ({cur.tool}, {cur.status.replace('_', ' ')})" if cur else "a step"
+        verbs = decide_verbs(cur.status if cur is not None else "awaiting_approval")
+        print(f"run {st.run_id} stopped at {what}{where}, which needs a decision (--no-wait); "
+              f"decide with `llmos-tui {verbs}`, then `llmos-tui resume`")
+    elif result == "paused":
+        why = f" ({st.error['message']})" if st.error else ""
+        print(f"run {st.run_id} paused{why}; continue with `llmos-tui resume {st.run_id}`")
+    else:
+        print(f"run {st.run_id} {result}: {st.steps_total} steps, {st.turns} model turns, "
+              f"${st.usage.cost_usd:.4f}")

@@ -1,0 +1,186 @@
+"""The commands that drive a run, headless or in the TUI: run, resume, demo, the bare command,
+watch and serve. Each opens the run through core.session and prints what the run does.
+
+Exit codes: 0 completed, 1 failed/cancelled, 3 paused, or stopped at a decision with --no-wait.
+The SDKs and the UI library are imported inside the commands that need them (start-up stays fast).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmos_tui.cli.output import attach_text_printer, progress_printer, report_end
+
+if TYPE_CHECKING:
+    from llmos_tui.core.runner import Runner
+    from llmos_tui.core.session import RunRequest
+
+EXIT = {"completed": 0, "failed": 1, "cancelled": 1, "paused": 3, "waiting": 3}
+
+
+async def drive(runner: Runner, quiet: bool) -> str:
+    """Drive the run to its end (or a stop) with its progress on stdout. The first Ctrl-C (or
+    SIGTERM) pauses the run after the current step and then returns; a second stops at once."""
+    import asyncio
+    import signal
+
+    if not quiet:
+        attach_text_printer(runner)
+    runner.add_listener(progress_printer(quiet))
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    interrupts = 0
+
+    def on_signal() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts == 1:
+            from llmos_tui.core.control import new_command
+
+            print("pausing after the current step, then exiting (again to stop at once)…",
+                  file=sys.stderr, flush=True)
+            runner.exit_when_paused = True
+            runner.submit(new_command("pause", feedback="interrupted from the terminal"))
+        elif task is not None:
+            task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal)
+    try:
+        return await runner.drive()
+    except asyncio.CancelledError:
+        return "paused"
+
+
+def drive_headless(runner: Runner, args: argparse.Namespace) -> int:
+    """Drive, report the end, and return the exit code."""
+    import asyncio
+
+    result = asyncio.run(drive(runner, args.quiet))
+    report_end(runner, result)
+    return EXIT.get(result, 1)
+
+
+def request_from(args: argparse.Namespace) -> RunRequest:
+    from llmos_tui.core.session import RunRequest
+
+    return RunRequest(goal=args.goal, runtime=args.runtime, script=Path(args.script) if args.script else None,
+                      mode=args.mode, model=args.model, approval=args.approve, max_cost_usd=args.max_cost)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from llmos_tui.core.runner import RunOptions
+    from llmos_tui.core.session import start_run
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    req = request_from(args)
+    if not args.headless:
+        from llmos_tui.core.session import preflight
+
+        preflight(ws, req)  # a bad script, no key, a locked workspace: one line, before the UI
+        return run_tui(ws.root, args, request=req)
+    runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
+    led = runner.ledger
+    if not args.quiet:
+        print(f"run {runner.run_id} started: {led.goal} (mode {led.mode}, "
+              f"runtime {led.runtime}, approval {led.approval})", flush=True)
+    code = drive_headless(runner, args)
+    args.fast_exit = runner.ledger.runtime == "native"
+    return code
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from llmos_tui.core.runner import RunOptions
+    from llmos_tui.core.session import resume_run
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    run_id = ws.resolve_run_id(args.run_id)
+    if not args.headless:
+        from llmos_tui.core.session import preflight
+
+        preflight(ws)
+        return run_tui(ws.root, args, resume_run_id=run_id)
+    runner = resume_run(ws, run_id, approval=args.approve, max_cost_usd=args.max_cost,
+                        options=RunOptions(no_wait=args.no_wait))
+    if not args.quiet:
+        print(f"run {run_id} resumed at {runner.ledger.status}: {runner.ledger.goal}", flush=True)
+    code = drive_headless(runner, args)
+    args.fast_exit = runner.ledger.runtime == "native"
+    return code
+
+
+def run_tui(workspace: Path, args: argparse.Namespace, **settings: Any) -> int:
+    """The TUI on `workspace` (AppSettings take `settings`); after it closes, one line on the run
+    it showed, and that run's exit code (3 while it is still going)."""
+    from llmos_tui.tui.app import AppSettings, LlmosApp
+
+    app = LlmosApp(AppSettings(workspace=workspace, theme=getattr(args, "theme", None), **settings))
+    app.run()
+    led = app.ledger
+    if led is None:
+        return 0
+    print(f"run {led.run_id}: {led.status} ({len(led.steps)} steps, ${led.usage.cost_usd:.4f}) in {workspace}")
+    return EXIT.get(led.status, 0) if led.status != "running" else 3
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    """Bare `llmos-tui`: the latest run of ./workspace, or a prompt for a goal."""
+    from llmos_tui.core.session import RunRequest
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace)
+    ws.require_system()
+    default = RunRequest(goal="", runtime=args.runtime, script=Path(args.script) if args.script else None)
+    return run_tui(ws.root, args, default_request=default)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """The TUI attached to runs another process drives; keys go through control.jsonl."""
+    from llmos_tui.core.workspace import Workspace
+
+    ws = Workspace.locate(args.workspace_dir or args.workspace)
+    return run_tui(ws.root, args, watch=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from llmos_tui.core.workspace import Workspace
+    from llmos_tui.serve import LOOPBACK, serve, warning_for
+
+    ws = Workspace.locate(args.workspace_dir or args.workspace)
+    ws.require_system()
+    host = args.host or LOOPBACK
+    if args.host and (warning := warning_for(args.host)):
+        print(warning, file=sys.stderr, flush=True)
+    print(f"serving llmos-tui for {ws.root} on http://{host}:{args.port} (Ctrl-C stops)", flush=True)
+    serve(ws.root, host=host, port=args.port, theme=args.theme)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from llmos_tui.core.runner import RunOptions
+    from llmos_tui.core.session import RunRequest, start_run
+    from llmos_tui.core.workspace import Workspace
+    from llmos_tui.demo.run import prepare
+    from llmos_tui.demo.server import DemoSite
+
+    with DemoSite() as site:
+        demo = prepare(args.scenario, site.base_url, Path(args.workspace) if args.workspace else None)
+        ws = Workspace.locate(demo.project)
+        req = RunRequest(goal=demo.goal, runtime="scripted", script=demo.script, approval=args.approve)
+        if args.headless:
+            runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
+            print(f"demo run {runner.run_id} in {demo.project}", flush=True)
+            code = drive_headless(runner, args)
+        else:
+            from llmos_tui.core.session import preflight
+
+            preflight(ws, req)
+            code = run_tui(ws.root, args, request=req,
+                           note=f"demo · page served on {site.base_url}", default_request=req)
+    print(f"the demo's files are in {demo.project} (look: llmos-tui status --workspace {demo.project})")
+    return code
