@@ -9,17 +9,16 @@ import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static, TextArea
 
 from llmos_tui.core.frontmatter import dump_yaml
-from llmos_tui.tui.screens.modals import MODAL_CSS
+from llmos_tui.tui.screens.modals import Dialog
 
 
-class EditStep(ModalScreen[dict | None]):
+class EditStep(Dialog[dict | None]):
     """Returns the new inputs, or None when cancelled. Bad YAML or inputs stay here, with the reason."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="EditStep") + """
+    DEFAULT_CSS = """
     EditStep > Vertical { width: 100; }
     EditStep TextArea { height: 16; }
     """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from typing import TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,22 +10,28 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-MODAL_CSS = """
-{name} {{ align: center middle; background: $background 60%; }}
-{name} > Vertical {{ width: 84; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
-                     background: $surface; padding: 1 2; }}
-{name} .title {{ text-style: bold; margin-bottom: 1; }}
-{name} .hint {{ color: $text-muted; margin-top: 1; }}
-{name} .error {{ color: $error; text-style: bold; }}
-{name} Horizontal {{ height: auto; margin-top: 1; align-horizontal: right; }}
-{name} Button {{ margin-left: 2; }}
-"""
+ResultType = TypeVar("ResultType")
 
 
-class AskText(ModalScreen[str | None]):
+class Dialog(ModalScreen[ResultType]):
+    """A box in the middle of the dimmed run: a bold title, a hint line, an error line, buttons on
+    the right. Every dialog here is one; subclasses add only what differs."""
+
+    DEFAULT_CSS = """
+    Dialog { align: center middle; background: $background 60%; }
+    Dialog > Vertical { width: 84; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
+                        background: $surface; padding: 1 2; }
+    Dialog .title { text-style: bold; margin-bottom: 1; }
+    Dialog .hint { color: $text-muted; margin-top: 1; }
+    Dialog .error { color: $error; text-style: bold; }
+    Dialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
+    Dialog Button { margin-left: 2; }
+    """
+
+
+class AskText(Dialog[str | None]):
     """Ask for one line of text; Enter answers, Escape cancels (None)."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="AskText")
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, title: str, *, placeholder: str = "", value: str = "", hint: str = "",
@@ -55,8 +61,7 @@ class AskText(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class Confirm(ModalScreen[bool]):
-    DEFAULT_CSS = MODAL_CSS.format(name="Confirm")
+class Confirm(Dialog[bool]):
     BINDINGS = [Binding("escape", "answer(False)", "No"), Binding("y", "answer(True)", "Yes"),
                 Binding("n", "answer(False)", "No")]
 
@@ -80,10 +85,10 @@ class Confirm(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class StepDetail(ModalScreen[None]):
+class StepDetail(Dialog[None]):
     """A call's full inputs and output."""
 
-    DEFAULT_CSS = MODAL_CSS.format(name="StepDetail") + "StepDetail VerticalScroll { height: auto; max-height: 30; }"
+    DEFAULT_CSS = "StepDetail VerticalScroll { height: auto; max-height: 30; }"
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
     def __init__(self, title: str, inputs: dict, output: object, extra: str = "") -> None:
@@ -112,7 +117,3 @@ class StepDetail(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
-
-
-def to_json(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False)
