@@ -23,7 +23,7 @@ from llmos_tui.core.journal import read_records
 
 def _find_claude() -> str | None:
     try:
-        from llmos_tui.core.runtime.claude_code import find_cli
+        from llmos_tui.core.claude.runtime import find_cli
 
         return find_cli()
     except Exception:  # noqa: BLE001 - the extra (or its CLI) is not installed
@@ -467,7 +467,7 @@ async def test_the_tui_drives_a_claude_code_run_and_streams_its_words(project, h
     replies = [message(text("I'll write the greeting now."),
                        tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
                message(text("Done."))]
-    from llmos_tui.core.runtime.claude_code import ClaudeCodeRuntime
+    from llmos_tui.core.claude.runtime import ClaudeCodeRuntime
 
     streamed: list[str] = []
     init = ClaudeCodeRuntime.__init__
@@ -528,7 +528,7 @@ def test_simulate_mode_is_refused_with_the_claude_code_runtime(project):
 # ---------------------------------------------------------------- the pieces, without the CLI
 
 def test_edited_inputs_are_checked_only_for_the_parameters_we_know(ws):
-    from llmos_tui.core.runtime.claude_code import ClaudeCodeRegistry
+    from llmos_tui.core.claude.runtime import ClaudeCodeRegistry
     from llmos_tui.core.toolmap import load_toolmap
 
     reg = ClaudeCodeRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))

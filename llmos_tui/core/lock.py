@@ -33,9 +33,14 @@ class WorkspaceLock:
             raise WorkspaceLocked(
                 f"workspace {self.path.parent} is already driven by another process ({who}); "
                 f"watch it with `llmos-tui watch`, or stop that process first") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "run_id": run_id, "since": utcnow()}).encode())
         self._fd = fd
+        self.relabel(run_id)
+
+    def relabel(self, run_id: str) -> None:
+        """Say in the lock file which run the holder drives now (for `approve` and watchers)."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, json.dumps({"pid": os.getpid(), "run_id": run_id, "since": utcnow()}).encode(), 0)
 
     def release(self) -> None:
         if self._fd is not None:
