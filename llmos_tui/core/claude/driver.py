@@ -36,7 +36,7 @@ from contextlib import suppress
 from typing import Any
 
 from llmos_tui.core import runner as _runner
-from llmos_tui.core.claude.runtime import MCP_PREFIX, MCP_SERVER, ClaudeCodeRegistry, ClaudeCodeRuntime, tool_name
+from llmos_tui.core.claude.runtime import MCP_PREFIX, ClaudeCodeRegistry, ClaudeCodeRuntime, session_options, tool_name
 from llmos_tui.core.claude.transcript import continuation_prompt, sdk_block, summary_prompt
 from llmos_tui.core.control import ControlChannel
 from llmos_tui.core.engine.gate import Driver
@@ -49,11 +49,8 @@ from llmos_tui.core.runner import MAX_TOKENS_NUDGE, Runner
 from llmos_tui.core.runtime.base import Runtime
 from llmos_tui.core.state import Usage
 from llmos_tui.core.statuses import RUN_TERMINAL
-from llmos_tui.core.tools.base import ToolError
 from llmos_tui.core.workspace import Workspace
 
-ASK_ALL = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "ask",
-                                  "permissionDecisionReason": "llmos-tui decides every tool call"}}
 OPEN_TURN_GRACE_S = 2.0   # a tool call whose reply never showed up is recorded on its own after this
 STREAM_STALL_S = 120.0    # a reply streaming no event for this long is taken as it stands
 
@@ -158,33 +155,9 @@ class ClaudeCodeRunner(Runner):
     # ------------------------------------------------------------ one Claude Code session
 
     def _options(self, resume: str | None) -> Any:
-        from claude_agent_sdk import ClaudeAgentOptions, HookMatcher, create_sdk_mcp_server, tool
-
-        servers: dict[str, Any] = {}
-        plan = self.registry.get("UpdatePlan")
-        if plan is not None:
-            sdk_tool = tool("UpdatePlan", plan.api_definition()["description"], plan.tool.input_schema)(
-                self._update_plan)
-            servers[MCP_SERVER] = create_sdk_mcp_server(MCP_SERVER, tools=[sdk_tool])
-        return ClaudeAgentOptions(
-            tools=self._registry().claude_code_tools(),
-            system_prompt=self.system_prompt(),
-            mcp_servers=servers,
-            strict_mcp_config=True,
-            permission_mode="default",
-            can_use_tool=self._can_use_tool,
-            # every call is a question for can_use_tool, even those Claude Code would allow itself
-            hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[self._ask_us])]},
-            setting_sources=[],   # no user/project settings: their permissions and hooks stay out
-            include_partial_messages=True,
-            model=self.config.model,
-            cwd=str(self.rec.ws.root),
-            cli_path=self.cc.cli_path,
-            env=dict(self.cc.env),
-            resume=resume,
-            stderr=self._stderr.append,
-            max_buffer_size=64 * 1024 * 1024,
-        )
+        return session_options(self.cc, self._registry(), self.ctx, system_prompt=self.system_prompt(),
+                               model=self.config.model, cwd=str(self.rec.ws.root), resume=resume,
+                               can_use_tool=self._can_use_tool, stderr=self._stderr.append)
 
     async def _session(self, prompt: str, *, resume: str | None, record_prompt: bool) -> None:
         from claude_agent_sdk import ClaudeSDKClient
@@ -429,9 +402,6 @@ class ClaudeCodeRunner(Runner):
 
     # ------------------------------------------------------------ the gate, as Claude Code asks
 
-    async def _ask_us(self, input_data: Any, tool_use_id: Any, context: Any) -> dict[str, Any]:
-        return ASK_ALL
-
     async def _can_use_tool(self, name: str, tool_input: dict[str, Any], ctx: Any) -> Any:
         from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
 
@@ -486,18 +456,6 @@ class ClaudeCodeRunner(Runner):
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._turn_seen.wait(), timeout=0.05)
         return led.by_tool_use[tool_use_id]
-
-    async def _update_plan(self, args: dict[str, Any]) -> dict[str, Any]:
-        reg = self.registry.get("UpdatePlan")
-        assert reg is not None
-        try:
-            out = await reg.tool.run(args, self.ctx)
-        except ToolError as exc:
-            return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
-        except Exception as exc:  # noqa: BLE001 - the model hears of it, the run goes on
-            return {"content": [{"type": "text", "text": f"UpdatePlan failed: {type(exc).__name__}: {exc}"}],
-                    "is_error": True}
-        return {"content": [{"type": "text", "text": out.text}]}
 
     def _registry(self) -> ClaudeCodeRegistry:
         reg = self.registry

@@ -123,3 +123,55 @@ class ClaudeCodeRegistry(ToolRegistry):
 def tool_name(name: str) -> str:
     """A tool's name as the ToolMap and the trace know it (UpdatePlan comes as an MCP tool)."""
     return name[len(MCP_PREFIX):] if name.startswith(MCP_PREFIX) else name
+
+
+ASK_ALL = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "ask",
+                                  "permissionDecisionReason": "llmos-tui decides every tool call"}}
+
+
+async def ask_every_call(input_data: Any, tool_use_id: Any, context: Any) -> dict[str, Any]:
+    """A PreToolUse hook answering "ask": every call becomes a question for can_use_tool, even
+    those Claude Code would allow itself."""
+    return ASK_ALL
+
+
+def session_options(runtime: ClaudeCodeRuntime, registry: ClaudeCodeRegistry, ctx: ToolContext, *,
+                    system_prompt: str, model: str, cwd: str, resume: str | None,
+                    can_use_tool: Any, stderr: Any) -> Any:
+    """The options of one Claude Code session of a run: the ToolMap's tools, UpdatePlan as an
+    in-process MCP tool, every call through `can_use_tool`, and no user or project settings."""
+    from claude_agent_sdk import ClaudeAgentOptions, HookMatcher, create_sdk_mcp_server, tool
+
+    servers: dict[str, Any] = {}
+    plan = registry.get("UpdatePlan")
+    if plan is not None:
+        async def update_plan(args: dict[str, Any]) -> dict[str, Any]:
+            try:
+                out = await plan.tool.run(args, ctx)
+            except ToolError as exc:
+                return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
+            except Exception as exc:  # noqa: BLE001 - the model hears of it, the run goes on
+                return {"content": [{"type": "text", "text": f"UpdatePlan failed: {type(exc).__name__}: {exc}"}],
+                        "is_error": True}
+            return {"content": [{"type": "text", "text": out.text}]}
+
+        sdk_tool = tool("UpdatePlan", plan.api_definition()["description"], plan.tool.input_schema)(update_plan)
+        servers[MCP_SERVER] = create_sdk_mcp_server(MCP_SERVER, tools=[sdk_tool])
+    return ClaudeAgentOptions(
+        tools=registry.claude_code_tools(),
+        system_prompt=system_prompt,
+        mcp_servers=servers,
+        strict_mcp_config=True,
+        permission_mode="default",
+        can_use_tool=can_use_tool,
+        hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[ask_every_call])]},
+        setting_sources=[],   # no user/project settings: their permissions and hooks stay out
+        include_partial_messages=True,
+        model=model,
+        cwd=cwd,
+        cli_path=runtime.cli_path,
+        env=dict(runtime.env),
+        resume=resume,
+        stderr=stderr,
+        max_buffer_size=64 * 1024 * 1024,
+    )
