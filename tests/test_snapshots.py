@@ -54,9 +54,9 @@ def until(pred, settle: float = 0.3):
             await pilot.pause(0.02)
         else:
             raise AssertionError("the screen never reached the state to snapshot")
-        app._read_state_file()
+        app.run_screen.read_state_file()
         await pilot.pause(settle)
-        app._read_state_file()
+        app.run_screen.read_state_file()
         await pilot.pause(0.1)
     return run_before
 

@@ -1,0 +1,654 @@
+"""The run screen: plan, live state file, tool call log, memory and the approval card, steered by
+keypress.
+
+The run comes from a `core.source.RunSource` — a Runner driven here, or a run another process
+drives, followed through its journal — and each is wrapped in one worker that posts messages
+(`tui.messages`); the handlers here own everything on screen. Every decision a person makes goes
+back through the source's command path (the same one control.jsonl feeds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker, WorkerState
+
+from llmos_tui.core.errors import LlmosError
+from llmos_tui.core.ledger import Ledger, StepRecord
+from llmos_tui.core.source import DrivenRun, FollowedRun, RunSource
+from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.text import escape_markup, short_inputs
+from llmos_tui.core.workspace import Workspace
+from llmos_tui.tui.messages import (ActiveRunChanged, DriverChanged, RunEnded, RunOpened, RunRecord,
+                                    RunUnreadable, StateFileChanged, TextStreamed)
+from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
+from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog
+
+if TYPE_CHECKING:
+    from llmos_tui.core.records import JournalRecord
+    from llmos_tui.core.runner import Runner
+    from llmos_tui.core.session import RunRequest
+    from llmos_tui.tui.app import AppSettings
+
+RUN_ACTIONS = frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "approve_rest", "new_goal"})
+
+
+def row_of(step: StepRecord, led: Ledger) -> CallRow:
+    return CallRow(n=step.n, tool=step.tool, short=short_inputs(step.tool, step.inputs),
+                   status=step.status, duration_s=step.duration_s, cost_usd=led.step_cost(step),
+                   simulated=step.simulated)
+
+
+class RunScreen(Screen):
+    CSS_PATH = "run.tcss"
+    BINDINGS = [
+        Binding("a", "approve", "Approve", id="approve"),
+        Binding("d", "deny", "Deny", id="deny"),
+        Binding("e", "edit", "Edit", id="edit"),
+        Binding("r", "retry", "Retry", id="retry"),
+        Binding("s", "skip", "Skip", id="skip"),
+        Binding("p", "pause", "Pause/Resume", id="pause"),
+        Binding("A", "approve_rest", "Approve rest", id="approve_rest"),
+        Binding("n", "new_goal", "New goal", id="new_goal"),
+        Binding("q", "quit_app", "Quit", id="quit"),
+    ]
+
+    def __init__(self, settings: AppSettings, ws: Workspace) -> None:
+        super().__init__()
+        self.settings = settings
+        self.ws = ws
+        self.source: RunSource | None = None   # the run on screen
+        self.busy_step: int | None = None
+        self._views_dirty = False
+        self._keys_shown: tuple[bool, ...] = ()
+        self._streamed = ""
+        self._following = False
+        self._pinned = False               # a run chosen from the list: do not jump to newer ones
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header", clock=self.settings.clock)
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield PlanPane(id="plan")
+                yield MemoryPane(id="memory")
+            with Vertical(id="center"):
+                yield ToolCallLog(id="log")
+                yield Static("", id="said", markup=False)
+                yield Static("", id="pending")
+            yield StatePane(id="state")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#plan").border_title = "Plan"
+        self.query_one("#memory").border_title = "Memory"
+        self.query_one("#log").border_title = "Tool calls"
+        self.query_one("#state").border_title = "execution_state.md"
+        self.set_interval(0.05, self._refresh_views)
+        self.call_after_refresh(self._after_first_frame)
+        if self.settings.request is not None:
+            self.start_run(self.settings.request)
+        elif self.settings.resume_run_id is not None:
+            self.resume_run(self.settings.resume_run_id)
+        else:
+            self._open_latest()
+        self.query_one(ToolCallLog).focus()
+
+    def _after_first_frame(self) -> None:
+        """What the first frame need not wait for."""
+        self._show_memory()
+        if self.settings.watch_files:
+            self._watch_state_file()
+        else:
+            self.read_state_file()
+
+    # ------------------------------------------------------------------ the run on screen
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The run decided now: while a Task sub-agent runs the screen shows it (its steps are the
+        ones to decide)."""
+        return self.source.ledger if self.source is not None else None
+
+    @property
+    def view(self) -> Ledger | None:
+        """The followed run (not driven here), if any."""
+        return self.source.top if isinstance(self.source, FollowedRun) else None
+
+    @property
+    def runner(self) -> Runner | None:
+        """The Runner this screen drives, if any."""
+        return self.source.runner if isinstance(self.source, DrivenRun) else None
+
+    @property
+    def driving(self) -> bool:
+        """A run is active and someone drives it: this app, or (watching) another process."""
+        return self.source is not None and self.source.driven
+
+    # ------------------------------------------------------------------ a run followed
+
+    def _open_latest(self) -> None:
+        run_id = self.ws.latest_run_id()
+        if run_id is None:
+            if self.settings.watch:
+                self.header_note(f"watching {self.ws.root}: no run yet — one appears here when it starts")
+                self._start_following()
+            else:
+                self.action_new_goal()
+            return
+        self.header_note(f"opening run {run_id}…")
+        self._read_run(run_id)
+
+    @work(thread=True, group="open-run", exclusive=True, exit_on_error=False)
+    def _read_run(self, run_id: str) -> None:
+        """Fold a (possibly huge) journal off the event loop, so the first frame does not wait."""
+        try:
+            source = FollowedRun.open(self.ws, run_id)
+        except LlmosError as exc:
+            self.post_message(RunUnreadable(str(exc)))
+            return
+        self.post_message(RunOpened(source))
+
+    @on(RunOpened)
+    def _show_run(self, message: RunOpened) -> None:
+        if self.source is not None and self.source.here:
+            return  # a run started here meanwhile
+        self.source = source = message.source
+        source.add_listener(self._record_written)
+        self._load_views()
+        self.read_state_file()
+        gc.freeze()  # the folded run is long-lived: keep it out of every later full collection
+        self.header_note(source.describe_driver())
+        self._start_following()
+
+    @on(RunUnreadable)
+    def _on_unreadable(self, message: RunUnreadable) -> None:
+        self.notify(message.reason, severity="error", timeout=10)
+
+    def open_run(self, run_id: str) -> None:
+        """Show another run of the workspace (from the run list); watching stays on it."""
+        if self.source is not None and self.source.here:
+            if self.driving:
+                self.notify("This app drives an active run; finish or pause-and-quit it first.")
+                return
+            self.source = None
+        self._pinned = run_id != self.ws.latest_run_id()
+        self._read_run(run_id)
+
+    def _start_following(self) -> None:
+        if not self._following:  # a run on screen that this app does not drive is followed live
+            self._following = True
+            self._follow()
+
+    @work(group="follow", exclusive=True, exit_on_error=False)
+    async def _follow(self) -> None:
+        """Follow the workspace's runs as other processes write them: new journal lines within a
+        frame, and twice a second whether the driver is still there and whether a newer run began."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._watch_journals())
+            tasks.create_task(self._look_twice_a_second())
+
+    async def _watch_journals(self) -> None:
+        """Watch the runs folder, not the file (a new run's journal is a new file)."""
+        from watchfiles import awatch
+
+        runs = self.ws.runs_dir
+        if not runs.is_dir():  # a watcher writes nothing: wait for the driver to create runs/
+            async for _ in awatch(self.ws.root, step=50, recursive=False,
+                                  watch_filter=lambda change, path: path == str(runs)):
+                if runs.is_dir():
+                    break
+
+        def journal_only(change, path: str) -> bool:
+            return path.endswith("journal.jsonl")
+
+        async for _ in awatch(runs, watch_filter=journal_only, step=10, debounce=50):
+            self._take_new_records()
+
+    async def _look_twice_a_second(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            source = self.source
+            if source is not None and source.here:
+                continue
+            if source is not None and source.check_driver():
+                self.post_message(DriverChanged())
+            latest = self.ws.latest_run_id()
+            if latest is not None and not self._pinned and (source is None or latest != source.run_id):
+                self._read_run(latest)
+            else:
+                self._take_new_records()
+
+    def _take_new_records(self) -> None:
+        """Poll the followed run; its listener posts each new record as a RunRecord."""
+        source = self.source
+        if source is None or source.here:
+            return
+        deciding = source.ledger
+        try:
+            records = source.poll()
+        except LlmosError as exc:
+            self.post_message(RunUnreadable(str(exc)))  # it polls nothing more
+            return
+        for rec, led in records:
+            if led is source.top and rec["kind"] == "run_status" and rec.get("to") in RUN_TERMINAL:
+                self.post_message(RunEnded(rec["to"]))
+        if source.ledger is not deciding:
+            self.post_message(ActiveRunChanged())
+
+    @on(ActiveRunChanged)
+    def _on_active_run_changed(self) -> None:
+        self._load_views()
+
+    @on(DriverChanged)
+    def _on_driver_changed(self) -> None:
+        if self.source is not None and not self.source.here:
+            self.header_note(self.source.describe_driver())
+            self._views_dirty = True
+
+    # ------------------------------------------------------------------ a run driven here
+
+    def start_run(self, req: RunRequest) -> None:
+        from llmos_tui.core.runner import RunOptions
+        from llmos_tui.core.session import start_run
+
+        try:
+            runner = start_run(self.ws, req, RunOptions())
+        except LlmosError as exc:
+            self.notify(str(exc), title="Could not start the run", severity="error", timeout=12)
+            return
+        self._drive_here(runner)
+
+    def resume_run(self, run_id: str) -> None:
+        from llmos_tui.core.runner import RunOptions
+        from llmos_tui.core.session import resume_run
+
+        try:
+            runner = resume_run(self.ws, run_id, options=RunOptions())
+        except LlmosError as exc:
+            self.notify(str(exc), title="Could not resume the run", severity="error", timeout=12)
+            return
+        self._drive_here(runner)
+
+    def _drive_here(self, runner: Runner) -> None:
+        gc.freeze()  # the script, config and folded history live as long as the run: keep them
+        # out of full collections, which otherwise scan them all (100+ ms pauses while streaming)
+        self.source = source = DrivenRun(runner)
+        source.add_listener(self._record_written)
+        self._streamed = ""
+        source.add_text_listener(lambda text: self.post_message(TextStreamed(text)))
+        self._load_views()
+        self.header_note("")
+        self.run_worker(self._drive(source), name="runner", group="runner", exclusive=True,
+                        exit_on_error=False)
+
+    async def _drive(self, source: DrivenRun) -> None:
+        result = await source.drive()
+        self.post_message(RunEnded(result))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "runner" and event.state == WorkerState.ERROR:
+            self.notify(f"The runner stopped: {event.worker.error}. The run stays resumable.",
+                        severity="error", timeout=15)
+            self.refresh_bindings()
+
+    # ------------------------------------------------------------------ what the run says
+
+    def _record_written(self, rec: JournalRecord, led: Ledger) -> None:
+        self.post_message(RunRecord(rec, led))
+
+    @on(TextStreamed)
+    def _on_text_streamed(self, message: TextStreamed) -> None:
+        self._streamed = (self._streamed + message.text)[-2000:]
+        self._show_said(self._streamed)
+
+    def _show_said(self, text: str | None) -> None:
+        """The model's latest words, its last three lines, under the tool log."""
+        said = self.query_one("#said", Static)
+        lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
+        said.display = bool(lines)
+        said.update("Claude: " + "\n".join(lines[-3:]) if lines else "")
+
+    @on(RunRecord)
+    def _on_record(self, message: RunRecord) -> None:
+        rec = message.rec
+        led = self.ledger
+        if led is None:
+            return
+        if rec["kind"] == "task":  # a sub-agent started or ended: show the run now active
+            self._streamed = ""
+            self._load_views()
+            return
+        if message.ledger is not None and message.ledger is not led:
+            self._views_dirty = True   # from a run no longer (or not yet) on screen
+            return
+        if rec["kind"] == "model_turn":
+            self._streamed = ""
+            self._show_said(led.last_text)
+        if rec["kind"] == "command" and rec["data"].get("applied") is False and rec["data"].get("reason"):
+            self.notify(f"{rec['data'].get('action', 'command')} refused: {rec['data']['reason']}",
+                        severity="warning", timeout=10)
+        if rec["kind"] in ("step_status", "step_edited"):
+            step = led.steps[rec["step"] - 1]
+            self.query_one(ToolCallLog).put(row_of(step, led))
+            if rec["kind"] == "step_status":
+                header = self.query_one(RunHeader)
+                if rec.get("to") == "running":
+                    self.busy_step = step.n
+                    header.busy_since = time.monotonic()
+                elif self.busy_step == step.n:
+                    self.busy_step = None
+                    header.busy_since = None
+        self._views_dirty = True
+
+    @on(RunEnded)
+    def _on_run_ended(self, message: RunEnded) -> None:
+        self._views_dirty = True
+        self.query_one(RunHeader).busy_since = None
+        led = self.ledger
+        if led is None:
+            return
+        if message.result == "completed":
+            self.notify(f"Run completed: {len(led.steps)} step{'' if len(led.steps) == 1 else 's'}, "
+                        f"${led.usage.cost_usd:.4f}. n starts a new goal.")
+        elif message.result in ("failed", "cancelled"):
+            why = f": {led.error.get('message')}" if led.error else ""
+            self.notify(f"Run {message.result}{why}", severity="error", timeout=12)
+        self._show_memory()
+
+    # ------------------------------------------------------------------ panes
+
+    def _load_views(self) -> None:
+        led = self.ledger
+        if led is None:
+            return
+        self.query_one(ToolCallLog).load([row_of(s, led) for s in led.steps])
+        self._show_said(led.last_text)
+        self._show_memory()   # which experiences this run's prompt carries
+        header = self.query_one(RunHeader)
+        header.sub_of = led.parent
+        busy = led.current_step if led.current_step is not None and led.current_step.status == "running" else None
+        if busy is None or busy.n != self.busy_step:   # the spinner belongs to the run on screen
+            self.busy_step = None
+            header.busy_since = None
+        self._views_dirty = True
+        self._refresh_views()
+
+    def _refresh_views(self) -> None:
+        if not self._views_dirty:
+            return
+        self._views_dirty = False
+        led = self.ledger
+        if led is None:
+            return
+        snap = led.snapshot(20)
+        self.query_one(RunHeader).show(snap, self.query_one(RunHeader).note)
+        self.query_one(PlanPane).show(snap.plan)
+        self._show_pending(led)
+        keys = tuple(bool(self.check_action(a, ())) for a in sorted(RUN_ACTIONS))
+        if keys != self._keys_shown:  # rebuilding the footer costs a layout: only on change
+            self._keys_shown = keys
+            self.refresh_bindings()
+
+    def _show_pending(self, led: Ledger) -> None:
+        """The approval card: the step waiting for a person, its inputs and the keys that apply."""
+        from llmos_tui.core.frontmatter import dump_yaml
+
+        box = self.query_one("#pending", Static)
+        cur = led.decision_step or led.current_step
+        if led.status == "paused":
+            why = f" — {led.error.get('message')}" if led.error else ""
+            box.update(f"[b $warning]Paused[/]{escape_markup(why)}\n"
+                       f"{'p resumes' if self.driving else 'p resumes it here (take over)'}")
+            box.display = True
+            return
+        if cur is None or cur.status not in ("awaiting_approval", "uncertain"):
+            box.display = False
+            return
+        lines = dump_yaml(cur.inputs).rstrip().splitlines()
+        shown = "\n".join(escape_markup(line[:200]) for line in lines[:12])
+        more = f"\n… {len(lines) - 12} more lines (e shows all)" if len(lines) > 12 else ""
+        if cur.status == "uncertain":
+            head = (f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
+                    f"ran; its effect may or may not have happened")
+            keys = "r run it again · s skip it (it happened) · e edit"
+        else:
+            head = f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/] · side effects: {cur.side_effects}"
+            keys = "a approve · d deny · e edit · s skip · A approve the rest"
+        box.update(f"{head}\n{shown}{more}\n[b]{keys}[/b]")
+        box.display = True
+
+    def header_note(self, note: str) -> None:
+        header = self.query_one(RunHeader)
+        header.note = note or self.settings.note
+        led = self.ledger
+        header.show(led.snapshot(20) if led else None, header.note)
+
+    def _show_memory(self) -> None:
+        from llmos_tui.core.memory import read_memory
+
+        try:
+            entries = read_memory(self.ws.system / "memory_log.md")
+        except LlmosError as exc:
+            self.query_one(MemoryPane).update(str(exc))
+            return
+        used = set(self.ledger.config.get("memory_used", [])) if self.ledger else set()
+        self.query_one(MemoryPane).show(entries, used)
+
+    # ------------------------------------------------------------------ the state file pane
+
+    @work(group="state-file", exclusive=True, exit_on_error=False)
+    async def _watch_state_file(self) -> None:
+        from watchfiles import Change, awatch
+
+        self.read_state_file()
+        target = str(self.ws.state_path)
+
+        def only_state(change: Change, path: str) -> bool:
+            return path == target
+
+        gc.freeze()  # the app's widgets live as long as it does: keep them out of full collections
+        # step=5: a change reaches the screen within a frame (benchmarks/watch.py: p50 ≈ 17 ms vs
+        # ≈ 40 ms at step=15 and ≈ 90 ms at watchfiles' defaults), for ≈ 1.5 % of a CPU when idle.
+        # debounce=200 coalesces a burst of replaces while still showing the last one.
+        async for _ in awatch(self.ws.root, watch_filter=only_state, step=5, debounce=200,
+                              recursive=False):
+            self.read_state_file()
+
+    def read_state_file(self) -> None:
+        """Read execution_state.md (an older run shown: its own final copy) and post it."""
+        path = self.ws.state_path
+        if self._pinned and self.view is not None:
+            final = self.ws.run_dir(self.view.run_id) / "execution_state.md"
+            path = final if final.exists() else path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            text = "(no execution_state.md yet: it appears when a run starts)"
+        self.post_message(StateFileChanged(text))
+
+    @on(StateFileChanged)
+    def _on_state_file(self, message: StateFileChanged) -> None:
+        self.query_one(StatePane).show_text(message.text)
+        if self.ledger is None:
+            self._show_legacy(message.text)
+
+    def _show_legacy(self, text: str) -> None:
+        """A state file in the older LLMunix markdown layout: goal and plan, read-only."""
+        from llmos_tui.core.legacy_state import is_legacy, parse_legacy, to_run_state
+
+        if not is_legacy(text):
+            return
+        try:
+            state = to_run_state(parse_legacy(text))
+        except LlmosError:
+            return
+        self.query_one(RunHeader).show(state, "LLMunix layout — shown read-only")
+        self.query_one(PlanPane).show(state.plan)
+
+    # ------------------------------------------------------------------ keys
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in RUN_ACTIONS and len(self.app.screen_stack) > 1:
+            return False  # a dialog is open: keys belong to it, never to the run behind it
+        led = self.ledger
+        cur = led.decision_step if led else None
+        waiting = cur is not None and cur.status == "awaiting_approval" and self.driving
+        uncertain = cur is not None and cur.status == "uncertain" and self.driving
+        if action in ("approve", "deny", "approve_rest"):
+            return waiting
+        if action in ("edit", "skip"):
+            return waiting or uncertain
+        if action == "retry":
+            return uncertain or (self.driving and led is not None and led.status == "paused")
+        if action == "pause":
+            return self.driving or (led is not None and led.status not in RUN_TERMINAL)
+        if action == "new_goal":
+            return not self.driving
+        return True
+
+    def send(self, action: str, **kw: object) -> None:
+        """Every decision takes the run's command path: the runner here, or its control.jsonl."""
+        if self.source is not None:
+            self.source.send(action, **kw)
+
+    def action_approve(self) -> None:
+        cur = self.ledger.decision_step if self.ledger else None
+        if cur is not None:
+            self.send("approve", step=cur.n)
+
+    def action_approve_rest(self) -> None:
+        cur = self.ledger.decision_step if self.ledger else None
+        if cur is not None:
+            self.send("approve", step=cur.n, scope="rest")
+            self.notify("Approving this step and every later one in this run.")
+
+    def action_deny(self) -> None:
+        from llmos_tui.tui.screens.modals import AskText
+
+        cur = self.ledger.decision_step if self.ledger else None
+        if cur is None:
+            return
+        n = cur.n
+
+        def answered(reason: str | None) -> None:
+            if reason is not None:
+                self.send("deny", step=n, feedback=reason or None)
+
+        self.app.push_screen(AskText(f"Deny step {n} · {cur.tool}: why? (the agent reads this)",
+                                     placeholder="e.g. write to notes/ instead",
+                                     hint="Enter denies · Escape goes back without denying"), answered)
+
+    def action_edit(self) -> None:
+        from llmos_tui.tui.screens.edit_step import EditStep
+
+        cur = self.ledger.decision_step if self.ledger else None
+        if cur is None or not self.driving or self.source is None:
+            return
+        n = cur.n
+
+        def saved(inputs: dict | None) -> None:
+            if inputs is not None:
+                self.send("edit", step=n, inputs=inputs)
+                self.notify(f"Step {n} edited; press a to approve it.")
+
+        self.app.push_screen(EditStep(n, cur.tool, cur.inputs, self.source.validate), saved)
+
+    def action_skip(self) -> None:
+        cur = self.ledger.decision_step if self.ledger else None
+        if cur is not None:
+            self.send("skip", step=cur.n)
+
+    def action_retry(self) -> None:
+        led = self.ledger
+        if led is None:
+            return
+        cur = led.current_step
+        selected = self.query_one(ToolCallLog).selected
+        if selected is not None and led.steps[selected - 1].status == "uncertain":
+            self.send("retry", step=selected)
+        elif cur is not None and cur.status == "uncertain":
+            self.send("retry", step=cur.n)
+        elif led.status == "paused":
+            self.send("retry")
+        else:
+            self.notify("Retry applies to an uncertain step, or to a run paused by an error.")
+
+    def action_pause(self) -> None:
+        led = self.ledger
+        if led is None or self.source is None:
+            return
+        if led.status in RUN_TERMINAL:
+            return
+        if not self.source.has_driver:
+            self.resume_run(led.run_id)  # take over a run no one drives, and go on
+            return
+        self.send("resume" if led.status == "paused" else "pause")
+
+    def action_new_goal(self) -> None:
+        from llmos_tui.core.session import RunRequest
+        from llmos_tui.tui.screens.modals import AskText
+
+        if self.driving:
+            self.notify("A run is active; cancel or finish it first.")
+            return
+
+        def answered(goal: str | None) -> None:
+            if goal:
+                base = self.settings.default_request or RunRequest(goal="")
+                self.start_run(RunRequest(**{**base.__dict__, "goal": goal}))
+
+        self.app.push_screen(AskText("What should the agent do?",
+                                     placeholder="e.g. Summarise notes/*.md into summary.md",
+                                     hint="Enter starts the run · Escape cancels", allow_empty=False), answered)
+
+    async def action_quit_app(self) -> None:
+        from llmos_tui.tui.screens.modals import Confirm
+
+        if self.runner is None or not self.driving:
+            self.app.exit()  # nothing of ours to pause: a watcher just leaves, the driver goes on
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._quit_gracefully(), group="quit", exclusive=True)
+
+        self.app.push_screen(Confirm("Quit while the run is active?",
+                                     "The run pauses and stays resumable: `llmos-tui resume`, or open "
+                                     "llmos-tui again and press p.", yes="Quit", no="Stay"), answered)
+
+    async def _quit_gracefully(self) -> None:
+        led = self.ledger
+        if led is not None and led.status not in ("paused", *RUN_TERMINAL):
+            self.send("pause", feedback="the TUI was closed")
+            for _ in range(100):  # let the current step finish (at most ~5 s)
+                if led.status in ("paused", *RUN_TERMINAL):
+                    break
+                await asyncio.sleep(0.05)
+        self.workers.cancel_group(self, "runner")
+        self.app.exit()
+
+    @on(ToolCallLog.Opened)
+    def _open_step(self, message: ToolCallLog.Opened) -> None:
+        from llmos_tui.tui.screens.modals import StepDetail
+
+        led = self.ledger
+        if led is None or not 0 < message.n <= len(led.steps):
+            return
+        s = led.steps[message.n - 1]
+        extra = ""
+        if s.human:
+            extra = "Person: " + ", ".join(f"{k}={v}" for k, v in s.human.items() if k != "edited_inputs")
+        if s.proposed_inputs is not None:
+            extra += f"\nThe model proposed: {s.proposed_inputs}"
+        self.app.push_screen(StepDetail(f"Step {s.n} · {s.tool} · {s.status}", s.inputs, s.content, extra))
