@@ -60,9 +60,15 @@ def new_command(action: str, *, step: int | None = None, inputs: dict[str, Any] 
 def parse_command(raw: bytes) -> Command:
     """One control line → Command; ValueError with a one-line reason when it is malformed."""
     try:
-        d = json.loads(raw)
-    except ValueError as exc:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 text (byte {exc.start + 1})") from None
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON ({exc.msg})") from None
+    except RecursionError:
+        raise ValueError("not JSON (nested too deeply)") from None
     if not isinstance(d, dict):
         raise ValueError("not a JSON object")
     action = d.get("action")

@@ -63,10 +63,15 @@ def fsync_dir(path: Path) -> None:
 
 
 def append_line(path: Path, line: str) -> None:
-    """Append one line with a single O_APPEND write, so concurrent writers never interleave."""
+    """Append one line with a single O_APPEND write, so concurrent writers never interleave. A
+    torn last line (a writer killed mid-line) is closed first, so it cannot swallow this one: it
+    becomes a line of its own, which the reader reports as malformed."""
     data = (line.rstrip("\n") + "\n").encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
         os.write(fd, data)
         os.fsync(fd)
     finally:
