@@ -9,38 +9,27 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
+from textual.screen import Screen
 
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.text import age
 from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.screens.run import RUN_ACTIONS, RunScreen
+from llmos_tui.tui.settings import AppSettings
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
 
 if TYPE_CHECKING:
     from llmos_tui.core.ledger import Ledger
     from llmos_tui.core.runner import Runner
 
-
-@dataclass(frozen=True)
-class AppSettings:
-    workspace: Path
-    request: Any = None                    # a core.session.RunRequest to start at once
-    resume_run_id: str | None = None       # resume this run at once
-    default_request: Any = None            # the RunRequest a typed goal runs with (runtime, script…)
-    theme: str | None = None
-    clock: bool = True                     # times and spinners (off for snapshot tests)
-    watch_files: bool = True               # follow execution_state.md on disk
-    note: str = ""                         # a line for the header (e.g. the demo's hint)
-    watch: bool = False                    # follow runs other processes drive (llmos-tui watch)
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["AppSettings", "LlmosApp"]   # AppSettings lives in tui.settings; the CLI and tests import it here
 
 
-class LlmosApp(App):
+class LlmosApp(App[None]):
     TITLE = "llmos-tui"
     ENABLE_COMMAND_PALETTE = True
     DEFAULT_MODE = "run"   # a mode, not get_default_screen: a mode's screen brings its own .tcss
@@ -116,7 +105,7 @@ class LlmosApp(App):
 
     # ------------------------------------------------------------------ palette
 
-    def get_system_commands(self, screen):
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         run = self.run_screen
         for name in self._theme_names:

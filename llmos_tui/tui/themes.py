@@ -46,9 +46,10 @@ def settings_path() -> Path:
 
 def remembered_theme() -> str | None:
     try:
-        return json.loads(settings_path().read_text()).get("theme")
+        theme = json.loads(settings_path().read_text()).get("theme")
     except (OSError, ValueError, AttributeError):
         return None
+    return theme if isinstance(theme, str) else None
 
 
 def remember_theme(name: str) -> None:

@@ -15,7 +15,7 @@ from llmos_tui.core.frontmatter import dump_yaml
 from llmos_tui.tui.screens.modals import Dialog
 
 
-class EditStep(Dialog[dict | None]):
+class EditStep(Dialog[dict[str, Any] | None]):
     """Returns the new inputs, or None when cancelled. Bad YAML or inputs stay here, with the reason."""
 
     DEFAULT_CSS = """
@@ -42,7 +42,7 @@ class EditStep(Dialog[dict | None]):
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
 
-    def check(self, text: str) -> tuple[dict | None, str | None]:
+    def check(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as exc:

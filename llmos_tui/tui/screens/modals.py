@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -91,7 +91,7 @@ class StepDetail(Dialog[None]):
     DEFAULT_CSS = "StepDetail VerticalScroll { height: auto; max-height: 30; }"
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
-    def __init__(self, title: str, inputs: dict, output: object, extra: str = "") -> None:
+    def __init__(self, title: str, inputs: dict[str, Any], output: object, extra: str = "") -> None:
         super().__init__()
         self.title_text, self.inputs, self.output, self.extra = title, inputs, output, extra
 

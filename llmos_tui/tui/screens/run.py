@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -28,8 +28,18 @@ from llmos_tui.core.source import DrivenRun, FollowedRun, RunSource
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.text import escape_markup, short_inputs
 from llmos_tui.core.workspace import Workspace
-from llmos_tui.tui.messages import (ActiveRunChanged, DriverChanged, RunEnded, RunOpened, RunRecord,
-                                    RunUnreadable, StateFileChanged, TextStreamed)
+from llmos_tui.tui.messages import (
+    ActiveRunChanged,
+    DriverChanged,
+    RunEnded,
+    RunOpened,
+    RunRecord,
+    RunUnreadable,
+    StateFileChanged,
+    TextStreamed,
+)
+from llmos_tui.tui.screens.edit_step import EditStep
+from llmos_tui.tui.screens.modals import AskText, Confirm, Dialog, StepDetail
 from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
 from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog
 
@@ -37,7 +47,7 @@ if TYPE_CHECKING:
     from llmos_tui.core.records import JournalRecord
     from llmos_tui.core.runner import Runner
     from llmos_tui.core.session import RunRequest
-    from llmos_tui.tui.app import AppSettings
+    from llmos_tui.tui.settings import AppSettings
 
 RUN_ACTIONS = frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "approve_rest", "new_goal"})
 
@@ -48,7 +58,7 @@ def row_of(step: StepRecord, led: Ledger) -> CallRow:
                    simulated=step.simulated)
 
 
-class RunScreen(Screen):
+class RunScreen(Screen[None]):
     CSS_PATH = "run.tcss"
     BINDINGS = [
         Binding("a", "approve", "Approve", id="approve"),
@@ -200,7 +210,7 @@ class RunScreen(Screen):
 
     async def _watch_journals(self) -> None:
         """Watch the runs folder, not the file (a new run's journal is a new file)."""
-        from watchfiles import awatch
+        from watchfiles import Change, awatch
 
         runs = self.ws.runs_dir
         if not runs.is_dir():  # a watcher writes nothing: wait for the driver to create runs/
@@ -209,7 +219,7 @@ class RunScreen(Screen):
                 if runs.is_dir():
                     break
 
-        def journal_only(change, path: str) -> bool:
+        def journal_only(change: Change, path: str) -> bool:
             return path.endswith("journal.jsonl")
 
         async for _ in awatch(runs, watch_filter=journal_only, step=10, debounce=50):
@@ -241,8 +251,9 @@ class RunScreen(Screen):
             self.post_message(RunUnreadable(str(exc)))  # it polls nothing more
             return
         for rec, led in records:
-            if led is source.top and rec["kind"] == "run_status" and rec.get("to") in RUN_TERMINAL:
-                self.post_message(RunEnded(rec["to"]))
+            to = rec.get("to")
+            if led is source.top and rec["kind"] == "run_status" and to in RUN_TERMINAL:
+                self.post_message(RunEnded(str(to)))
         if source.ledger is not deciding:
             self.post_message(ActiveRunChanged())
 
@@ -286,7 +297,7 @@ class RunScreen(Screen):
         self.source = source = DrivenRun(runner)
         source.add_listener(self._record_written)
         self._streamed = ""
-        source.add_text_listener(lambda text: self.post_message(TextStreamed(text)))
+        source.add_text_listener(self._text_streamed)
         self._load_views()
         self.header_note("")
         self.run_worker(self._drive(source), name="runner", group="runner", exclusive=True,
@@ -306,6 +317,9 @@ class RunScreen(Screen):
 
     def _record_written(self, rec: JournalRecord, led: Ledger) -> None:
         self.post_message(RunRecord(rec, led))
+
+    def _text_streamed(self, text: str) -> None:
+        self.post_message(TextStreamed(text))
 
     @on(TextStreamed)
     def _on_text_streamed(self, message: TextStreamed) -> None:
@@ -499,8 +513,9 @@ class RunScreen(Screen):
     # ------------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in RUN_ACTIONS and len(self.app.screen_stack) > 1:
+        if action in RUN_ACTIONS and isinstance(self.app.screen, Dialog):
             return False  # a dialog is open: keys belong to it, never to the run behind it
+        # (the command palette is no Dialog: it offers the run's actions that apply)
         led = self.ledger
         cur = led.decision_step if led else None
         waiting = cur is not None and cur.status == "awaiting_approval" and self.driving
@@ -534,8 +549,6 @@ class RunScreen(Screen):
             self.notify("Approving this step and every later one in this run.")
 
     def action_deny(self) -> None:
-        from llmos_tui.tui.screens.modals import AskText
-
         cur = self.ledger.decision_step if self.ledger else None
         if cur is None:
             return
@@ -550,14 +563,12 @@ class RunScreen(Screen):
                                      hint="Enter denies · Escape goes back without denying"), answered)
 
     def action_edit(self) -> None:
-        from llmos_tui.tui.screens.edit_step import EditStep
-
         cur = self.ledger.decision_step if self.ledger else None
         if cur is None or not self.driving or self.source is None:
             return
         n = cur.n
 
-        def saved(inputs: dict | None) -> None:
+        def saved(inputs: dict[str, Any] | None) -> None:
             if inputs is not None:
                 self.send("edit", step=n, inputs=inputs)
                 self.notify(f"Step {n} edited; press a to approve it.")
@@ -597,8 +608,6 @@ class RunScreen(Screen):
 
     def action_new_goal(self) -> None:
         from llmos_tui.core.session import RunRequest
-        from llmos_tui.tui.screens.modals import AskText
-
         if self.driving:
             self.notify("A run is active; cancel or finish it first.")
             return
@@ -613,8 +622,6 @@ class RunScreen(Screen):
                                      hint="Enter starts the run · Escape cancels", allow_empty=False), answered)
 
     async def action_quit_app(self) -> None:
-        from llmos_tui.tui.screens.modals import Confirm
-
         if self.runner is None or not self.driving:
             self.app.exit()  # nothing of ours to pause: a watcher just leaves, the driver goes on
             return
@@ -640,8 +647,6 @@ class RunScreen(Screen):
 
     @on(ToolCallLog.Opened)
     def _open_step(self, message: ToolCallLog.Opened) -> None:
-        from llmos_tui.tui.screens.modals import StepDetail
-
         led = self.ledger
         if led is None or not 0 < message.n <= len(led.steps):
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -32,7 +33,8 @@ class PlanPane(Static):
         lines = []
         for p in plan:
             mark, style = PLAN_MARK.get(p.status, ("?", ""))
-            lines.append(f"[{style}]{mark} {escape_markup(p.title)}[/]" if style else f"{mark} {escape_markup(p.title)}")
+            title = escape_markup(p.title)
+            lines.append(f"[{style}]{mark} {title}[/]" if style else f"{mark} {title}")
         self.update("\n".join(lines), layout=False)
 
 
@@ -41,7 +43,7 @@ class StatePane(TextArea):
 
     DEFAULT_CSS = "StatePane { border: none; padding: 0; }"
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__("", read_only=True, show_line_numbers=False, soft_wrap=False,
                          language=None, **kwargs)
         self._shown = ""
@@ -60,7 +62,7 @@ class MemoryPane(Static):
 
     DEFAULT_CSS = "MemoryPane { padding: 0 1; }"
 
-    def show(self, entries: list[dict], used: set[str]) -> None:
+    def show(self, entries: list[dict[str, Any]], used: set[str]) -> None:
         if not entries:
             self.update(Text("No experiences yet: each finished run adds one to system/memory_log.md.",
                              style="italic"))
@@ -83,11 +85,11 @@ class RunHeader(Static):
 
     busy_since: reactive[float | None] = reactive(None)
 
-    def __init__(self, *, clock: bool = True, **kwargs) -> None:
+    def __init__(self, *, clock: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.state: RunState | None = None
         self.note = ""
-        self.sub_of: dict | None = None   # set while a Task sub-agent's run is shown
+        self.sub_of: dict[str, Any] | None = None   # set while a Task sub-agent's run is shown
         self.clock = clock  # off in snapshot tests: no times on screen
         self._frame = 0
         self._text = ""
@@ -129,7 +131,8 @@ class RunHeader(Static):
         line2 = (f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
                  f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
                  f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
-                 f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · {st.steps_total} step{'' if st.steps_total == 1 else 's'}"
+                 f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · "
+                 f"{st.steps_total} step{'' if st.steps_total == 1 else 's'}"
                  f"{'  — ' + escape_markup(self.note) if self.note else ''}")
         text = line1 + "\n" + line2
         if text != self._text:  # a fixed-height line: repaint only when it changed, never relayout
@@ -141,7 +144,7 @@ def _elapsed(started_at: str, ended_at: str | None) -> str:
     import datetime as dt
 
     t0 = parse_iso(started_at)
-    t1 = parse_iso(ended_at) if ended_at else dt.datetime.now(dt.timezone.utc)
+    t1 = parse_iso(ended_at) if ended_at else dt.datetime.now(dt.UTC)
     if t0 is None or t1 is None:
         return "-"
     secs = max(int((t1 - t0).total_seconds()), 0)

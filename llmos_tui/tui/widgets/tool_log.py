@@ -8,8 +8,10 @@ opens its full inputs and output.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from rich.segment import Segment
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -79,7 +81,7 @@ class ToolCallLog(ScrollView, can_focus=True):
             super().__init__()
             self.n = n
 
-    def __init__(self, *, flush_interval: float = 0.05, **kwargs) -> None:
+    def __init__(self, *, flush_interval: float = 0.05, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rows: list[CallRow] = []
         self._pending: dict[int, CallRow] = {}
@@ -152,7 +154,7 @@ class ToolCallLog(ScrollView, can_focus=True):
         if self.selected is not None:
             self.post_message(self.Opened(self.selected))
 
-    def on_click(self, event) -> None:
+    def on_click(self, event: events.Click) -> None:
         y = event.y + self.scroll_offset.y
         if 0 <= y < len(self.rows):
             self.cursor = y
