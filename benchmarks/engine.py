@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import gc
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -36,12 +35,12 @@ from typing import Any
 
 from llmos_tui.core.config import load_agent_config
 from llmos_tui.core.registry import ToolRegistry, builtin_tools
-from llmos_tui.core.runner import RunOptions, Runner
+from llmos_tui.core.runner import Runner, RunOptions
 from llmos_tui.core.runtime.base import ModelTurn
 from llmos_tui.core.runtime.scripted import ScriptedRuntime
 from llmos_tui.core.scaffold import init_project
-from llmos_tui.core.tools.base import ToolContext, ToolOutput
 from llmos_tui.core.toolmap import ToolSpec, load_toolmap
+from llmos_tui.core.tools.base import ToolContext, ToolOutput
 from llmos_tui.core.workspace import Workspace
 
 TOOLS = ("Noop", "Read", "Write")

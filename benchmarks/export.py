@@ -48,7 +48,7 @@ import yaml
 from llmos_tui.core.config import load_agent_config
 from llmos_tui.core.control import new_command
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import RunOptions, Runner
+from llmos_tui.core.runner import Runner, RunOptions
 from llmos_tui.core.runtime.scripted import ScriptedRuntime
 from llmos_tui.core.scaffold import init_project
 from llmos_tui.core.toolmap import load_toolmap

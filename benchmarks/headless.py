@@ -188,7 +188,7 @@ def inproc_child(base_url: str) -> None:
     import asyncio
     import tracemalloc
 
-    import llmos_tui.cli  # noqa: F401
+    import llmos_tui.cli
     import llmos_tui.core.runtime.native  # noqa: F401
     from llmos_tui.core import session
     from llmos_tui.core.runner import RunOptions

@@ -46,25 +46,26 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 HERE = Path(__file__).resolve()
 sys.path.insert(0, str(HERE.parents[1] / "tests"))   # FakeAnthropic is test support code
 
-from fakeapi import FakeAnthropic, Reply, estimate_tokens, message, prompt_pieces, text, tool_use  # noqa: E402
-
 from llmos_tui.core.config import load_agent_config  # noqa: E402
 from llmos_tui.core.pricing import price_for  # noqa: E402
 from llmos_tui.core.registry import ToolRegistry  # noqa: E402
-from llmos_tui.core.runner import RunOptions, Runner  # noqa: E402
+from llmos_tui.core.runner import Runner, RunOptions  # noqa: E402
 from llmos_tui.core.runtime.base import TurnRequest  # noqa: E402
 from llmos_tui.core.runtime.native import NativeRuntime  # noqa: E402
 from llmos_tui.core.scaffold import init_project  # noqa: E402
 from llmos_tui.core.state import Usage  # noqa: E402
 from llmos_tui.core.toolmap import load_toolmap  # noqa: E402
 from llmos_tui.core.workspace import Workspace  # noqa: E402
+
+from fakeapi import FakeAnthropic, Reply, estimate_tokens, message, prompt_pieces, text, tool_use  # noqa: E402
 
 MODEL = "claude-sonnet-4-6"
 MIN_CACHE_TOKENS = 1024
@@ -274,8 +275,8 @@ def log_file(n: int, size: int) -> str:
         lvl = levels[(i * 7 + n) % len(levels)]
         line = (f"2026-03-{1 + n:02d}T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.{(i * 37) % 1000:03d}Z "
                 f"{lvl:<5} worker-{(i * 13 + n) % 8} req={n:02d}{i:06d} "
-                + ("db pool exhausted after 30s wait; retrying (attempt %d of 5)" % (1 + i % 5) if lvl == "ERROR"
-                   else "GET /api/orders/%d 200 in %d ms" % ((i * 131) % 99991, (i * 17) % 900)))
+                + (f"db pool exhausted after 30s wait; retrying (attempt {1 + i % 5} of 5)" if lvl == "ERROR"
+                   else f"GET /api/orders/{(i * 131) % 99991} 200 in {(i * 17) % 900} ms"))
         parts.append(line)
         used += len(line) + 1
         i += 1
@@ -613,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     isolate_env()
     t0 = time.perf_counter()
-    import anthropic  # noqa: F401 - imported once up front, so no run's figure carries it
+    import anthropic
 
     print(f"llmos-tui token economy — NativeRuntime on anthropic {anthropic.__version__} against FakeAnthropic "
           f"(prompt-cache model, min {MIN_CACHE_TOKENS} tokens), model {MODEL}, Python {sys.version.split()[0]}")

@@ -184,7 +184,7 @@ def cached_run(n: int, fresh: bool) -> tuple[Path, dict[str, Any]]:
 def child_gen(n: int, dest: str) -> dict[str, Any]:
     from llmos_tui.core.config import load_agent_config
     from llmos_tui.core.registry import ToolRegistry
-    from llmos_tui.core.runner import RunOptions, Runner
+    from llmos_tui.core.runner import Runner, RunOptions
     from llmos_tui.core.runtime.base import ModelTurn
     from llmos_tui.core.runtime.scripted import ScriptedRuntime
     from llmos_tui.core.toolmap import load_toolmap
@@ -243,7 +243,7 @@ class Probe:
             if isinstance(renderable, CompositorUpdate) and self.render_error is None:
                 try:
                     renderable.render_segments(app.console)
-                except Exception as exc:  # keep measuring without the byte rendering
+                except Exception as exc:  # noqa: BLE001 - keep measuring without the byte rendering
                     self.render_error = f"{type(exc).__name__}: {exc}"
             now = time.perf_counter()
             self.frames.append(now)
@@ -291,7 +291,7 @@ class Probe:
         self.send_key(key)
         try:
             shown = await asyncio.wait_for(self.waiter, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         finally:
             self.waiter = None

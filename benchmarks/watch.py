@@ -194,7 +194,7 @@ class Writer:
             await self.proc.stdin.drain()
             self.proc.stdin.close()
             await asyncio.wait_for(self.proc.wait(), 5)
-        except (asyncio.TimeoutError, BrokenPipeError, ConnectionResetError):
+        except (TimeoutError, BrokenPipeError, ConnectionResetError):
             self.proc.kill()
             await self.proc.wait()
         if self.reader:
@@ -341,7 +341,7 @@ def hook_display(app: Any) -> None:
         if isinstance(renderable, CompositorUpdate) and PROBE.render_error is None:
             try:
                 data = renderable.render_segments(app.console)
-            except Exception as exc:  # keep measuring without the byte rendering
+            except Exception as exc:  # noqa: BLE001 - keep measuring without the byte rendering
                 PROBE.render_error = f"{type(exc).__name__}: {exc}"
         t = now()
         PROBE.frames += 1
@@ -432,7 +432,7 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
                 t0, _, _ = await writer.write(k)
                 try:
                     await asyncio.wait_for(fut, SHOW_TIMEOUT_S)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     PROBE.waiters.pop(k, None)
                 if i >= WARMUP:
                     measured.append(k)
@@ -485,7 +485,7 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
             await writer.burst(k0, burst_n, BURST_GAP_MS)
             try:
                 await asyncio.wait_for(fut, SHOW_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 PROBE.waiters.pop(last, None)
             await asyncio.sleep(0.5)    # anything later than the last content would be a bug
             res.burst_n = burst_n
@@ -499,7 +499,7 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
             await writer.stop()
             writer = None
             await pilot.pause()
-    except Exception as exc:  # report and carry on with the next setting
+    except Exception as exc:  # noqa: BLE001 - report and carry on with the next setting
         res.error = f"{type(exc).__name__}: {exc}"
     finally:
         if writer is not None:

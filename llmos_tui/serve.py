@@ -9,6 +9,7 @@ from __future__ import annotations
 import shlex
 import sys
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -36,7 +37,7 @@ def serve(workspace: Path, *, host: str = LOOPBACK, port: int = 8000, theme: str
 
         raise BadInput("llmos-tui serve needs textual-serve: pip install 'llmos-tui[serve]'") from None
     class _Server(Server):
-        async def handle_index(self, request):  # type: ignore[override]
+        async def handle_index(self, request: Any) -> Any:
             # The page names the URLs of its script and websocket. textual-serve builds them from
             # one fixed public_url, which for a wildcard bind (0.0.0.0, ::) names an address no
             # browser can reach; the Host the browser itself used always works. (No await runs

@@ -39,9 +39,10 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Iterable, Union
+from typing import Any
 
 __all__ = [
     "FakeAnthropic", "Recorded", "Reply", "message", "text", "tool_use", "error", "drop", "stream_cut",
@@ -91,14 +92,14 @@ class Reply:
     headers: dict | None = None
 
 
-ReplyLike = Union[Reply, Callable[["Recorded"], Reply]]
+ReplyLike = Reply | Callable[["Recorded"], Reply]
 
 
 def text(s: str) -> dict:
     return {"type": "text", "text": s}
 
 
-def tool_use(name: str, input: dict, id: str | None = None) -> dict:  # noqa: A002 - API field name
+def tool_use(name: str, input: dict, id: str | None = None) -> dict:
     """A tool_use block. Without ``id`` the server assigns ``toolu_fake_<n>`` (n counts per server,
     so ids, and with them the token counts of later requests, are deterministic)."""
     block: dict = {"type": "tool_use", "name": name, "input": input}
@@ -305,7 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - silence the default log
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def setup(self) -> None:
@@ -426,7 +427,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply = fake._next_reply(rec)
         except LookupError as e:
             return self._send_error(rec, 500, "api_error", str(e), {"x-should-retry": "false"})
-        except Exception as e:  # a reply callable failed: say so, and don't let the SDK retry it
+        except Exception as e:  # noqa: BLE001 - a reply callable failed: say so, and don't let the SDK retry it
             return self._send_error(rec, 500, "api_error",
                                     f"FakeAnthropic: reply callable failed for request #{rec.number}: {e!r}",
                                     {"x-should-retry": "false"})

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from llmos_tui.core.journal import read_records
+
 from conftest import cli
 from fakeapi import FakeAnthropic, error, message, text, tool_use
-from llmos_tui.core.journal import read_records
 
 
 def _find_claude() -> str | None:
@@ -432,9 +433,9 @@ def test_a_claude_code_that_dies_pauses_the_run_with_its_reason(project, home, t
 
 @needs_claude
 async def test_a_watcher_approves_a_claude_code_call_by_keypress(project, home):
-    from llmos_tui.tui.app import AppSettings, LlmosApp
-
     from test_watch import SIZE, wait_for
+
+    from llmos_tui.tui.app import AppSettings, LlmosApp
 
     replies = [message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
                message(text("Done."))]
@@ -459,10 +460,10 @@ async def test_a_watcher_approves_a_claude_code_call_by_keypress(project, home):
 
 @needs_claude
 async def test_the_tui_drives_a_claude_code_run_and_streams_its_words(project, home, monkeypatch):
+    from test_watch import SIZE, wait_for
+
     from llmos_tui.core.session import RunRequest
     from llmos_tui.tui.app import AppSettings, LlmosApp
-
-    from test_watch import SIZE, wait_for
 
     replies = [message(text("I'll write the greeting now."),
                        tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),

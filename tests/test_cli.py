@@ -1,6 +1,6 @@
 """The `llmos-tui` command line, driven as a user drives it: real subprocesses, real files, exit codes.
 
-Contract: DESIGN.md §3 — 0 completed, 1 failed/cancelled, 2 bad usage or input (one line on
+Contract: docs/design.md §7 — 0 completed, 1 failed/cancelled, 2 bad usage or input (one line on
 stderr), 3 paused or stopped at a decision with --no-wait.
 """
 
@@ -506,7 +506,7 @@ def test_runs_lists_newest_first_with_status_and_goal(project):
     cli("run", "first goal", "--headless", "--script", str(first), "--approve", "never", cwd=project, check_rc=0)
     started = StateFile(project / "workspace" / "execution_state.md").load().started_at
     # run ids carry whole seconds: start the second run in a later second (same-second: see below)
-    while dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") <= started[:19]:
+    while dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") <= started[:19]:
         time.sleep(0.02)
     stop_at_write(project)  # "say hi", left awaiting approval
     lines = cli("runs", cwd=project, check_rc=0).stdout.splitlines()

@@ -1,4 +1,4 @@
-"""llmos_tui.core never imports Textual (DESIGN.md §4): the TUI, the headless CLI and the watcher
+"""llmos_tui.core never imports Textual (docs/design.md §11): the TUI, the headless CLI and the watcher
 are faces on the same core, and the core must load — and run headless — without the UI library."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 import llmos_tui.core
 
@@ -50,6 +52,8 @@ def test_the_check_itself_sees_textual_imports():
 
 PROBE = r"""
 import importlib, json, pkgutil, sys
+import pytest
+
 import llmos_tui.core
 loaded = []
 for info in pkgutil.walk_packages(llmos_tui.core.__path__, prefix="llmos_tui.core."):
@@ -70,3 +74,58 @@ def test_importing_all_of_core_and_the_cli_does_not_load_textual():
                 for p in CORE.rglob("*.py") if p.name != "__init__.py" or p.parent != CORE}
     assert expected <= set(result["loaded"])  # every core module was really imported
     assert result["textual"] == []
+
+
+def test_no_import_cycle_even_inside_functions():
+    """A module that imports another inside a function still depends on it: grimp (import-linter's
+    graph) sees those imports too, and the package's module graph has no cycle."""
+    grimp = pytest.importorskip("grimp")
+    graph = grimp.build_graph("llmos_tui")
+    modules = sorted(graph.modules)
+    edges = {m: sorted(graph.find_modules_directly_imported_by(m)) for m in modules}
+    # Tarjan's strongly connected components, iteratively
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+    counter = 0
+    for root in modules:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            recurse = False
+            for j in range(i, len(edges[node])):
+                nxt = edges[node][j]
+                if nxt not in index:
+                    work.append((node, j + 1))
+                    work.append((nxt, 0))
+                    recurse = True
+                    break
+                if nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+            if recurse:
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    component.append(m)
+                    if m == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    # a package and the modules inside it do not form a cycle of interest
+    cycles = [c for c in cycles if not all(m.startswith(c[0] + ".") or m == c[0] for m in c)]
+    assert cycles == []

@@ -22,12 +22,13 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import cli, script_yaml, start_runner, text, tool
 from llmos_tui.core import export as export_mod
 from llmos_tui.core.control import new_command
 from llmos_tui.core.export import ExportStats, Filters, export_rows, write_jsonl
 from llmos_tui.core.training import FORMATS, Redactor, load_collector_settings
 from llmos_tui.core.workspace import Workspace
+
+from conftest import cli, script_yaml, start_runner, text, tool
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 
@@ -710,7 +711,7 @@ async def test_filters_from_the_file_and_flags(ws, project):
     assert ids(Filters.for_all(settings, mode=["simulate"])) == [sim]
     assert ids(Filters.for_all(settings, human_reviewed=True)) == [reviewed]
     assert ids(Filters.for_all(settings, status=["cancelled"], human_reviewed=True)) == []  # no step decided
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     assert ids(Filters.for_all(settings, since=today)) == [done, reviewed, sim]
     assert ids(Filters.for_all(settings, since=today + dt.timedelta(days=1))) == []
     assert ids(Filters.for_all(settings.__class__(**{**settings.__dict__, "include_simulated": False}))) == [done, reviewed]

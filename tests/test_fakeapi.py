@@ -14,8 +14,7 @@ import anthropic
 import httpx2
 import pytest
 
-from fakeapi import (FakeAnthropic, drop, error, estimate_tokens, message, stream_cut, stream_error, text,
-                     tool_use)
+from fakeapi import FakeAnthropic, drop, error, estimate_tokens, message, stream_cut, stream_error, text, tool_use
 
 CC = {"type": "ephemeral"}
 USER_HI = [{"role": "user", "content": "hi"}]

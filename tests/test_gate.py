@@ -11,19 +11,26 @@ from pathlib import Path
 
 import pytest
 
+from llmos_tui.core.config import load_agent_config
+from llmos_tui.core.engine.gate import decide
+from llmos_tui.core.registry import ToolRegistry
+from llmos_tui.core.runner import Runner, RunOptions
+from llmos_tui.core.runtime.native import NativeRuntime
+from llmos_tui.core.toolmap import load_toolmap
+from llmos_tui.core.workspace import Workspace
+
 from conftest import script_yaml, start_runner, text, tool
 from fakeapi import FakeAnthropic, message
 from fakeapi import text as api_text
 from fakeapi import tool_use as api_tool_use
-from llmos_tui.core.config import load_agent_config
-from llmos_tui.core.engine.gate import decide
-from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import RunOptions, Runner
-from llmos_tui.core.runtime.native import NativeRuntime
-from llmos_tui.core.toolmap import load_toolmap
-from llmos_tui.core.workspace import Workspace
-from test_claude_code import env_for, finish, headless, journal, needs_claude
-from test_claude_code import home  # noqa: F401 - a fixture
+from test_claude_code import (
+    env_for,
+    finish,
+    headless,
+    home,  # noqa: F401 - a fixture
+    journal,
+    needs_claude,
+)
 from test_hook import claude_project, pre, run_hook, start_hook, status, transcript, wait_awaiting  # noqa: F401
 
 UNKNOWN = ("Teleport", {"to": "mars"})

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from conftest import cli, resume_runner, start_runner
 from llmos_tui.core.control import ControlChannel, new_command
 from llmos_tui.core.journal import read_records
-from test_runner import WRITE_THEN_DONE, awaiting, until
 
+from conftest import cli, resume_runner, start_runner
+from test_runner import WRITE_THEN_DONE, awaiting, until
 
 # ---------------------------------------------------------------- finding 1: control.jsonl lines
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from llmos_tui.core.journal import read_records
+
 from conftest import cli
 from fakeapi import FakeAnthropic, message, text, tool_use
-from llmos_tui.core.journal import read_records
 from test_claude_code import CLAUDE, needs_claude
 
 SESSION = "3f1c2a7e-51b2-4c8e-9d4e-1a2b3c4d5e6f"
@@ -296,8 +297,9 @@ def test_parallel_calls_are_recorded_one_at_a_time(claude_project):
 def test_a_watcher_approves_a_waiting_hook_by_keypress(claude_project):
     import asyncio
 
-    from llmos_tui.tui.app import AppSettings, LlmosApp
     from test_watch import SIZE, wait_for
+
+    from llmos_tui.tui.app import AppSettings, LlmosApp
 
     project = claude_project
     transcript(project)
@@ -379,9 +381,10 @@ def test_a_real_claude_p_session_in_a_folder_set_up_by_init_claude(claude_projec
 def test_between_hook_events_a_watcher_says_who_drives_and_pause_reaches_the_session(claude_project):
     import asyncio
 
+    from test_watch import SIZE, wait_for
+
     from llmos_tui.core.journal import read_records as _read
     from llmos_tui.tui.app import AppSettings, LlmosApp
-    from test_watch import SIZE, wait_for
 
     project = claude_project
     transcript(project)

@@ -10,7 +10,12 @@ import pytest
 import llmos_tui.core.legacy_state as legacy_mod
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.legacy_state import (
-    LegacyState, LegacyStep, is_legacy, normalise_run_status, normalise_step_status, parse_legacy,
+    LegacyState,
+    LegacyStep,
+    is_legacy,
+    normalise_run_status,
+    normalise_step_status,
+    parse_legacy,
     to_run_state,
 )
 from llmos_tui.core.state import PLAN_STATUSES, PlanItem, RunState, parse, render

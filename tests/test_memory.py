@@ -4,14 +4,14 @@ trace written as the run goes."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 
-from conftest import cli, resume_runner, script_yaml, start_runner, text, tool
 from llmos_tui.core.control import new_command
 from llmos_tui.core.journal import read_records
 from llmos_tui.core.memory import memory_prompt, parse_memory, read_memory, relevant
+
+from conftest import cli, script_yaml, start_runner, text, tool
 
 GREET = script_yaml([tool("Write", file_path="hello.txt", content="hi\n")], [tool("Read", file_path="hello.txt")],
                     [text("Wrote and checked hello.txt.")])

@@ -8,19 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli
-from fakeapi import FakeAnthropic, drop, error, message, stream_cut, stream_error, text, tool_use
 from llmos_tui.core.config import load_agent_config
 from llmos_tui.core.control import new_command
 from llmos_tui.core.journal import read_records
 from llmos_tui.core.pricing import price_for
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import MAX_TOKENS_NUDGE, RunOptions, Runner
+from llmos_tui.core.runner import MAX_TOKENS_NUDGE, Runner, RunOptions
 from llmos_tui.core.runtime.base import TurnRequest
 from llmos_tui.core.runtime.native import NativeRuntime
 from llmos_tui.core.state import StateFile, Usage
 from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.workspace import Workspace
+
+from conftest import cli
+from fakeapi import FakeAnthropic, drop, error, message, stream_cut, stream_error, text, tool_use
 
 MODEL = "claude-sonnet-4-6"
 
@@ -401,8 +402,9 @@ def test_the_context_stays_bounded_and_is_cut_in_rare_batches():
         sizes.append(len(json.dumps(sent)) // 4)
         trimmed_seen = trimmed_seen or "[trimmed from 30008 characters" in json.dumps(sent)
         # between batches the sent history only grows at its end: the cached prefix holds
-        strip = lambda ms: json.dumps([{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"}
-                                                         for b in m["content"]]} for m in ms])
+        def strip(ms: list) -> str:
+            return json.dumps([{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"}
+                                                 for b in m["content"]]} for m in ms])
         if prev is not None and strip(sent[:len(prev) - 1]) != strip(prev[:-1]):
             batches += 1
         prev = sent

@@ -23,9 +23,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from test_watch import headless, wait_status
 
 from conftest import script_yaml, text, tool
-from test_watch import headless, wait_status
 
 CHROMIUM = shutil.which("chromium")
 if CHROMIUM is None and os.environ.get("LLMOS_REQUIRE_CHROMIUM"):
@@ -103,7 +103,7 @@ def wait_http(host: str, port: int, proc: subprocess.Popen, logs: Path, timeout:
         try:
             with urllib.request.urlopen(url, timeout=2) as r:
                 return r.read().decode()
-        except (urllib.error.URLError, ConnectionError, socket.timeout):
+        except (TimeoutError, urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     raise AssertionError(f"nothing answered HTTP on {url} within {timeout}s")
 

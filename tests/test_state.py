@@ -122,10 +122,11 @@ def test_broken_state_file_left_byte_for_byte_by_run_and_resume(project, old, ne
 
 
 def test_state_file_size_is_bounded_however_long_the_run(project):
-    from conftest import resume_runner, script_yaml, start_runner, text, tool  # noqa: F401
     import asyncio
 
     from llmos_tui.core.workspace import Workspace
+
+    from conftest import resume_runner, script_yaml, start_runner, text, tool  # noqa: F401
 
     ws = Workspace.locate(project)
     sizes = {}

@@ -6,7 +6,12 @@ import pytest
 
 from llmos_tui.core.errors import IllegalTransition
 from llmos_tui.core.statuses import (
-    RUN_STATUSES, RUN_TRANSITIONS, STEP_STATUSES, STEP_TRANSITIONS, check_run, check_step,
+    RUN_STATUSES,
+    RUN_TRANSITIONS,
+    STEP_STATUSES,
+    STEP_TRANSITIONS,
+    check_run,
+    check_step,
 )
 
 RUN_PAIRS = list(itertools.product(RUN_STATUSES, RUN_STATUSES))

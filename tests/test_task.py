@@ -6,19 +6,20 @@ import json
 
 import yaml
 
-from conftest import cli, resume_runner, script_yaml, start_runner, text, tool
-from fakeapi import FakeAnthropic, message
-from fakeapi import text as api_text
-from fakeapi import tool_use as api_tool_use
 from llmos_tui.core.config import load_agent_config
 from llmos_tui.core.control import ControlChannel, new_command
 from llmos_tui.core.journal import read_records
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import WAITING, RunOptions, Runner
+from llmos_tui.core.runner import WAITING, Runner, RunOptions
 from llmos_tui.core.runtime.native import NativeRuntime
 from llmos_tui.core.session import list_runs
 from llmos_tui.core.state import StateFile
 from llmos_tui.core.toolmap import load_toolmap
+
+from conftest import cli, resume_runner, script_yaml, start_runner, text, tool
+from fakeapi import FakeAnthropic, message
+from fakeapi import text as api_text
+from fakeapi import tool_use as api_tool_use
 
 
 def with_subagents(parent_turns: list, *subagents: list[list[dict]]) -> str:
@@ -241,7 +242,7 @@ def test_kill_9_inside_a_sub_agent_then_resume(project):
         if runs:
             try:
                 st = StateFile(runs[0]).load()
-            except Exception:
+            except Exception:  # noqa: BLE001 - a state file caught mid-replace: look again
                 st = None
             if st is not None and st.current_step == 2 and st.steps[-1].status == "running":
                 child_state = runs[0]

@@ -61,7 +61,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
         self.server.hits[path] += 1
         self.server.agents.append(self.headers.get("User-Agent", ""))

@@ -1,4 +1,4 @@
-"""The `llmos-tui` command line (the contract is in DESIGN.md §3): a thin face on core.
+"""The `llmos-tui` command line (the contract is in docs/design.md §7): a thin face on core.
 
 `parser` declares the commands and their flags; `run_commands` drives runs (headless or in the
 TUI), `commands` looks at runs and steers them from outside, `output` is what a headless run

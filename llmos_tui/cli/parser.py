@@ -1,4 +1,4 @@
-"""`llmos-tui`'s arguments: every command, its flags and its help (the contract is in DESIGN.md §3)."""
+"""`llmos-tui`'s arguments: every command, its flags and its help (the contract is in docs/design.md §7)."""
 
 from __future__ import annotations
 

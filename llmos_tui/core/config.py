@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
@@ -40,7 +40,7 @@ def load_agent_config(path: Path) -> AgentConfig:
     fm = frontmatter.split(text, p)
     d = fm.data
 
-    def fail(key: str, problem: str) -> None:
+    def fail(key: str, problem: str) -> NoReturn:
         raise FileFormatError(p, frontmatter.key_line(text, key, default=2), problem)
 
     def get_int(key: str, default: int, minimum: int) -> int:

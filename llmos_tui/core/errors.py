@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class LlmosError(Exception):
-    """A failure worth a one-line message; `exit_code` follows DESIGN.md (2 = bad usage/input)."""
+    """A failure worth a one-line message; `exit_code` follows docs/design.md §7.2 (2 = bad usage/input)."""
 
     exit_code = 1
 

@@ -74,8 +74,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from llmos_tui.core.errors import BadInput, LlmosError
-from llmos_tui.core.training import FORMATS, CollectorSettings, Redactor
+from llmos_tui.core.text import parse_iso
 from llmos_tui.core.trace import load_trace
+from llmos_tui.core.training import FORMATS, CollectorSettings, Redactor
 
 PERSON_DECISIONS = frozenset({"approved", "edited", "denied", "skipped", "retried"})
 _RUN_ID_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})-\d{6}")
@@ -163,11 +164,9 @@ def started_on(trace: dict[str, Any]) -> dt.date | None:
     """The UTC date the run started: its initial state's started_at, else its run id."""
     at = (trace.get("initial_state") or {}).get("started_at")
     if isinstance(at, str) and at:
-        try:
-            t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
-            return (t.astimezone(dt.timezone.utc) if t.tzinfo else t).date()
-        except ValueError:
-            pass
+        t = parse_iso(at)
+        if t is not None:
+            return t.astimezone(dt.UTC).date()
     m = _RUN_ID_DATE.match(str(trace.get("execution_id") or ""))
     if m:
         try:
@@ -304,7 +303,7 @@ def default_output(ws: Any, settings: CollectorSettings, fmt: str) -> Path:
     folder = Path(settings.output_dir).expanduser()
     if not folder.is_absolute():
         folder = ws.root / folder
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     path = folder / f"{fmt}-{stamp}.jsonl"
     k = 1
     while path.exists():
@@ -569,7 +568,7 @@ def _clean_block(b: Any, role: str, text_only: bool) -> dict[str, Any] | None:
             return {"type": "tool_use", "id": str(b["id"]), "name": str(b["name"]),
                     "input": inp if isinstance(inp, dict) else {}}
         if kind in ("thinking", "redacted_thinking") and not text_only:
-            return _strip_cache_control(b)
+            return _strip_block(b)
         return None
     if kind == "tool_result" and b.get("tool_use_id"):
         block: dict[str, Any] = {"type": "tool_result", "tool_use_id": str(b["tool_use_id"]),
@@ -578,7 +577,7 @@ def _clean_block(b: Any, role: str, text_only: bool) -> dict[str, Any] | None:
             block["is_error"] = True
         return block
     if kind == "image":
-        return _strip_cache_control(b)
+        return _strip_block(b)
     return None
 
 
@@ -622,6 +621,10 @@ def _trim_tail(messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bo
 
 def _as_blocks(content: Any) -> list[dict[str, Any]]:
     return [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+
+
+def _strip_block(block: dict[str, Any]) -> dict[str, Any]:
+    return {k: _strip_cache_control(v) for k, v in block.items() if k != "cache_control"}
 
 
 def _strip_cache_control(value: Any) -> Any:

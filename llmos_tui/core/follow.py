@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.records import JournalRecord, parse_record

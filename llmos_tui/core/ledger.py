@@ -7,11 +7,12 @@ Every status change is checked against the transition tables in `statuses`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from llmos_tui.core.errors import FileFormatError, IllegalTransition
+from llmos_tui.core.records import JournalRecord
 from llmos_tui.core.state import RESULT_PREVIEW_CHARS, PlanItem, RunState, StepView, Usage
 from llmos_tui.core.statuses import STEP_SETTLED, check_run, check_step
 
@@ -103,7 +104,7 @@ class Ledger:
     # ------------------------------------------------------------ folding
 
     @classmethod
-    def from_records(cls, records: Iterable[dict[str, Any]], path: str = "journal.jsonl", *,
+    def from_records(cls, records: Iterable[JournalRecord], path: str = "journal.jsonl", *,
                      keep_messages: bool = True) -> "Ledger":
         led = cls(keep_messages=keep_messages)
         for rec in records:
@@ -114,7 +115,7 @@ class Ledger:
                                       f"({rec.get('kind')}) does not apply: {exc}") from None
         return led
 
-    def apply(self, rec: dict[str, Any]) -> None:
+    def apply(self, rec: JournalRecord) -> None:
         kind = rec["kind"]
         data = rec.get("data") or {}
         self.seq = rec.get("seq", self.seq)
@@ -123,7 +124,7 @@ class Ledger:
         if handler is not None:
             handler(rec, data)
 
-    def _on_run_started(self, rec: dict, data: dict) -> None:
+    def _on_run_started(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         self.run_id = data["run_id"]
         self.goal = data["goal"]
         self.mode = data.get("mode", "execute")
@@ -139,13 +140,14 @@ class Ledger:
         self.status = "planning"
         self.messages = [{"role": "user", "content": data.get("prompt") or data["goal"]}]
 
-    def _on_run_status(self, rec: dict, data: dict) -> None:
-        check_run(self.status, rec["to"])
-        self.status = rec["to"]
+    def _on_run_status(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        to = _target(rec)
+        check_run(self.status, to)
+        self.status = to
         if "error" in data:
             self.error = data["error"]
 
-    def _on_model_turn(self, rec: dict, data: dict) -> None:
+    def _on_model_turn(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         content = data["content"]
         if self.keep_messages:
             self.messages.append({"role": "assistant", "content": content})
@@ -159,7 +161,7 @@ class Ledger:
         if any(t.strip() for t in texts):
             self.last_text = "\n".join(texts).strip()
 
-    def _on_usage(self, rec: dict, data: dict) -> None:
+    def _on_usage(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         """Model calls outside the conversation (a simulated result, WebFetch's answer)."""
         u = Usage.from_dict(data.get("usage"))
         self.usage = self.usage + u
@@ -167,17 +169,17 @@ class Ledger:
         if n:
             self.steps[n - 1].extra_cost += u.cost_usd
 
-    def _on_tool_results(self, rec: dict, data: dict) -> None:
+    def _on_tool_results(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         if not self.keep_messages:
             return
         blocks = [self.by_tool_use[tid].tool_result_block() for tid in data["tool_use_ids"]]
         self.messages.append({"role": "user", "content": blocks})
 
-    def _on_user_message(self, rec: dict, data: dict) -> None:
+    def _on_user_message(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         if self.keep_messages:
             self.messages.append({"role": "user", "content": data["content"]})
 
-    def _on_step_status(self, rec: dict, data: dict) -> None:
+    def _on_step_status(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         n = rec["step"]
         if rec.get("from") is None:  # a new step
             if n != len(self.steps) + 1:
@@ -191,8 +193,9 @@ class Ledger:
         step = self.steps[n - 1]
         if rec["from"] != step.status:
             raise IllegalTransition(f"step {n} is {step.status}, not {rec['from']}")
-        check_step(n, step.status, rec["to"])
-        step.status = rec["to"]
+        to = _target(rec)
+        check_step(n, step.status, to)
+        step.status = to
         if step.status == "running":
             step.started_at = rec.get("at")
             step.executing = False
@@ -208,35 +211,35 @@ class Ledger:
         while self.first_unsettled < len(self.steps) and self.steps[self.first_unsettled].settled:
             self.first_unsettled += 1
 
-    def _on_step_exec(self, rec: dict, data: dict) -> None:
+    def _on_step_exec(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         self.steps[rec["step"] - 1].executing = True
 
-    def _on_step_edited(self, rec: dict, data: dict) -> None:
+    def _on_step_edited(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         step = self.steps[rec["step"] - 1]
         if step.proposed_inputs is None:
             step.proposed_inputs = step.inputs
         step.inputs = dict(data["after"])
         step.human = {**step.human, "edited": True, "edited_inputs": step.inputs}
 
-    def _on_plan_updated(self, rec: dict, data: dict) -> None:
+    def _on_plan_updated(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         self.plan = tuple(PlanItem(p["title"], p.get("status", "pending")) for p in data["plan"])
 
-    def _on_variables_updated(self, rec: dict, data: dict) -> None:
+    def _on_variables_updated(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         self.variables = dict(data["variables"])
 
-    def _on_command(self, rec: dict, data: dict) -> None:
+    def _on_command(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         if data.get("id"):
             self.commands_seen.add(data["id"])
         if data.get("offset") is not None:
             self.control_offset = max(self.control_offset, data["offset"])
 
-    def _on_task(self, rec: dict, data: dict) -> None:
+    def _on_task(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         """A Task step's sub-agent started or ended; the commands it read are behind this run too."""
         self.active_child = data["child"] if data.get("event") == "started" else None
         if data.get("offset") is not None:
             self.control_offset = max(self.control_offset, data["offset"])
 
-    def _on_policy_changed(self, rec: dict, data: dict) -> None:
+    def _on_policy_changed(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         self.approval = data["approval"]
 
     # ------------------------------------------------------------ queries
@@ -279,3 +282,10 @@ class Ledger:
             error=self.error, steps_total=len(self.steps), turns=self.turns, last_text=self.last_text,
             journal_seq=self.seq,
         )
+
+
+def _target(rec: JournalRecord) -> str:
+    to = rec.get("to")
+    if to is None:
+        raise IllegalTransition(f"a {rec['kind']} record without a target status")
+    return to

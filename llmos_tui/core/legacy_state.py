@@ -475,14 +475,14 @@ def parse_legacy(text: str, path: str = "execution_state.md") -> LegacyState:
     for start, end in meta_ranges:
         collect(start, end)
     plan_start = min([h.idx for h in headings if h.kind in ("plan", "step")], default=n_lines)
-    preamble_skip = set()
+    preamble_skip: set[int] = set()
     for start, end in meta_ranges:
         preamble_skip.update(range(start, end))
     for i in range(plan_start):
         if i not in preamble_skip:
             collect(i, i + 1)
-    by_key = {}
-    for k, v in metadata.items():
+    by_key: dict[str, str] = {}
+    for k in metadata:
         by_key.setdefault(_norm(k), k)
 
     def meta(keys: tuple[str, ...]) -> tuple[str, str] | None:

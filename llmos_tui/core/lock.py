@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from llmos_tui.core.errors import WorkspaceLocked
 from llmos_tui.core.state import utcnow
@@ -55,7 +56,7 @@ class WorkspaceLock:
         self.release()
 
 
-def holder_info(workspace: Path) -> dict | None:
+def holder_info(workspace: Path) -> dict[str, Any] | None:
     """Who holds the driver lock, or None when no live process holds it."""
     path = Path(workspace) / LOCK_NAME
     try:
@@ -67,7 +68,8 @@ def holder_info(workspace: Path) -> dict | None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                return json.loads(os.read(fd, 4096) or b"{}")
+                info = json.loads(os.read(fd, 4096) or b"{}")
+                return info if isinstance(info, dict) else {}
             except ValueError:
                 return {}
         fcntl.flock(fd, fcntl.LOCK_UN)

@@ -33,7 +33,8 @@ class Price:
 @lru_cache(maxsize=1)
 def default_table() -> dict[str, dict[str, float]]:
     text = resources.files("llmos_tui.core").joinpath("data/prices.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    table: dict[str, dict[str, float]] = yaml.safe_load(text)
+    return table
 
 
 def _price(entry: dict[str, Any]) -> Price:

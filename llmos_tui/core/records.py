@@ -34,14 +34,16 @@ Kind = Literal[
 KINDS: Final[frozenset[str]] = frozenset(get_args(Kind))
 
 
-class JournalRecord(TypedDict):
-    seq: int
-    at: str
-    kind: Kind
-    step: NotRequired[int]
-    # `from` is a keyword: records are built and read with rec["from"] (see `transition`)
-    to: NotRequired[str | None]
-    data: dict[str, Any]
+# (the functional form: `from` is a Python keyword)
+JournalRecord = TypedDict("JournalRecord", {
+    "seq": int,
+    "at": str,
+    "kind": Kind,
+    "step": NotRequired[int],
+    "from": NotRequired["str | None"],
+    "to": NotRequired["str | None"],
+    "data": dict[str, Any],
+})
 
 
 class RecordError(ValueError):
@@ -86,9 +88,3 @@ def make_record(seq: int, at: str, kind: Kind, *, step: int | None = None, frm: 
         rec["to"] = to
     rec["data"] = data or {}
     return cast(JournalRecord, rec)
-
-
-def transition(rec: JournalRecord) -> tuple[str | None, str | None]:
-    """A status record's (from, to)."""
-    raw = cast(dict[str, Any], rec)
-    return raw.get("from"), raw.get("to")

@@ -27,8 +27,16 @@ from llmos_tui.core.errors import BadInput
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.lock import WorkspaceLock
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runtime.base import (AnswersWebFetch, Closable, ModelTurn, Runtime, RuntimeUnavailable,
-                                         ScriptExhausted, StreamsText, TurnRequest)
+from llmos_tui.core.runtime.base import (
+    AnswersWebFetch,
+    Closable,
+    ModelTurn,
+    Runtime,
+    RuntimeUnavailable,
+    ScriptExhausted,
+    StreamsText,
+    TurnRequest,
+)
 from llmos_tui.core.state import RunState, StateFile
 from llmos_tui.core.statuses import RUN_TERMINAL, WAITING
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
@@ -311,7 +319,7 @@ class Runner:
             return
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # a runtime bug must not lose the run: pause it, resumable
+        except Exception as exc:  # noqa: BLE001 - a runtime bug must not lose the run: pause it, resumable
             self.rec.set_status("paused", error={"type": "runtime", "message": f"{type(exc).__name__}: {exc}"})
             return
         self.rec.record("model_turn", data={"content": turn.content, "stop_reason": turn.stop_reason,
@@ -425,7 +433,7 @@ class Runner:
             # runs again on resume (nothing was touched)
             self.rec.set_status("paused", error={"type": "runtime", "message": str(exc)})
             return
-        except Exception as exc:  # a tool bug is the model's error result, never a crash of the run
+        except Exception as exc:  # noqa: BLE001 - a tool bug is the model's error result, never a crash of the run
             out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
         duration = round(timer() - started, 4)
         self.rec.charge_side_usage(self.runtime, step=step.n, purpose="simulation" if simulated else step.tool)
@@ -479,5 +487,5 @@ class Runner:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=self.options.poll_interval)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass

@@ -15,7 +15,7 @@ from llmos_tui.core.errors import BadInput
 from llmos_tui.core.journal import read_records
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import RunOptions, Runner
+from llmos_tui.core.runner import Runner, RunOptions
 from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.workspace import Workspace
 
@@ -173,18 +173,3 @@ def list_runs(ws: Workspace) -> list[RunSummary]:
             continue
         out.append(RunSummary(run_id, st.status, st.goal, st.usage.cost_usd, st.steps_total, st.started_at))
     return out
-
-
-def age(started_at: str) -> str:
-    """'3m ago', '2h ago', '4d ago' — for run lists."""
-    import datetime as dt
-
-    try:
-        t0 = dt.datetime.fromisoformat(started_at.replace("Z", "+00:00"))
-    except ValueError:
-        return "?"
-    secs = max(0, int((dt.datetime.now(dt.timezone.utc) - t0).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if secs >= size:
-            return f"{secs // size}{unit} ago"
-    return f"{secs}s ago"

@@ -28,7 +28,7 @@ RESULT_PREVIEW_CHARS = 240
 
 
 def _wall_clock() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-4] + "Z"
 
 
 clock = _wall_clock  # the one source of timestamps; tests pin it for reproducible files
@@ -206,9 +206,8 @@ def render(state: RunState) -> str:
 
 def _iso(v: Any) -> str:
     if isinstance(v, dt.datetime):
-        if v.tzinfo is None:
-            v = v.replace(tzinfo=dt.timezone.utc)
-        return v.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        t: dt.datetime = v if v.tzinfo is not None else v.replace(tzinfo=dt.UTC)
+        return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return "" if v is None else str(v)
 
 

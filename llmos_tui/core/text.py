@@ -15,7 +15,7 @@ def parse_iso(at: str | None) -> dt.datetime | None:
         t = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
 
 
 def seconds_between(a: str | None, b: str | None) -> float | None:
@@ -30,7 +30,7 @@ def age(started_at: str) -> str:
     t0 = parse_iso(started_at)
     if t0 is None:
         return "?"
-    secs = max(0, int((dt.datetime.now(dt.timezone.utc) - t0).total_seconds()))
+    secs = max(0, int((dt.datetime.now(dt.UTC) - t0).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if secs >= size:
             return f"{secs // size}{unit} ago"

@@ -1,20 +1,16 @@
-"""trace.json: a run as a training example (the seed's format, extended; see DESIGN.md)."""
+"""trace.json: a run as a training example (the seed's format, extended; see docs/design.md §6)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from llmos_tui.core.ledger import Ledger
+from llmos_tui.core.text import seconds_between
 
 
 def _seconds_between(a: str, b: str) -> float | None:
-    try:
-        t0 = dt.datetime.fromisoformat(a.replace("Z", "+00:00"))
-        t1 = dt.datetime.fromisoformat(b.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((t1 - t0).total_seconds(), 3)
+    secs = seconds_between(a, b)
+    return None if secs is None else round(secs, 3)
 
 
 def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,

@@ -78,7 +78,7 @@ class Workspace:
                            f"{self.root.parent}` to add the defaults")
 
     def new_run_id(self) -> str:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         # Four hex digits: the millisecond (3, so ids started in one second still sort in
         # order) and one random digit.
         return f"{now:%Y%m%d-%H%M%S}-{now.microsecond // 1000:03x}{secrets.randbelow(16):x}"

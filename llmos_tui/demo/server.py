@@ -28,7 +28,7 @@ PAGES = {
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         page = PAGES.get(self.path)
         if page is None:
             self.send_error(404, "Not Found")
@@ -55,7 +55,7 @@ class DemoSite:
     @property
     def base_url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{port}"
 
     def __enter__(self) -> "DemoSite":
         self.thread.start()

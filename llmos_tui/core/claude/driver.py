@@ -80,7 +80,6 @@ class ClaudeCodeRunner(Runner):
         self._exec_started: dict[str, float] = {}
         self._last_event = 0.0
         self._stderr: deque[str] = deque(maxlen=30)
-        self._client: Any = None
 
     @classmethod
     def start(cls, ws: Workspace, goal: str, *, mode: str = "execute", **kwargs: Any) -> Runner:
@@ -150,7 +149,7 @@ class ClaudeCodeRunner(Runner):
             for record in iter_records(self.rec.journal.path):
                 if record["kind"] == "claude_session":
                     self._session_id = record["data"].get("session_id")
-        return self._session_id or None
+        return self._session_id if isinstance(self._session_id, str) and self._session_id else None
 
     # ------------------------------------------------------------ one Claude Code session
 
@@ -192,7 +191,7 @@ class ClaudeCodeRunner(Runner):
             raise
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the engine failed: the run pauses, resumable, nothing lost
+        except Exception as exc:  # noqa: BLE001 - the engine failed: the run pauses, resumable, nothing lost
             text = f"{type(exc).__name__}: {exc}"
             if resume and not self._started and "No conversation found" in text:
                 raise _ResumeRefused(str(exc).splitlines()[0][:300]) from None
@@ -472,12 +471,12 @@ async def disconnect(client: Any, *, graceful: bool) -> None:
         # model again (a closed permission stream alone reads to it as a failed tool call).
         try:
             await asyncio.wait_for(client.interrupt(), timeout=5)
-        except (Exception, asyncio.TimeoutError):  # noqa: BLE001 - then it is killed
+        except (TimeoutError, Exception):  # noqa: BLE001 - then it is killed
             with suppress(ProcessLookupError, OSError):
                 proc.send_signal(signal.SIGKILL)
     try:
         await asyncio.wait_for(client.disconnect(), timeout=20)
-    except (Exception, asyncio.TimeoutError):  # noqa: BLE001 - the session is over either way
+    except (TimeoutError, Exception):  # noqa: BLE001 - the session is over either way
         if proc is not None and getattr(proc, "returncode", 0) is None:
             with suppress(ProcessLookupError, OSError):
                 proc.kill()

@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.errors import BadInput
 from llmos_tui.core.registry import ToolRegistry, builtin_tools
-from llmos_tui.core.runtime.base import TextListener, TurnRequest, ModelTurn
+from llmos_tui.core.runtime.base import ModelTurn, TextListener, TurnRequest
 from llmos_tui.core.tools.base import Tool, ToolContext, ToolError, ToolOutput
 
 EXTRA_HINT = "pip install 'llmos-tui[claude-code]'"
@@ -164,7 +164,7 @@ def session_options(runtime: ClaudeCodeRuntime, registry: ClaudeCodeRegistry, ct
         strict_mcp_config=True,
         permission_mode="default",
         can_use_tool=can_use_tool,
-        hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[ask_every_call])]},
+        hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[cast(Any, ask_every_call)])]},
         setting_sources=[],   # no user/project settings: their permissions and hooks stay out
         include_partial_messages=True,
         model=model,

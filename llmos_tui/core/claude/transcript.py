@@ -57,10 +57,10 @@ def plan_from_todos(inputs: dict[str, Any]) -> list[dict[str, str]]:
     todos = inputs.get("todos")
     if not isinstance(todos, list):
         return []
-    plan = []
+    plan: list[dict[str, str]] = []
     for t in todos:
         if isinstance(t, dict) and str(t.get("content") or "").strip():
-            status = t.get("status") if t.get("status") in ("pending", "in_progress", "completed") else "pending"
+            status = str(t["status"]) if t.get("status") in ("pending", "in_progress", "completed") else "pending"
             plan.append({"title": str(t["content"]).strip(), "status": status})
     return plan
 

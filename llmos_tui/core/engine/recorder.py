@@ -228,7 +228,7 @@ class RunRecorder:
         from llmos_tui.core.memory import append_experience, derived_learnings, new_experience
 
         led = self.ledger
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         started = parse_iso(led.started_at)
         duration = (now - started).total_seconds() if started is not None else None
         learnings = derived_learnings(led)

@@ -44,7 +44,8 @@ class SubAgentCancelled(Exception):
 
 
 class Child(Protocol):
-    ledger: Ledger
+    @property
+    def ledger(self) -> Ledger: ...
 
     def drive(self) -> Awaitable[str]: ...
 
@@ -54,8 +55,8 @@ class Child(Protocol):
 class TaskParent(Protocol):
     rec: RunRecorder
     runtime: Runtime
-    child: Any
-    stopped_in: Any
+    child: Any         # the Child running now (set while it runs)
+    stopped_in: Any    # the Child a stop for a person happened in
 
     @property
     def depth(self) -> int: ...

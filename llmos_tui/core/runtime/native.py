@@ -55,7 +55,7 @@ def _result_text_len(block: dict[str, Any]) -> int:
 def _trim_block(block: dict[str, Any], keep: int) -> dict[str, Any]:
     c = block.get("content")
     text = c if isinstance(c, str) else "\n".join(
-        b.get("text", "") for b in c if isinstance(b, dict) and b.get("type") == "text")
+        b.get("text", "") for b in c or [] if isinstance(b, dict) and b.get("type") == "text")
     if len(text) <= keep:
         return block
     out = dict(block)
@@ -78,8 +78,8 @@ class NativeRuntime:
 
             # api_key None: the SDK's own lookup (ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, profiles);
             # base_url None: ANTHROPIC_BASE_URL, then the public endpoint
-            creds = {"api_key": api_key} if api_key else {}
-            client = AsyncAnthropic(**creds, base_url=base_url, max_retries=max_retries, timeout=timeout)
+            client = AsyncAnthropic(api_key=api_key or None, base_url=base_url, max_retries=max_retries,
+                                    timeout=timeout)
         self.owns_client = owns_client
         self.client = client
         self.prices = prices or {}
@@ -289,7 +289,7 @@ class NativeRuntime:
             message = await self.client.messages.create(**params)
         except anthropic.APIError as exc:
             raise RuntimeUnavailable(f"the simulation call failed: {_describe(exc)}") from exc
-        self._charge(message, params["model"])
+        self._charge(message, str(params["model"]))
         for block in message.content:
             if getattr(block, "type", None) == "tool_use":
                 data = block.input if isinstance(block.input, dict) else {}
@@ -364,7 +364,7 @@ class NativeRuntime:
             return
         try:
             await self.client.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - closing an HTTP client at exit: nothing left to tell
             pass
 
 
@@ -427,7 +427,7 @@ def _describe(exc: BaseException) -> str:
 def _error_type(exc: Any) -> str:
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        err = body["error"] if isinstance(body.get("error"), dict) else body
         return str(err.get("type") or "")
     return ""
 
@@ -437,7 +437,7 @@ def _status_message(exc: Any) -> str:
     detail = ""
     body = getattr(exc, "body", None)
     if isinstance(body, dict):
-        err = body.get("error") if isinstance(body.get("error"), dict) else body
+        err = body["error"] if isinstance(body.get("error"), dict) else body
         detail = str(err.get("message") or "")
     detail = detail or str(getattr(exc, "message", "") or exc)
     hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model",

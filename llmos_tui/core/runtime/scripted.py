@@ -55,7 +55,7 @@ class ScriptedRuntime:
         for i, raw in enumerate(data["turns"]):
             line = lines[i] if i < len(lines) else None
 
-            def bad(problem: str) -> FileFormatError:
+            def bad(problem: str, line: int | None = line, i: int = i) -> FileFormatError:
                 return FileFormatError(path, line, f"{where}turn {i}: {problem}")
 
             content = raw.get("content") if isinstance(raw, dict) else None

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from llmos_tui.core.tools.errors import ToolError
+
 if TYPE_CHECKING:
     from llmos_tui.core.tools.sandbox import Sandbox
 
-
-class ToolError(Exception):
-    """A failure the model should see as an error tool_result (never a crash of the run)."""
+__all__ = ["Tool", "ToolContext", "ToolError", "ToolOutput"]
 
 
 @dataclass(frozen=True)

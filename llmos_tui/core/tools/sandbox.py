@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from llmos_tui.core.tools.base import ToolError
+from llmos_tui.core.tools.errors import ToolError
 
 DEFAULT_RESERVED = ("runs", "execution_state.md", ".llmos-driver.lock")
 

@@ -32,4 +32,5 @@ class TaskTool:
         kind = inputs.get("subagent_type")
         if kind not in (None, "", "general-purpose"):
             raise ToolError(f"unknown subagent_type {kind!r}; only general-purpose is available")
-        return await run_task(inputs)
+        out: ToolOutput = await run_task(inputs)
+        return out

@@ -206,15 +206,14 @@ def _same_site(current: str, target: str) -> bool:
 
 
 def _httpx() -> Any:
-    try:
-        import httpx2 as httpx  # the fork the anthropic SDK depends on
-    except ImportError:
+    import importlib
+
+    for name in ("httpx2", "httpx"):   # httpx2: the fork the anthropic SDK depends on
         try:
-            import httpx
+            return importlib.import_module(name)
         except ImportError:
-            raise ToolError("WebFetch is unavailable: neither httpx2 nor httpx is installed.") \
-                from None
-    return httpx
+            continue
+    raise ToolError("WebFetch is unavailable: neither httpx2 nor httpx is installed.")
 
 
 def _size(n: int) -> str:
@@ -503,7 +502,7 @@ class WebFetchTool:
                 page = await _to_page(fetched)
             except ToolError:
                 raise
-            except Exception as exc:  # a converter bug must not crash the run
+            except Exception as exc:  # noqa: BLE001 - a converter bug must not crash the run
                 raise ToolError(f"Could not convert {fetched.url} to text: "
                                 f"{type(exc).__name__}: {exc}") from None
             self.cache.put(url, page)
@@ -526,7 +525,7 @@ class WebFetchTool:
             raise
         except (TimeoutError, httpx.TimeoutException) as exc:
             raise _network_error(httpx, exc, url, timeout) from None
-        except Exception as exc:  # httpx, ssl, socket, h11 … : the model hears one line
+        except Exception as exc:  # noqa: BLE001 - httpx, ssl, socket, h11 … : the model hears one line
             raise _network_error(httpx, exc, url, timeout) from None
 
 
@@ -538,7 +537,7 @@ async def _answer(fn: Any, prompt: str, page: Page) -> str | None:
         result = fn(prompt, cap_text(page.markdown, MAX_ANSWER_INPUT), page.url)
         if inspect.isawaitable(result):
             result = await result
-    except Exception:
+    except Exception:  # noqa: BLE001 - the small model's answer is optional
         return None  # the raw page is the fallback
     if not isinstance(result, str) or not result.strip():
         return None
