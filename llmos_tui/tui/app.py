@@ -16,6 +16,7 @@ from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from llmos_tui.core.errors import LlmosError
+from llmos_tui.core.source import FollowedRun
 from llmos_tui.core.text import age
 from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.screens.run import RUN_ACTIONS, RunScreen
@@ -64,6 +65,7 @@ class LlmosApp(App[None]):
             self.notify(self._theme_problem, severity="warning", timeout=8)
 
     # ------------------------------------------------------------------ the run on screen
+    # (the run screen owns it; the CLI, tests and benchmarks read it through the app)
 
     @property
     def ledger(self) -> Ledger | None:
@@ -93,7 +95,7 @@ class LlmosApp(App[None]):
     @property
     def _driver_checked(self) -> bool:
         source = self.run_screen.source
-        return source is not None and not source.here and getattr(source, "checked", False)
+        return isinstance(source, FollowedRun) and source.checked
 
     def _send(self, action: str, **kw: Any) -> None:
         self.run_screen.send(action, **kw)

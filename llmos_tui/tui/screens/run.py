@@ -299,7 +299,7 @@ class RunScreen(Screen[None]):
         self._streamed = ""
         source.add_text_listener(self._text_streamed)
         self._load_views()
-        self.header_note("")
+        self.header_note(source.describe_driver())
         self.run_worker(self._drive(source), name="runner", group="runner", exclusive=True,
                         exit_on_error=False)
 
