@@ -87,7 +87,7 @@ class Result:
     state_bytes: int
     journal_bytes: int
     trace_bytes: int
-    trace_s: float          # total time in _write_trace during drive()
+    trace_s: float          # total time in RunRecorder.write_trace during drive()
     trace_writes: int
     state_saves: int
     journal_syncs: int
@@ -135,7 +135,7 @@ def run_once(tool: str, n: int, *, profiler: Any = None) -> Result:
         runner = Runner.start(ws, "benchmark the runner", config=config, registry=registry,
                               runtime=runtime, runtime_name="scripted", options=RunOptions())
         box: dict[str, float] = {}
-        _count(runner, "_write_trace", box, "trace")
+        _count(runner.rec, "write_trace", box, "trace")
         _count(runner.rec.state_file, "save", box, "save")
         _count(runner.rec.journal, "sync", box, "sync", only_if="_dirty")
         gc.collect()

@@ -31,6 +31,7 @@ from llmos_tui.core.runtime.base import (
     AnswersWebFetch,
     Closable,
     ModelTurn,
+    ReportsSideUsage,
     Runtime,
     RuntimeUnavailable,
     ScriptExhausted,
@@ -56,6 +57,11 @@ class Runner:
     def __init__(self, rec: RunRecorder, runtime: Runtime, control: ControlChannel,
                  parent: Runner | None = None) -> None:
         self.rec = rec
+        # the recorder's, never replaced: plain attributes (read on every step of the loop)
+        self.ledger: Ledger = rec.ledger
+        self.config: AgentConfig = rec.config
+        self.registry: ToolRegistry = rec.registry
+        self.options: RunOptions = rec.options
         self.runtime = runtime
         self.parent = parent                 # a Task sub-agent's parent runner (it holds the lock)
         self.child: Runner | None = None     # the sub-agent running now, if any
@@ -70,6 +76,7 @@ class Runner:
                                write_roots=[rec.ws.root / p for p in config.allow_write])
         self.ctx = ToolContext(sandbox=self.sandbox)
         self.ctx.extra["run_task"] = self._run_task   # Task: a sub-agent (core/engine/subagents.py)
+        self._side_usage = runtime if isinstance(runtime, ReportsSideUsage) else None
         if isinstance(runtime, AnswersWebFetch):
             self.ctx.extra["webfetch_answer"] = runtime.webfetch_answer  # WebFetch's prompt, by a small model
         rec.system_prompt = self.system_prompt
@@ -158,22 +165,6 @@ class Runner:
         return registry
 
     # ------------------------------------------------------------------ for the faces
-
-    @property
-    def ledger(self) -> Ledger:
-        return self.rec.ledger
-
-    @property
-    def config(self) -> AgentConfig:
-        return self.rec.config
-
-    @property
-    def registry(self) -> ToolRegistry:
-        return self.rec.registry
-
-    @property
-    def options(self) -> RunOptions:
-        return self.rec.options
 
     @property
     def run_id(self) -> str:
@@ -436,7 +427,7 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - a tool bug is the model's error result, never a crash of the run
             out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
         duration = round(timer() - started, 4)
-        self.rec.charge_side_usage(self.runtime, step=step.n, purpose="simulation" if simulated else step.tool)
+        self.rec.charge_side_usage(self._side_usage, step=step.n, purpose="simulation" if simulated else step.tool)
         self.rec.move(step, "failed" if out.is_error else "done", content=out.to_content(),
                       is_error=out.is_error, duration_s=duration, simulated=simulated)
         if step.tool == "UpdatePlan" and not out.is_error:

@@ -156,9 +156,12 @@ class RunRecorder:
             self.flush(force=True, trace=False)   # the final trace is written once, by close()
             atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
 
-    def charge_side_usage(self, runtime: object, *, step: int | None = None, purpose: str) -> None:
-        """Model calls the runtime made outside the conversation, charged to a step or the run."""
-        if not isinstance(runtime, ReportsSideUsage):
+    def charge_side_usage(self, runtime: ReportsSideUsage | None, *, step: int | None = None,
+                          purpose: str) -> None:
+        """Model calls the runtime made outside the conversation, charged to a step or the run.
+        (The caller asks `isinstance(runtime, ReportsSideUsage)` once, not at every step: a
+        runtime-checkable protocol costs microseconds per check.)"""
+        if runtime is None:
             return
         side = runtime.take_side_usage()
         if side.input_tokens or side.output_tokens:
@@ -240,7 +243,8 @@ class RunRecorder:
                     learnings, source = text.strip(), "model"
             except Exception as exc:  # noqa: BLE001 - no model: the derived text stands
                 self.note(f"learnings derived from the run (the model could not summarise: {type(exc).__name__})")
-            self.charge_side_usage(runtime, purpose="memory summary")
+            self.charge_side_usage(runtime if isinstance(runtime, ReportsSideUsage) else None,
+                                   purpose="memory summary")
         entry = self.redact(new_experience(led, now, duration))
         append_experience(self.ws.system / "memory_log.md", entry, self.redact.text(learnings))
         self.record("memory_saved", data={"experience_id": entry["experience_id"], "learnings": source})
