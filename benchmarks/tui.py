@@ -361,14 +361,16 @@ async def _load(project: str, n: int, keys: int) -> dict[str, Any]:
         timings["log_load_s"] = time.perf_counter() - t
 
     ToolCallLog.load = timed_load
-    real_load_views = LlmosApp._load_views
+    from llmos_tui.tui.screens.run import RunScreen
+
+    real_load_views = RunScreen._load_views
 
     def timed_load_views(self: Any) -> None:
         t = time.perf_counter()
         real_load_views(self)
         timings["load_views_s"] = time.perf_counter() - t
 
-    LlmosApp._load_views = timed_load_views
+    RunScreen._load_views = timed_load_views
 
     t0 = time.perf_counter()
     app = LlmosApp(AppSettings(workspace=Path(project), clock=False, watch_files=False))
@@ -481,7 +483,7 @@ async def _stream(turns: int, keys: int, warm_rows: int) -> dict[str, Any]:
             out["status_paused"] = led.status
             out["idle"] = await press_series(probe, keys, seed=3)
             out["idle_rows"] = len(log.rows)
-            app.workers.cancel_group(app, "runner")
+            app.workers.cancel_group(app.run_screen, "runner")
             await pilot.pause(0.1)
     finally:
         shutil.rmtree(root, ignore_errors=True)

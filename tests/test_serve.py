@@ -224,8 +224,8 @@ def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
                 assert (project / "workspace" / "hello.txt").read_text() == "hi\n"
                 # the next state, all of it (the header, the tool-call row and the footer repaint in
                 # separate frames). The header's note after " — " is left out: it can go stale when the
-                # driver exits before the watcher reads its last records (llmos_tui/tui/app.py
-                # _check_driver recomputes it only when the driver's liveness changes)
+                # driver exits before the watcher reads its last records (llmos_tui/core/source.py
+                # FollowedRun.check_driver recomputes it only when the driver's liveness changes)
                 def completed(s: str) -> bool:
                     lines = s.splitlines()
                     body = "\n".join(lines[2:])

@@ -417,3 +417,19 @@ async def test_a_sub_agents_steps_are_shown_and_decided_by_keypress(project):
         assert (project / "workspace" / "notes.txt").read_text() == "n"
         assert app.ledger.parent is None and app.query_one(RunHeader).state.goal == "write a greeting"
         assert [r.tool for r in app.query_one(ToolCallLog).rows] == ["Task"]
+
+
+async def test_the_command_palette_offers_the_waiting_steps_actions_and_they_work(project):
+    """The palette once counted itself as 'a dialog is open' and offered none of the run's actions."""
+    from textual.command import CommandPalette
+
+    app = make_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, awaiting(app, 2))
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await pilot.press(*"Approve step")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await wait_for(pilot, awaiting(app, 3))
+        assert (project / "workspace" / "hello.txt").read_text() == "hi\n"

@@ -15,7 +15,6 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from llmos_tui.core.control import Command, ControlChannel, new_command
@@ -24,7 +23,7 @@ from llmos_tui.core.lock import holder_info
 from llmos_tui.core.records import parse_record
 from llmos_tui.core.session import read_ledger
 from llmos_tui.core.statuses import RUN_TERMINAL
-from llmos_tui.core.workspace import Workspace
+from llmos_tui.core.workspace import Workspace, task_run_id
 
 # The decisions that name a step, and the step statuses each one answers.
 WAITS_FOR: dict[str, tuple[str, ...]] = {
@@ -36,10 +35,6 @@ WAITS_FOR: dict[str, tuple[str, ...]] = {
 STEP_ACTIONS: tuple[str, ...] = tuple(WAITS_FOR)
 
 
-def journal_path(ws: Workspace, run_id: str) -> Path:
-    return ws.run_dir(run_id) / "journal.jsonl"
-
-
 def driver(ws: Workspace, run_id: str) -> dict[str, Any] | None:
     """What the driver lock says (pid, run_id, …) when a live process drives `run_id`, else None."""
     holder = holder_info(ws.root)
@@ -49,11 +44,16 @@ def driver(ws: Workspace, run_id: str) -> dict[str, Any] | None:
 def running_subagents(ws: Workspace, run_id: str, ledger: Ledger) -> Iterator[tuple[str, Ledger]]:
     """The Task sub-agents running under `run_id` (whose ledger is `ledger`), outermost first:
     each one's run id and ledger, folded from its journal. A Task step whose sub-agent has not
-    written a journal yet ends the chain."""
+    written a journal yet ends the chain.
+
+    The rule is the Task step (still `running`), not the parent's `active_child` that a watcher
+    follows (core/source.py): a run stopped for a person inside a sub-agent (--no-wait, paused to
+    exit) has closed the sub-agent's driver — no `active_child` — but the decision is still the
+    sub-agent's."""
     led = ledger
     while (cur := led.current_step) is not None and cur.tool == "Task" and cur.status == "running":
-        child_id = f"{run_id}/task-{cur.n}"
-        if not journal_path(ws, child_id).exists():
+        child_id = task_run_id(run_id, cur.n)
+        if not ws.journal_path(child_id).exists():
             return
         run_id, led = child_id, read_ledger(ws, child_id)
         yield run_id, led
@@ -100,9 +100,9 @@ def send_decision(ws: Workspace, target: DecisionTarget, action: str, *, step: i
                   scope: str | None = None) -> SentDecision:
     """Append the command to the top run's control.jsonl; its outcome is journalled after
     `journal_offset` in the deciding run's journal (see `await_outcome`)."""
-    offset = journal_path(ws, target.run_id).stat().st_size
+    offset = ws.journal_path(target.run_id).stat().st_size
     cmd = new_command(action, step=step, inputs=inputs, feedback=feedback, scope=scope)
-    ControlChannel(ws.run_dir(target.top_id) / "control.jsonl").append(cmd)
+    ControlChannel(ws.control_path(target.top_id)).append(cmd)
     return SentDecision(cmd, target, offset, driver(ws, target.top_id) is not None)
 
 
@@ -111,7 +111,7 @@ def await_outcome(ws: Workspace, run_id: str, cmd_id: str, offset: int, timeout:
     """The `data` of the command record the driver journals for `cmd_id` in `run_id`'s journal
     after `offset` (its id, action, `applied`, and a `reason` when rejected), or None when none
     lands within `timeout` seconds. Only complete lines are read."""
-    path = journal_path(ws, run_id)
+    path = ws.journal_path(run_id)
     needle = cmd_id.encode()
     deadline = time.monotonic() + timeout
     while True:

@@ -208,7 +208,7 @@ def _sub_runs(ws: Any, run_id: str) -> Iterator[str]:
         return
     for _, name in sorted(entries):
         child = f"{run_id}/{name}"
-        if (ws.run_dir(child) / "journal.jsonl").exists():
+        if (ws.journal_path(child)).exists():
             yield child
             yield from _sub_runs(ws, child)
 

@@ -17,7 +17,7 @@ from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runner import Runner, RunOptions
 from llmos_tui.core.toolmap import load_toolmap
-from llmos_tui.core.workspace import Workspace
+from llmos_tui.core.workspace import SCRIPT_NAME, STATE_NAME, Workspace
 
 
 @dataclass(frozen=True)
@@ -117,11 +117,11 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
 def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
                max_cost_usd: float | None = None, options: RunOptions = RunOptions()) -> Runner:
     config, registry = load_parts(ws, max_cost_usd=max_cost_usd)
-    first = read_records(ws.run_dir(run_id) / "journal.jsonl")[0]["data"]
+    first = read_records(ws.journal_path(run_id))[0]["data"]
     runtime_name = first.get("runtime", "scripted")
     if runtime_name != "scripted" and first.get("model"):
         config = config.with_(model=first["model"])  # the model the run started on (--model)
-    script = ws.run_dir(run_id) / "script.yaml"
+    script = ws.run_dir(run_id) / SCRIPT_NAME
     runtime = make_runtime(runtime_name, script if script.exists() else None, config)
     return driver_for(runtime_name).resume(ws, run_id, config=config, registry=registry, runtime=runtime,
                          options=options, approval=approval)
@@ -131,7 +131,7 @@ def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> L
     """A run as its journal tells it (read-only: for status, lists and watchers), streamed."""
     from llmos_tui.core.journal import iter_records
 
-    path = ws.run_dir(run_id) / "journal.jsonl"
+    path = ws.journal_path(run_id)
     return Ledger.from_records(iter_records(path), str(path), keep_messages=keep_messages)
 
 
@@ -160,7 +160,7 @@ def list_runs(ws: Workspace) -> list[RunSummary]:
             live = None
     out = []
     for run_id in reversed(ws.run_ids()):
-        final = ws.run_dir(run_id) / "execution_state.md"
+        final = ws.run_dir(run_id) / STATE_NAME
         try:
             if final.exists():
                 st = StateFile(final).load()

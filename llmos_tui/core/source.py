@@ -142,7 +142,7 @@ class FollowedRun(RunSource):
     def __init__(self, ws: Workspace, run_id: str) -> None:
         super().__init__()
         self.ws = ws
-        self.follower = JournalFollower(ws.run_dir(run_id) / "journal.jsonl")
+        self.follower = JournalFollower(ws.journal_path(run_id))
         self.chain: list[JournalFollower] = []   # the running sub-agents, outermost first
         self.checked = False                     # check_driver has looked at least once
         self._alive = False
@@ -215,7 +215,7 @@ class FollowedRun(RunSource):
             child = (self.chain[-1] if self.chain else self.follower).ledger.active_child
             if child is None:
                 break
-            f = JournalFollower(self.ws.run_dir(child) / "journal.jsonl")
+            f = JournalFollower(self.ws.journal_path(child))
             try:
                 f.read_new()
             except LlmosError:
@@ -256,7 +256,7 @@ class FollowedRun(RunSource):
     def send(self, action: str, **kw: Any) -> Command | None:
         if not self._alive:
             return None
-        return ControlChannel(self.ws.run_dir(self.run_id) / "control.jsonl").append(new_command(action, **kw))
+        return ControlChannel(self.ws.control_path(self.run_id)).append(new_command(action, **kw))
 
     def validate(self, tool: str, inputs: Any) -> str | None:
         """Checked against this workspace's tools (the driver's own, as far as can be told here)."""

@@ -6,6 +6,7 @@ from typing import Any
 
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.text import seconds_between
+from llmos_tui.core.workspace import JOURNAL_NAME, TRACE_NAME
 
 
 def _seconds_between(a: str, b: str) -> float | None:
@@ -66,10 +67,10 @@ def load_trace(ws: Any, run_id: str, *, system: str | None = None,
     from llmos_tui.core.state import to_front_matter
 
     run_dir = ws.run_dir(run_id)
-    journal = run_dir / "journal.jsonl"
+    journal = run_dir / JOURNAL_NAME
     trace = None
     try:
-        trace = json.loads((run_dir / "trace.json").read_text(encoding="utf-8"))
+        trace = json.loads((run_dir / TRACE_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         trace = None
     try:

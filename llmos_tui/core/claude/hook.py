@@ -239,7 +239,7 @@ def _decision(what: str, reason: str) -> dict[str, Any]:
 def _prompt_of(ws: Workspace, run_id: str) -> str | None:
     from llmos_tui.core.journal import iter_records
 
-    for rec in iter_records(ws.run_dir(run_id) / "journal.jsonl"):
+    for rec in iter_records(ws.journal_path(run_id)):
         if rec["kind"] == "claude_session":
             return rec["data"].get("prompt_id")
     return None

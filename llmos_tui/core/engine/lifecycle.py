@@ -17,7 +17,7 @@ from llmos_tui.core.journal import Journal, read_records
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.state import to_front_matter
-from llmos_tui.core.workspace import Workspace
+from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, TRACE_NAME, Workspace
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,8 @@ class ChildLink:
 
 def sweep(ws: Workspace, run_id: str) -> None:
     """Remove half-written temp files a killed driver left (we hold the lock: no one else writes)."""
-    remove_stale_temp_files(ws.root, "execution_state.md")
-    for name in ("trace.json", "execution_state.md"):
+    remove_stale_temp_files(ws.root, STATE_NAME)
+    for name in (TRACE_NAME, STATE_NAME):
         remove_stale_temp_files(ws.run_dir(run_id), name)
 
 
@@ -52,7 +52,7 @@ def pick_memory(ws: Workspace, config: AgentConfig, goal: str) -> tuple[str, lis
 
 def state_path_of(ws: Workspace, run_id: str, *, child: bool) -> Path:
     """The workspace's execution_state.md shows the top run; a sub-agent's is in its own folder."""
-    return ws.run_dir(run_id) / "execution_state.md" if child else ws.state_path
+    return ws.run_dir(run_id) / STATE_NAME if child else ws.state_path
 
 
 def create_run(ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolRegistry,
@@ -70,7 +70,7 @@ def create_run(ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolR
         run_dir.mkdir(parents=True, exist_ok=False)
         for name, data in (run_files or {}).items():
             atomic_write(run_dir / name, data)
-        rec = RunRecorder(ws, Journal(run_dir / "journal.jsonl"), Ledger(), config=config, registry=registry,
+        rec = RunRecorder(ws, Journal(run_dir / JOURNAL_NAME), Ledger(), config=config, registry=registry,
                           options=options, lock=lock, run_dir=run_dir,
                           state_path=state_path_of(ws, run_id, child=child is not None))
         if on_open is not None:
@@ -104,7 +104,7 @@ def read_run(ws: Workspace, run_id: str) -> tuple[Path, list[Any], Ledger, Ledge
     first record alone — the run as it started). Stale temp files a killed driver left are swept
     first."""
     sweep(ws, run_id)
-    path = ws.run_dir(run_id) / "journal.jsonl"
+    path = ws.journal_path(run_id)
     records = read_records(path)
     if not records or records[0]["kind"] != "run_started":
         raise FileFormatError(str(path), 1, "journal does not start with run_started")

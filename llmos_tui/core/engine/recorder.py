@@ -31,7 +31,7 @@ from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.text import parse_iso
 from llmos_tui.core.trace import build_trace
 from llmos_tui.core.training import redactor_for
-from llmos_tui.core.workspace import Workspace, write_json_atomic
+from llmos_tui.core.workspace import STATE_NAME, TRACE_NAME, Workspace, write_json_atomic
 
 Listener = Callable[[JournalRecord, Ledger], None]
 UNSET: Any = ...   # set_status(error=UNSET) leaves the run's error as it is
@@ -154,7 +154,7 @@ class RunRecorder:
         self.record("run_status", frm=self.ledger.status, to=to, data=data)
         if to in RUN_TERMINAL:
             self.flush(force=True, trace=False)   # the final trace is written once, by close()
-            atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
+            atomic_write(self.run_dir / STATE_NAME, self.state_file.read_text())
 
     def charge_side_usage(self, runtime: ReportsSideUsage | None, *, step: int | None = None,
                           purpose: str) -> None:
@@ -200,7 +200,7 @@ class RunRecorder:
         if self._trace_seq == self.ledger.seq:
             return  # nothing new since the last write
         self._trace_seq = self.ledger.seq
-        write_json_atomic(self.run_dir / "trace.json",
+        write_json_atomic(self.run_dir / TRACE_NAME,
                           self.redact(build_trace(self.ledger, self.initial_state or {}, self.system_prompt(),
                                                   self.registry.api_definitions())))
 
@@ -260,7 +260,7 @@ class RunRecorder:
             self.write_trace()
             if self.ledger.status in RUN_TERMINAL and self.ended:
                 # records after the end (memory, usage of its summary): the final copy follows
-                atomic_write(self.run_dir / "execution_state.md", self.state_file.read_text())
+                atomic_write(self.run_dir / STATE_NAME, self.state_file.read_text())
             self.journal.close()
         finally:
             self.lock.release()

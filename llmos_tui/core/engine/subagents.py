@@ -87,7 +87,7 @@ async def run_task(parent: TaskParent, step: StepRecord, inputs: dict[str, Any])
         raise ToolError(str(exc)) from None
     child_id = task_run_id(led.run_id, step.n)
     child: Child
-    if (parent.rec.ws.run_dir(child_id) / "journal.jsonl").exists():
+    if (parent.rec.ws.journal_path(child_id)).exists():
         child = parent.reopen_child(child_id, runtime)
     else:
         child_config = config.with_(approval=led.approval)

@@ -16,9 +16,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from llmos_tui.core.lock import LOCK_NAME
 from llmos_tui.core.tools.errors import ToolError
+from llmos_tui.core.workspace import RUNS_NAME, STATE_NAME
 
-DEFAULT_RESERVED = ("runs", "execution_state.md", ".llmos-driver.lock")
+DEFAULT_RESERVED = (RUNS_NAME, STATE_NAME, LOCK_NAME)
 
 
 def _error(message: str) -> ToolError:

@@ -27,7 +27,7 @@ from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.source import DrivenRun, FollowedRun, RunSource
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.text import escape_markup, short_inputs
-from llmos_tui.core.workspace import Workspace
+from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, Workspace
 from llmos_tui.tui.messages import (
     ActiveRunChanged,
     DriverChanged,
@@ -220,7 +220,7 @@ class RunScreen(Screen[None]):
                     break
 
         def journal_only(change: Change, path: str) -> bool:
-            return path.endswith("journal.jsonl")
+            return path.endswith(JOURNAL_NAME)
 
         async for _ in awatch(runs, watch_filter=journal_only, step=10, debounce=50):
             self._take_new_records()
@@ -483,7 +483,7 @@ class RunScreen(Screen[None]):
         """Read execution_state.md (an older run shown: its own final copy) and post it."""
         path = self.ws.state_path
         if self._pinned and self.view is not None:
-            final = self.ws.run_dir(self.view.run_id) / "execution_state.md"
+            final = self.ws.run_dir(self.view.run_id) / STATE_NAME
             path = final if final.exists() else path
         try:
             text = path.read_text(encoding="utf-8")
