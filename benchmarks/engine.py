@@ -58,9 +58,16 @@ class NoopTool:
         return ToolOutput("ok")
 
 
-NOOP_SPEC = ToolSpec(framework_tool="NoopTool", claude_tool="Noop", description="does nothing",
-                     cost="free", latency="instant", side_effects="none", error_modes=(),
-                     approval="auto")
+NOOP_SPEC = ToolSpec(
+    framework_tool="NoopTool",
+    claude_tool="Noop",
+    description="does nothing",
+    cost="free",
+    latency="instant",
+    side_effects="none",
+    error_modes=(),
+    approval="auto",
+)
 
 INPUTS: dict[str, dict[str, Any]] = {
     "Noop": {},
@@ -71,11 +78,15 @@ INPUTS: dict[str, dict[str, Any]] = {
 
 def build_turns(tool: str, n: int) -> list[ModelTurn]:
     inputs = INPUTS[tool]
-    turns = [ModelTurn(content=[{"type": "tool_use", "id": f"toolu_b{i:06d}", "name": tool,
-                                 "input": dict(inputs)}], stop_reason="tool_use", model="scripted")
-             for i in range(n)]
-    turns.append(ModelTurn(content=[{"type": "text", "text": "done"}], stop_reason="end_turn",
-                           model="scripted"))
+    turns = [
+        ModelTurn(
+            content=[{"type": "tool_use", "id": f"toolu_b{i:06d}", "name": tool, "input": dict(inputs)}],
+            stop_reason="tool_use",
+            model="scripted",
+        )
+        for i in range(n)
+    ]
+    turns.append(ModelTurn(content=[{"type": "text", "text": "done"}], stop_reason="end_turn", model="scripted"))
     return turns
 
 
@@ -87,12 +98,12 @@ class Result:
     state_bytes: int
     journal_bytes: int
     trace_bytes: int
-    trace_s: float          # total time in RunRecorder.write_trace during drive()
+    trace_s: float  # total time in RunRecorder.write_trace during drive()
     trace_writes: int
     state_saves: int
     journal_syncs: int
-    save_s: float           # time in StateFile.save (render + synced atomic replace)
-    sync_s: float           # time in Journal.sync (the fsync barriers)
+    save_s: float  # time in StateFile.save (render + synced atomic replace)
+    sync_s: float  # time in Journal.sync (the fsync barriers)
 
     @property
     def ms_per_step(self) -> float:
@@ -132,8 +143,15 @@ def run_once(tool: str, n: int, *, profiler: Any = None) -> Result:
         specs = {**load_toolmap(ws.system / "ClaudeCodeToolMap.md"), "Noop": NOOP_SPEC}
         registry = ToolRegistry(specs, {**builtin_tools(), "Noop": NoopTool()})
         runtime = ScriptedRuntime(build_turns(tool, n), source="benchmark")
-        runner = Runner.start(ws, "benchmark the runner", config=config, registry=registry,
-                              runtime=runtime, runtime_name="scripted", options=RunOptions())
+        runner = Runner.start(
+            ws,
+            "benchmark the runner",
+            config=config,
+            registry=registry,
+            runtime=runtime,
+            runtime_name="scripted",
+            options=RunOptions(),
+        )
         box: dict[str, float] = {}
         _count(runner.rec, "write_trace", box, "trace")
         _count(runner.rec.state_file, "save", box, "save")
@@ -150,13 +168,20 @@ def run_once(tool: str, n: int, *, profiler: Any = None) -> Result:
             raise SystemExit(f"{tool} x{n}: the run ended {status!r}, not 'completed'")
         run_dir = ws.run_dir(runner.run_id)
         trace = run_dir / "trace.json"
-        return Result(tool, n, drive_s,
-                      state_bytes=ws.state_path.stat().st_size,
-                      journal_bytes=(run_dir / "journal.jsonl").stat().st_size,
-                      trace_bytes=trace.stat().st_size if trace.exists() else 0,
-                      trace_s=box.get("trace_s", 0.0), trace_writes=int(box.get("trace", 0)),
-                      state_saves=int(box.get("save", 0)), journal_syncs=int(box.get("sync", 0)),
-                      save_s=box.get("save_s", 0.0), sync_s=box.get("sync_s", 0.0))
+        return Result(
+            tool,
+            n,
+            drive_s,
+            state_bytes=ws.state_path.stat().st_size,
+            journal_bytes=(run_dir / "journal.jsonl").stat().st_size,
+            trace_bytes=trace.stat().st_size if trace.exists() else 0,
+            trace_s=box.get("trace_s", 0.0),
+            trace_writes=int(box.get("trace", 0)),
+            state_saves=int(box.get("save", 0)),
+            journal_syncs=int(box.get("sync", 0)),
+            save_s=box.get("save_s", 0.0),
+            sync_s=box.get("sync_s", 0.0),
+        )
 
 
 def measure(tool: str, n: int, repeats: int) -> Result:
@@ -171,40 +196,55 @@ def kb(b: float) -> str:
 def report(tool: str, rows: list[Result]) -> list[str]:
     """Print the table for one tool; return the targets it misses."""
     print(f"\n{tool}")
-    print(f"  {'steps':>6} {'ms/step':>8} {'ex-trace':>8} {'drive s':>8} {'state':>9} {'journal':>10} "
-          f"{'B/step':>7} {'j.fsync':>7} {'st.save':>7} {'trace':>9} {'trace ms':>9}")
+    print(
+        f"  {'steps':>6} {'ms/step':>8} {'ex-trace':>8} {'drive s':>8} {'state':>9} {'journal':>10} "
+        f"{'B/step':>7} {'j.fsync':>7} {'st.save':>7} {'trace':>9} {'trace ms':>9}"
+    )
     for r in rows:
-        print(f"  {r.steps:>6} {r.ms_per_step:>8.3f} {r.ms_per_step_ex_trace:>8.3f} {r.drive_s:>8.3f} "
-              f"{kb(r.state_bytes):>9} {kb(r.journal_bytes):>10} {r.journal_bytes / r.steps:>7.0f} "
-              f"{r.journal_syncs:>7} {r.state_saves:>7} {kb(r.trace_bytes):>9} "
-              f"{r.trace_s * 1000:>7.1f}x{r.trace_writes}")
+        print(
+            f"  {r.steps:>6} {r.ms_per_step:>8.3f} {r.ms_per_step_ex_trace:>8.3f} {r.drive_s:>8.3f} "
+            f"{kb(r.state_bytes):>9} {kb(r.journal_bytes):>10} {r.journal_bytes / r.steps:>7.0f} "
+            f"{r.journal_syncs:>7} {r.state_saves:>7} {kb(r.trace_bytes):>9} "
+            f"{r.trace_s * 1000:>7.1f}x{r.trace_writes}"
+        )
     first, last = rows[0], rows[-1]
     per_ms = 1000 / last.steps
     rest = last.drive_s - last.save_s - last.sync_s - last.trace_s
-    print(f"  where it goes at {last.steps}: state-file writes {last.save_s * per_ms:.3f} ms/step, "
-          f"journal fsync {last.sync_s * per_ms:.3f}, trace.json {last.trace_s * per_ms:.3f}, "
-          f"the rest (loop, ledger, tool) {rest * per_ms:.3f}")
+    print(
+        f"  where it goes at {last.steps}: state-file writes {last.save_s * per_ms:.3f} ms/step, "
+        f"journal fsync {last.sync_s * per_ms:.3f}, trace.json {last.trace_s * per_ms:.3f}, "
+        f"the rest (loop, ledger, tool) {rest * per_ms:.3f}"
+    )
     missed = []
     ratio = last.ms_per_step / first.ms_per_step
     flat = ratio <= FLAT_TARGET
-    print(f"  flat: {last.steps // 1000}k/{first.steps} = {ratio:.2f}× (target ≤ {FLAT_TARGET}×)"
-          if last.steps >= 1000 else f"  flat: {last.steps}/{first.steps} = {ratio:.2f}× (target ≤ {FLAT_TARGET}×)",
-          "" if flat else "  ← MISSED")
+    print(
+        f"  flat: {last.steps // 1000}k/{first.steps} = {ratio:.2f}× (target ≤ {FLAT_TARGET}×)"
+        if last.steps >= 1000
+        else f"  flat: {last.steps}/{first.steps} = {ratio:.2f}× (target ≤ {FLAT_TARGET}×)",
+        "" if flat else "  ← MISSED",
+    )
     worst = max(r.ms_per_step for r in rows)
     targeted = tool != "Write"  # Write's fsync barrier and file I/O are not runner overhead
     fast = worst < STEP_TARGET_MS or not targeted
-    print(f"  per step: {worst:.3f} ms worst, {last.ms_per_step:.3f} ms at {last.steps} "
-          + (f"(target < {STEP_TARGET_MS} ms)" if targeted else
-             f"(no target: {last.sync_s * per_ms:.3f} ms of it is the journal fsync before each write)"),
-          "" if fast else "  ← MISSED")
+    print(
+        f"  per step: {worst:.3f} ms worst, {last.ms_per_step:.3f} ms at {last.steps} "
+        + (
+            f"(target < {STEP_TARGET_MS} ms)"
+            if targeted
+            else f"(no target: {last.sync_s * per_ms:.3f} ms of it is the journal fsync before each write)"
+        ),
+        "" if fast else "  ← MISSED",
+    )
     sizes = [r.state_bytes for r in rows]
     constant = max(sizes) <= min(sizes) * 1.10
-    print(f"  state file: {'constant' if constant else 'GROWS'} ({kb(first.state_bytes)} → {kb(last.state_bytes)})",
-          "" if constant else "  ← MISSED")
+    print(
+        f"  state file: {'constant' if constant else 'GROWS'} ({kb(first.state_bytes)} → {kb(last.state_bytes)})",
+        "" if constant else "  ← MISSED",
+    )
     per = [r.journal_bytes / r.steps for r in rows]
     linear = max(per[1:] or per) <= min(per[1:] or per) * 1.15  # 100 steps carries the fixed header
-    print(f"  journal: {'linear' if linear else 'NOT linear'} (≈ {per[-1]:.0f} B/step)",
-          "" if linear else "  ← MISSED")
+    print(f"  journal: {'linear' if linear else 'NOT linear'} (≈ {per[-1]:.0f} B/step)", "" if linear else "  ← MISSED")
     if not flat:
         missed.append(f"{tool}: flat {ratio:.2f}×")
     if not fast:
@@ -242,8 +282,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [(100, 7), (1_000, 3)] + ([] if args.quick else [(10_000, 1)])
     tools = [t for t in args.tools.split(",") if t]
     print(f"llmos-tui runner overhead — scripted runtime, journal fsync on, Python {sys.version.split()[0]}")
-    print("(ms/step = drive() wall time / steps, median of repeats; ex-trace = without the trace.json "
-          "writes at the end; j.fsync = journal fsyncs; st.save = state-file writes)")
+    print(
+        "(ms/step = drive() wall time / steps, median of repeats; ex-trace = without the trace.json "
+        "writes at the end; j.fsync = journal fsyncs; st.save = state-file writes)"
+    )
     for tool in tools:
         run_once(tool, 20)  # warm up: imports (jsonschema), the page cache
     missed: list[str] = []
@@ -255,9 +297,11 @@ def main(argv: list[str] | None = None) -> int:
             trace_big = rows[-1]
     if trace_big is not None:
         t = trace_big
-        print(f"\ntrace.json at {t.steps} {t.tool} steps: {kb(t.trace_bytes)}, written {t.trace_writes}× at the end, "
-              f"{t.trace_s * 1000 / max(t.trace_writes, 1):.1f} ms each ({t.trace_s * 1000:.1f} ms total, "
-              f"{t.trace_s / t.drive_s:.0%} of drive())")
+        print(
+            f"\ntrace.json at {t.steps} {t.tool} steps: {kb(t.trace_bytes)}, written {t.trace_writes}× at the end, "
+            f"{t.trace_s * 1000 / max(t.trace_writes, 1):.1f} ms each ({t.trace_s * 1000:.1f} ms total, "
+            f"{t.trace_s / t.drive_s:.0%} of drive())"
+        )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rss_mb = rss / 1024 / 1024 if sys.platform == "darwin" else rss / 1024
     print(f"peak RSS: {rss_mb:.0f} MB")

@@ -64,6 +64,7 @@ TIME = shutil.which("time", path="/usr/bin:/bin")
 
 # ====================================================================== the template runs
 
+
 def _tool(name: str, **inputs: Any) -> dict[str, Any]:
     return {"type": "tool_use", "name": name, "input": inputs}
 
@@ -77,33 +78,86 @@ def _script(*turns: list[dict[str, Any]], **extra: Any) -> str:
 
 
 TEMPLATES: list[dict[str, Any]] = [
-    {"goal": "write and check a.txt", "script": yaml.safe_dump({"turns": [
-        {"content": [_text("I'll plan first."), _tool("UpdatePlan", steps=[
-            {"title": "Write a.txt", "status": "in_progress"}, {"title": "Check it", "status": "pending"}])]},
-        {"content": [_tool("Write", file_path="a.txt", content="alpha\n" * 20), _tool("Bash", command="wc -l a.txt")]},
-        {"content": [_text("Reading it back."), _tool("Read", file_path="a.txt")]},
-        {"content": [_tool("Glob", pattern="*.txt"), _tool("Grep", pattern="alpha", path=".", output_mode="count")]},
-        {"content": [_text("A long answer that was cut")], "stop_reason": "max_tokens"},
-        {"content": [_text("…off. a.txt holds 20 lines of alpha.")]}]}, sort_keys=False)},
-    {"goal": "greet", "approval": "side-effects", "script": _script(
-        [_text("Plan."), _tool("UpdatePlan", steps=[{"title": "Greet", "status": "in_progress"}])],
-        [_tool("Write", file_path="hello.txt", content="hi\n")],
-        [_text("Saving the key too."), _tool("Write", file_path="key.txt", content="k")],
-        [_text("Understood, no key file."), _tool("Write", file_path="notes.txt", content="n\n")],
-        [_tool("Bash", command="rm -f notes.txt")],
-        [_text("Done.")]),
-     "decisions": {2: [("edit", {"inputs": {"file_path": "greeting.txt", "content": "hello\n"}}), ("approve", {})],
-                   3: [("deny", {"feedback": "never write keys to disk"})],
-                   5: [("skip", {"feedback": "keep it"})]}},
+    {
+        "goal": "write and check a.txt",
+        "script": yaml.safe_dump(
+            {
+                "turns": [
+                    {
+                        "content": [
+                            _text("I'll plan first."),
+                            _tool(
+                                "UpdatePlan",
+                                steps=[
+                                    {"title": "Write a.txt", "status": "in_progress"},
+                                    {"title": "Check it", "status": "pending"},
+                                ],
+                            ),
+                        ]
+                    },
+                    {
+                        "content": [
+                            _tool("Write", file_path="a.txt", content="alpha\n" * 20),
+                            _tool("Bash", command="wc -l a.txt"),
+                        ]
+                    },
+                    {"content": [_text("Reading it back."), _tool("Read", file_path="a.txt")]},
+                    {
+                        "content": [
+                            _tool("Glob", pattern="*.txt"),
+                            _tool("Grep", pattern="alpha", path=".", output_mode="count"),
+                        ]
+                    },
+                    {"content": [_text("A long answer that was cut")], "stop_reason": "max_tokens"},
+                    {"content": [_text("…off. a.txt holds 20 lines of alpha.")]},
+                ]
+            },
+            sort_keys=False,
+        ),
+    },
+    {
+        "goal": "greet",
+        "approval": "side-effects",
+        "script": _script(
+            [_text("Plan."), _tool("UpdatePlan", steps=[{"title": "Greet", "status": "in_progress"}])],
+            [_tool("Write", file_path="hello.txt", content="hi\n")],
+            [_text("Saving the key too."), _tool("Write", file_path="key.txt", content="k")],
+            [_text("Understood, no key file."), _tool("Write", file_path="notes.txt", content="n\n")],
+            [_tool("Bash", command="rm -f notes.txt")],
+            [_text("Done.")],
+        ),
+        "decisions": {
+            2: [("edit", {"inputs": {"file_path": "greeting.txt", "content": "hello\n"}}), ("approve", {})],
+            3: [("deny", {"feedback": "never write keys to disk"})],
+            5: [("skip", {"feedback": "keep it"})],
+        },
+    },
     {"goal": "look at pic.png", "script": _script([_tool("Read", file_path="pic.png")], [_text("A tiny picture.")])},
-    {"goal": "simulate a cleanup", "mode": "simulate", "script": _script(
-        [_tool("Write", file_path="keep.txt", content="changed")], [_tool("Bash", command="rm -rf build")],
-        [_text("done")], simulated_results={0: ["Wrote 7 bytes to keep.txt"]})},
-    {"goal": "delegate the notes", "script": _script(
-        [_tool("Task", description="Write the notes", prompt="Write sub.txt holding 'n'.")],
-        [_text("The sub-agent wrote the notes.")],
-        subagents=[{"turns": [{"content": [_tool("Write", file_path="sub.txt", content="n")]},
-                              {"content": [_text("Wrote sub.txt.")]}]}])},
+    {
+        "goal": "simulate a cleanup",
+        "mode": "simulate",
+        "script": _script(
+            [_tool("Write", file_path="keep.txt", content="changed")],
+            [_tool("Bash", command="rm -rf build")],
+            [_text("done")],
+            simulated_results={0: ["Wrote 7 bytes to keep.txt"]},
+        ),
+    },
+    {
+        "goal": "delegate the notes",
+        "script": _script(
+            [_tool("Task", description="Write the notes", prompt="Write sub.txt holding 'n'.")],
+            [_text("The sub-agent wrote the notes.")],
+            subagents=[
+                {
+                    "turns": [
+                        {"content": [_tool("Write", file_path="sub.txt", content="n")]},
+                        {"content": [_text("Wrote sub.txt.")]},
+                    ]
+                }
+            ],
+        ),
+    },
     {"goal": "a run that fails", "script": _script([_tool("Write", file_path="f.txt", content="f")])},
 ]
 
@@ -111,9 +165,16 @@ TEMPLATES: list[dict[str, Any]] = [
 async def _drive(ws: Workspace, t: dict[str, Any]) -> str:
     config = load_agent_config(ws.system / "SystemAgent.md").with_(approval=t.get("approval", "never"))
     registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-    runner = Runner.start(ws, t["goal"], config=config, registry=registry,
-                          runtime=ScriptedRuntime.parse(t["script"]), runtime_name="scripted",
-                          mode=t.get("mode", "execute"), options=RunOptions(poll_interval=0.01))
+    runner = Runner.start(
+        ws,
+        t["goal"],
+        config=config,
+        registry=registry,
+        runtime=ScriptedRuntime.parse(t["script"]),
+        runtime_name="scripted",
+        mode=t.get("mode", "execute"),
+        options=RunOptions(poll_interval=0.01),
+    )
     decisions = t.get("decisions", {})
 
     def person(rec: dict, led: Any) -> None:
@@ -143,7 +204,7 @@ def fill(dest: Path, templates: list[tuple[str, list[tuple[str, bytes]]]], n: in
     """A project at dest holding n top-level runs cloned round-robin from the templates."""
     init_project(dest)
     runs = Workspace.locate(dest).runs_dir
-    t0 = 1_767_225_600   # 2026-01-01T00:00:00Z; one run a minute
+    t0 = 1_767_225_600  # 2026-01-01T00:00:00Z; one run a minute
     for k in range(n):
         old, files = templates[k % len(templates)]
         new = time.strftime("%Y%m%d-%H%M%S", time.gmtime(t0 + 60 * k)) + f"-{k % 65536:04x}"
@@ -154,6 +215,7 @@ def fill(dest: Path, templates: list[tuple[str, list[tuple[str, bytes]]]], n: in
 
 
 # ====================================================================== measuring
+
 
 def spawn_export(project: Path, fmt: str, out: Path) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "llmos_tui", "export", "--all", "--format", fmt, "-o", str(out)]
@@ -170,8 +232,13 @@ def spawn_export(project: Path, fmt: str, out: Path) -> dict[str, Any]:
         else:
             rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     summary = proc.stdout.strip().splitlines()[-1]
-    return {"wall_s": wall, "rss_mb": rss_kb / 1024, "summary": summary,
-            "rows": sum(1 for _ in open(out, "rb")), "bytes": out.stat().st_size}
+    return {
+        "wall_s": wall,
+        "rss_mb": rss_kb / 1024,
+        "summary": summary,
+        "rows": sum(1 for _ in open(out, "rb")),
+        "bytes": out.stat().st_size,
+    }
 
 
 def baseline_rss(project: Path) -> float:
@@ -179,8 +246,12 @@ def baseline_rss(project: Path) -> float:
     with tempfile.NamedTemporaryFile("r", suffix=".time") as tf:
         if not TIME:
             return float("nan")
-        subprocess.run([TIME, "-o", tf.name, "-f", "%M", sys.executable, "-m", "llmos_tui", "--version"],
-                       cwd=project, capture_output=True, timeout=60)
+        subprocess.run(
+            [TIME, "-o", tf.name, "-f", "%M", sys.executable, "-m", "llmos_tui", "--version"],
+            cwd=project,
+            capture_output=True,
+            timeout=60,
+        )
         return int(tf.read().strip().splitlines()[-1]) / 1024
 
 
@@ -192,17 +263,21 @@ def main(argv: list[str] | None = None) -> int:
     small, big = (100, 1_000) if args.quick else (1_000, 10_000)
     formats = [f for f in args.formats.split(",") if f]
     t_all = time.perf_counter()
-    print(f"llmos-tui export --all — {small:,} and {big:,} runs cloned from {len(TEMPLATES)} real scripted runs, "
-          f"Python {sys.version.split()[0]}, peak RSS from {'/usr/bin/time' if TIME else 'getrusage (≤, an upper bound)'}")
+    print(
+        f"llmos-tui export --all — {small:,} and {big:,} runs cloned from {len(TEMPLATES)} real scripted runs, "
+        f"Python {sys.version.split()[0]}, peak RSS from {'/usr/bin/time' if TIME else 'getrusage (≤, an upper bound)'}"
+    )
     with tempfile.TemporaryDirectory(prefix="llmos-bench-export-") as tmp:
         tmp_path = Path(tmp)
-        os.environ["XDG_CONFIG_HOME"] = str(tmp_path / "config")   # never the real ~/.config
+        os.environ["XDG_CONFIG_HOME"] = str(tmp_path / "config")  # never the real ~/.config
         t0 = time.perf_counter()
         ws, ids = make_templates(tmp_path / "templates")
         templates = [(rid, _template_files(ws, rid)) for rid in ids]
         sizes = {rid: sum(len(d) for _, d in files) for rid, files in templates}
-        print(f"  templates: {len(ids)} runs driven in {time.perf_counter() - t0:.1f} s, "
-              f"{sum(sizes.values()) / len(sizes) / 1024:.0f} KB of run files each on average")
+        print(
+            f"  templates: {len(ids)} runs driven in {time.perf_counter() - t0:.1f} s, "
+            f"{sum(sizes.values()) / len(sizes) / 1024:.0f} KB of run files each on average"
+        )
         projects = {}
         for n in (small, big):
             t0 = time.perf_counter()
@@ -211,8 +286,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {n:>6,} runs cloned in {time.perf_counter() - t0:.1f} s")
         base = baseline_rss(projects[small])
         print(f"  baseline: `llmos-tui --version` peaks at {base:.1f} MB\n")
-        print(f"  {'format':<11} {'runs':>7} {'rows':>7} {'wall s':>7} {'runs/s':>7} {'ms/run':>7} "
-              f"{'peak MB':>8} {'output':>9}")
+        print(
+            f"  {'format':<11} {'runs':>7} {'rows':>7} {'wall s':>7} {'runs/s':>7} {'ms/run':>7} "
+            f"{'peak MB':>8} {'output':>9}"
+        )
         missed: list[str] = []
         results: dict[tuple[str, int], dict[str, Any]] = {}
         for fmt in formats:
@@ -220,18 +297,22 @@ def main(argv: list[str] | None = None) -> int:
                 r = spawn_export(projects[n], fmt, tmp_path / f"{fmt}-{n}.jsonl")
                 results[(fmt, n)] = r
                 mark = "" if TIME else "≤"
-                print(f"  {fmt:<11} {n:>7,} {r['rows']:>7,} {r['wall_s']:>7.2f} {n / r['wall_s']:>7.0f} "
-                      f"{r['wall_s'] * 1000 / n:>7.2f} {mark}{r['rss_mb']:>7.1f} {r['bytes'] / 1e6:>7.1f} MB")
+                print(
+                    f"  {fmt:<11} {n:>7,} {r['rows']:>7,} {r['wall_s']:>7.2f} {n / r['wall_s']:>7.0f} "
+                    f"{r['wall_s'] * 1000 / n:>7.2f} {mark}{r['rss_mb']:>7.1f} {r['bytes'] / 1e6:>7.1f} MB"
+                )
                 (tmp_path / f"{fmt}-{n}.jsonl").unlink()
             a, b = results[(fmt, small)], results[(fmt, big)]
             ratio = b["rss_mb"] / a["rss_mb"]
             flat = ratio <= FLAT_AIM
             fast = b["wall_s"] <= TIME_AIM_S * big / 10_000
             lean = b["rss_mb"] <= RSS_AIM_MB
-            print(f"  {'':<11} memory {big // small}× the runs → {ratio:.2f}× the peak (aim ≤ {FLAT_AIM}×)"
-                  f"{'' if flat else '  ← MISSED'}; {big:,} runs in {b['wall_s']:.1f} s "
-                  f"(aim ≤ {TIME_AIM_S * big / 10_000:.0f} s){'' if fast else '  ← MISSED'}; "
-                  f"peak {b['rss_mb']:.0f} MB (aim ≤ {RSS_AIM_MB}){'' if lean else '  ← MISSED'}")
+            print(
+                f"  {'':<11} memory {big // small}× the runs → {ratio:.2f}× the peak (aim ≤ {FLAT_AIM}×)"
+                f"{'' if flat else '  ← MISSED'}; {big:,} runs in {b['wall_s']:.1f} s "
+                f"(aim ≤ {TIME_AIM_S * big / 10_000:.0f} s){'' if fast else '  ← MISSED'}; "
+                f"peak {b['rss_mb']:.0f} MB (aim ≤ {RSS_AIM_MB}){'' if lean else '  ← MISSED'}"
+            )
             if not flat:
                 missed.append(f"{fmt}: memory {ratio:.2f}×")
             if not fast:

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parents[1] / "tests"))   # FakeAnthropic is test support code
+sys.path.insert(0, str(HERE.parents[1] / "tests"))  # FakeAnthropic is test support code
 
 STEPS = 20
 TIME_AIM_S = 1.0
@@ -67,11 +67,16 @@ def isolate_env() -> None:
 
 # ====================================================================== the fake model
 
+
 def tool_call(step: int) -> tuple[str, dict[str, Any]]:
     kind = step % 5
     if kind == 0:
-        return "UpdatePlan", {"steps": [{"title": "Look at the files", "status": "completed" if step else "in_progress"},
-                                        {"title": "Write out.txt", "status": "pending"}]}
+        return "UpdatePlan", {
+            "steps": [
+                {"title": "Look at the files", "status": "completed" if step else "in_progress"},
+                {"title": "Write out.txt", "status": "pending"},
+            ]
+        }
     if kind == 1:
         return "Glob", {"pattern": "*.txt"}
     if kind == 2:
@@ -128,11 +133,17 @@ def spawn(cmd: list[str], *, cwd: str, env: dict[str, str], timeout: float = 120
             fields = (tf.read().strip().splitlines() or ["0 0 0"])[-1].split()
             rss_kb, cpu, exact = int(fields[0]), float(fields[1]) + float(fields[2]), True
         else:
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)   # the max over all children so far
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the max over all children so far
             rss_kb = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss // 1024
             cpu, exact = float("nan"), False
-    return {"wall_s": wall, "rss_mb": rss_kb / 1024, "rc": proc.returncode, "output": text,
-            "cpu_s": cpu, "rss_exact": exact}
+    return {
+        "wall_s": wall,
+        "rss_mb": rss_kb / 1024,
+        "rc": proc.returncode,
+        "output": text,
+        "cpu_s": cpu,
+        "rss_exact": exact,
+    }
 
 
 def child_env(base_url: str | None) -> dict[str, str]:
@@ -146,17 +157,21 @@ def child_env(base_url: str | None) -> dict[str, str]:
 def headless_once() -> dict[str, Any]:
     from fakeapi import FakeAnthropic
 
-    with tempfile.TemporaryDirectory(prefix="llmos-bench-headless-") as tmp, \
-            FakeAnthropic(default=reply_for) as api:
+    with tempfile.TemporaryDirectory(prefix="llmos-bench-headless-") as tmp, FakeAnthropic(default=reply_for) as api:
         make_project(Path(tmp))
-        r = spawn([sys.executable, "-m", "llmos_tui", "run", "--headless", "--approve", "never", GOAL],
-                  cwd=tmp, env=child_env(api.base_url))
+        r = spawn(
+            [sys.executable, "-m", "llmos_tui", "run", "--headless", "--approve", "never", GOAL],
+            cwd=tmp,
+            env=child_env(api.base_url),
+        )
         r["requests"] = len(api.message_requests)
     tail = r["output"].strip().splitlines()[-1:] or ["(no output)"]
     ok = r["rc"] == 0 and r["requests"] == STEPS + 1 and f"completed: {STEPS} steps" in tail[0]
     if not ok:
-        raise SystemExit(f"the headless run did not complete as scripted (exit {r['rc']}, "
-                         f"{r['requests']} requests): {r['output'][-800:]}")
+        raise SystemExit(
+            f"the headless run did not complete as scripted (exit {r['rc']}, "
+            f"{r['requests']} requests): {r['output'][-800:]}"
+        )
     r["last_line"] = tail[0]
     return r
 
@@ -166,6 +181,7 @@ def baseline(code: list[str]) -> dict[str, Any]:
 
 
 # ====================================================================== in-process child
+
 
 def vm(field: str) -> float:
     with open("/proc/self/status") as fh:
@@ -264,8 +280,9 @@ def inproc() -> dict[str, Any]:
     from fakeapi import FakeAnthropic
 
     with FakeAnthropic(default=reply_for) as api:
-        r = spawn([sys.executable, str(HERE), "--child-inproc", api.base_url], cwd=tempfile.gettempdir(),
-                  env=child_env(None))
+        r = spawn(
+            [sys.executable, str(HERE), "--child-inproc", api.base_url], cwd=tempfile.gettempdir(), env=child_env(None)
+        )
     if r["rc"] != 0:
         raise SystemExit(f"the in-process child failed (exit {r['rc']}):\n{r['output'][-2000:]}")
     data = json.loads(r["output"].strip().splitlines()[-1])
@@ -277,6 +294,7 @@ def inproc() -> dict[str, Any]:
 
 
 # ====================================================================== report
+
 
 def med(rows: list[dict[str, Any]], key: str) -> float:
     return statistics.median(r[key] for r in rows)
@@ -299,12 +317,16 @@ def main(argv: list[str] | None = None) -> int:
     t_all = time.perf_counter()
     from importlib.metadata import version
 
-    print(f"llmos-tui headless run — {STEPS} tool turns + a final text turn against an instant FakeAnthropic, "
-          f"anthropic {version('anthropic')}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
-          f"{n} repetitions (median / min)")
+    print(
+        f"llmos-tui headless run — {STEPS} tool turns + a final text turn against an instant FakeAnthropic, "
+        f"anthropic {version('anthropic')}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{n} repetitions (median / min)"
+    )
     if not TIME:
-        print("  note: /usr/bin/time not found: peak RSS is wait4's ru_maxrss, an upper bound that includes "
-              "this benchmark's own memory at fork")
+        print(
+            "  note: /usr/bin/time not found: peak RSS is wait4's ru_maxrss, an upper bound that includes "
+            "this benchmark's own memory at fork"
+        )
 
     headless_once()  # warm the page cache; not counted
     kinds = {
@@ -315,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     base: dict[str, list[dict[str, Any]]] = {k: [] for k in kinds}
     runs = []
-    for _ in range(n):   # interleaved, so a slow spell of the machine hits every row alike
+    for _ in range(n):  # interleaved, so a slow spell of the machine hits every row alike
         for key, (_, code) in kinds.items():
             base[key].append(baseline(code))
         runs.append(headless_once())
@@ -326,29 +348,43 @@ def main(argv: list[str] | None = None) -> int:
     rows = [(label, base[key]) for key, (label, _) in kinds.items()]
     rows.append((f"llmos-tui run --headless --approve never, {STEPS} steps", runs))
     for label, rs in rows:
-        print(f"  {label:<{w}} {med(rs, 'wall_s'):>6.3f}/{low(rs, 'wall_s'):<6.3f} "
-              f"{med(rs, 'rss_mb'):>6.1f}/{low(rs, 'rss_mb'):<6.1f} {med(rs, 'cpu_s'):>6.2f}")
+        print(
+            f"  {label:<{w}} {med(rs, 'wall_s'):>6.3f}/{low(rs, 'wall_s'):<6.3f} "
+            f"{med(rs, 'rss_mb'):>6.1f}/{low(rs, 'rss_mb'):<6.1f} {med(rs, 'cpu_s'):>6.2f}"
+        )
 
     print(f"\n  in one process (`--child-inproc`: {ip['wall_s']:.2f} s spawn to exit, peak RSS {ip['rss_mb']:.1f} MB)")
     print(f"  {'part':<{w}} {'s':>7} {'RSS MB after':>13}")
     print(f"  {'interpreter start':<{w}} {'':>7} {ip['rss_start']:>13.1f}")
     print(f"  {'import anthropic':<{w}} {ip['import_sdk_s']:>7.3f} {ip['rss_after_sdk']:>13.1f}")
-    print(f"  {'import llmos_tui (cli, session, runner, native)':<{w}} {ip['import_ours_s']:>7.3f} "
-          f"{ip['rss_after_ours']:>13.1f}")
+    print(
+        f"  {'import llmos_tui (cli, session, runner, native)':<{w}} {ip['import_ours_s']:>7.3f} "
+        f"{ip['rss_after_ours']:>13.1f}"
+    )
     for r in ip["runs"]:
         ours = r["drive_s"] - r["model_s"]
         label = {"cold": "run 1, cold", "warm": "run 2, warm", "traced": "run 3, warm, tracemalloc on"}[r["label"]]
-        print(f"  {label + ': start_run':<{w}} {r['start_s']:>7.3f} {'':>13}"
-              f"   (of which the runtime + its SDK client {r['make_runtime_s']:.3f})")
-        print(f"  {'   drive(), all of it':<{w}} {r['drive_s']:>7.3f} {r['rss_after']:>13.1f}"
-              + (f"   traced Python peak {r['traced_peak_mb']:.1f} MB" if "traced_peak_mb" in r else ""))
-        print(f"  {'   - inside next_turn (SDK, HTTP, the fake)':<{w}} {r['model_s']:>7.3f} {'':>13}"
-              f"   ({r['model_calls']} calls, the first {r['first_call_s'] * 1000:.0f} ms)")
-        print(f"  {'   - the rest (runner, journal, tools)':<{w}} {ours:>7.3f} {'':>13}"
-              f"   ({ours / STEPS * 1000:.1f} ms/step)")
+        print(
+            f"  {label + ': start_run':<{w}} {r['start_s']:>7.3f} {'':>13}"
+            f"   (of which the runtime + its SDK client {r['make_runtime_s']:.3f})"
+        )
+        print(
+            f"  {'   drive(), all of it':<{w}} {r['drive_s']:>7.3f} {r['rss_after']:>13.1f}"
+            + (f"   traced Python peak {r['traced_peak_mb']:.1f} MB" if "traced_peak_mb" in r else "")
+        )
+        print(
+            f"  {'   - inside next_turn (SDK, HTTP, the fake)':<{w}} {r['model_s']:>7.3f} {'':>13}"
+            f"   ({r['model_calls']} calls, the first {r['first_call_s'] * 1000:.0f} ms)"
+        )
+        print(
+            f"  {'   - the rest (runner, journal, tools)':<{w}} {ours:>7.3f} {'':>13}"
+            f"   ({ours / STEPS * 1000:.1f} ms/step)"
+        )
     cold = ip["runs"][0]
-    print(f"  {'peak RSS of the process (VmHWM)':<{w}} {'':>7} {ip['hwm']:>13.1f}"
-          f"   (run 1 raised RSS by {cold['rss_after'] - cold['rss_before']:.1f} MB)")
+    print(
+        f"  {'peak RSS of the process (VmHWM)':<{w}} {'':>7} {ip['hwm']:>13.1f}"
+        f"   (run 1 raised RSS by {cold['rss_after'] - cold['rss_before']:.1f} MB)"
+    )
 
     wall, rss = med(runs, "wall_s"), med(runs, "rss_mb")
     py_wall, py_rss = med(base["pass"], "wall_s"), med(base["pass"], "rss_mb")
@@ -356,34 +392,47 @@ def main(argv: list[str] | None = None) -> int:
     sdk_import = med(base["sdk_noexit"], "wall_s") - py_wall
     sdk_exit = sdk_wall - med(base["sdk_noexit"], "wall_s")
     ok_t, ok_m = wall <= TIME_AIM_S, rss <= RSS_AIM_MB
-    print(f"\n  whole process: {wall:.2f} s (aim ≤ {TIME_AIM_S:.0f} s){'' if ok_t else '  ← MISSED'}, "
-          f"peak RSS {rss:.0f} MB (aim ≤ {RSS_AIM_MB} MB){'' if ok_m else '  ← MISSED'}")
+    print(
+        f"\n  whole process: {wall:.2f} s (aim ≤ {TIME_AIM_S:.0f} s){'' if ok_t else '  ← MISSED'}, "
+        f"peak RSS {rss:.0f} MB (aim ≤ {RSS_AIM_MB} MB){'' if ok_m else '  ← MISSED'}"
+    )
     print(f"  the interpreter:        {py_wall:5.2f} s  {py_rss:4.0f} MB")
     # a headless run on Claude leaves with os._exit (llmos_tui/cli.py main): it pays the SDK's
     # import, not the interpreter tearing the SDK's modules down at exit
     sdk_cost = sdk_import
-    print(f"  the SDK (anthropic):    {sdk_cost:5.2f} s  {sdk_rss - py_rss:4.0f} MB   "
-          f"= its import ({(sdk_cost) / wall:.0%} of the wall time, {(sdk_rss - py_rss) / rss:.0%} of the memory); "
-          f"the {sdk_exit:.2f} s its modules take to tear down at exit is skipped (os._exit once all is closed)")
+    print(
+        f"  the SDK (anthropic):    {sdk_cost:5.2f} s  {sdk_rss - py_rss:4.0f} MB   "
+        f"= its import ({(sdk_cost) / wall:.0%} of the wall time, {(sdk_rss - py_rss) / rss:.0%} of the memory); "
+        f"the {sdk_exit:.2f} s its modules take to tear down at exit is skipped (os._exit once all is closed)"
+    )
     ours_wall = wall - py_wall - sdk_cost
-    print(f"  llmos-tui on top:       {ours_wall:5.2f} s  {rss - sdk_rss:4.0f} MB   "
-          f"≈ imports {ip['import_ours_s']:.2f} s + start_run {cold['start_s']:.2f} s + drive() "
-          f"{cold['drive_s']:.2f} s (cold; {cold['model_s']:.2f} s of it inside next_turn, i.e. SDK + HTTP) "
-          f"+ the CLI's parsing and printing")
+    print(
+        f"  llmos-tui on top:       {ours_wall:5.2f} s  {rss - sdk_rss:4.0f} MB   "
+        f"≈ imports {ip['import_ours_s']:.2f} s + start_run {cold['start_s']:.2f} s + drive() "
+        f"{cold['drive_s']:.2f} s (cold; {cold['model_s']:.2f} s of it inside next_turn, i.e. SDK + HTTP) "
+        f"+ the CLI's parsing and printing"
+    )
     without_sdk = wall - sdk_cost
-    print(f"  without the SDK's import the process would take ≈ {without_sdk:.2f} s "
-          f"({'within' if without_sdk <= TIME_AIM_S else 'still over'} the aim)")
+    print(
+        f"  without the SDK's import the process would take ≈ {without_sdk:.2f} s "
+        f"({'within' if without_sdk <= TIME_AIM_S else 'still over'} the aim)"
+    )
     print(f"  total {time.perf_counter() - t_all:.1f} s")
     missed = []
     if not ok_t:
-        missed.append(f"wall {wall:.2f} s > {TIME_AIM_S:.0f} s ({sdk_cost:.2f} s of it is the SDK's "
-                      f"import; llmos-tui's own share {ours_wall:.2f} s)")
+        missed.append(
+            f"wall {wall:.2f} s > {TIME_AIM_S:.0f} s ({sdk_cost:.2f} s of it is the SDK's "
+            f"import; llmos-tui's own share {ours_wall:.2f} s)"
+        )
     if not ok_m:
         missed.append(f"peak RSS {rss:.0f} MB > {RSS_AIM_MB} MB (the SDK alone {sdk_rss:.0f} MB)")
     met = [f"peak RSS {rss:.0f} MB ≤ {RSS_AIM_MB} MB"] if ok_m else []
     met += [f"wall {wall:.2f} s ≤ {TIME_AIM_S:.0f} s"] if ok_t else []
-    print("verdict: all aims met" if not missed else
-          "verdict: missed — " + "; ".join(missed) + (f" (met: {'; '.join(met)})" if met else ""))
+    print(
+        "verdict: all aims met"
+        if not missed
+        else "verdict: missed — " + "; ".join(missed) + (f" (met: {'; '.join(met)})" if met else "")
+    )
     return 0
 
 

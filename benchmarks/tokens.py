@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
-sys.path.insert(0, str(HERE.parents[1] / "tests"))   # FakeAnthropic is test support code
+sys.path.insert(0, str(HERE.parents[1] / "tests"))  # FakeAnthropic is test support code
 
 from llmos_tui.core.config import load_agent_config  # noqa: E402
 from llmos_tui.core.pricing import price_for  # noqa: E402
@@ -71,8 +71,10 @@ MODEL = "claude-sonnet-4-6"
 MIN_CACHE_TOKENS = 1024
 SHARE_AIM = 0.95
 GROWTH_AIM = 3.0
-GOAL_A = ("Review the inventory project: check the code and the data, add a restock helper, write a "
-          "small report script and a summary of what you found in notes/summary.md.")
+GOAL_A = (
+    "Review the inventory project: check the code and the data, add a restock helper, write a "
+    "small report script and a summary of what you found in notes/summary.md."
+)
 GOAL_B = "Find out why the service crashed last night: go through every log file and summarise the errors."
 
 
@@ -207,8 +209,10 @@ def items_csv() -> str:
     lines = ["sku,name,category,qty,price,reorder_level"]
     for i in range(80):
         qty = (i * 37) % 50
-        lines.append(f"SKU-{1000 + i},{words[i % 10]} {['small', 'medium', 'large', 'pro'][i % 4]},"
-                     f"{cats[i % 5]},{qty},{(i * 7919) % 9000 / 100 + 1:.2f},{5 + i % 11}")
+        lines.append(
+            f"SKU-{1000 + i},{words[i % 10]} {['small', 'medium', 'large', 'pro'][i % 4]},"
+            f"{cats[i % 5]},{qty},{(i * 7919) % 9000 / 100 + 1:.2f},{5 + i % 11}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -221,8 +225,13 @@ def setup_a(root: Path) -> None:
 
 
 def plan(*statuses: str) -> dict[str, Any]:
-    titles = ("Explore the project files", "Read the code and the data", "Add a restock helper",
-              "Write src/report.py", "Write notes/summary.md")
+    titles = (
+        "Explore the project files",
+        "Read the code and the data",
+        "Add a restock helper",
+        "Write src/report.py",
+        "Write notes/summary.md",
+    )
     return {"steps": [{"title": t, "status": s} for t, s in zip(titles, statuses)]}
 
 
@@ -238,32 +247,55 @@ def script_a(steps: int) -> list[Reply]:
         (None, "Bash", {"command": "wc -l data/items.csv src/*.py", "description": "count lines"}),
         ("Let me look at the data.", "Read", {"file_path": "data/items.csv", "limit": 40}),
         (None, "UpdatePlan", plan("completed", "completed", "in_progress", "pending", "pending")),
-        ("I'll add the restock helper after total_value.", "Edit",
-         {"file_path": "src/inventory.py", "old_string": "    return round(sum(i.value for i in items), 2)\n",
-          "new_string": "    return round(sum(i.value for i in items), 2)\n" + RESTOCK_FN}),
+        (
+            "I'll add the restock helper after total_value.",
+            "Edit",
+            {
+                "file_path": "src/inventory.py",
+                "old_string": "    return round(sum(i.value for i in items), 2)\n",
+                "new_string": "    return round(sum(i.value for i in items), 2)\n" + RESTOCK_FN,
+            },
+        ),
         (None, "Read", {"file_path": "src/inventory.py", "offset": 45, "limit": 20}),
         ("Now the report script.", "Write", {"file_path": "src/report.py", "content": REPORT_PY}),
-        (None, "Bash", {"command": "head -n 6 data/items.csv && wc -c data/items.csv",
-                        "description": "peek at the data"}),
+        (
+            None,
+            "Bash",
+            {"command": "head -n 6 data/items.csv && wc -c data/items.csv", "description": "peek at the data"},
+        ),
         (None, "Grep", {"pattern": "TODO", "-i": True, "output_mode": "files_with_matches"}),
-        ("Both README TODOs are done now; I'll update it.", "Edit",
-         {"file_path": "README.md", "old_string": "- TODO: a restock helper that says how many units to order.\n",
-          "new_string": "- restock(items) says how many units to order (done).\n"}),
+        (
+            "Both README TODOs are done now; I'll update it.",
+            "Edit",
+            {
+                "file_path": "README.md",
+                "old_string": "- TODO: a restock helper that says how many units to order.\n",
+                "new_string": "- restock(items) says how many units to order (done).\n",
+            },
+        ),
         (None, "Write", {"file_path": "notes/summary.md", "content": SUMMARY_MD}),
         (None, "Read", {"file_path": "notes/summary.md"}),
         (None, "Glob", {"pattern": "src/*.py"}),
         (None, "Bash", {"command": "ls -1 notes src && grep -c , data/items.csv", "description": "check"}),
-        ("Everything is in place.", "UpdatePlan",
-         plan("completed", "completed", "completed", "completed", "completed")),
+        (
+            "Everything is in place.",
+            "UpdatePlan",
+            plan("completed", "completed", "completed", "completed", "completed"),
+        ),
     ]
     out = []
     for i in range(steps):
         words, name, inputs = calls[i % len(calls)]
         out.append(message(*([text(words)] if words else []), tool_use(name, inputs)))
-    out.append(message(text(
-        "Done. I reviewed `src/inventory.py` and `data/items.csv`, added `restock()` to the module, "
-        "wrote `src/report.py` (stock value per category and what to reorder) and summarised the "
-        "review in `notes/summary.md`. The README's restock TODO is marked done.")))
+    out.append(
+        message(
+            text(
+                "Done. I reviewed `src/inventory.py` and `data/items.csv`, added `restock()` to the module, "
+                "wrote `src/report.py` (stock value per category and what to reorder) and summarised the "
+                "review in `notes/summary.md`. The README's restock TODO is marked done."
+            )
+        )
+    )
     return out
 
 
@@ -273,10 +305,15 @@ def log_file(n: int, size: int) -> str:
     parts, used, i = [], 0, 0
     while used < size:
         lvl = levels[(i * 7 + n) % len(levels)]
-        line = (f"2026-03-{1 + n:02d}T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.{(i * 37) % 1000:03d}Z "
-                f"{lvl:<5} worker-{(i * 13 + n) % 8} req={n:02d}{i:06d} "
-                + (f"db pool exhausted after 30s wait; retrying (attempt {1 + i % 5} of 5)" if lvl == "ERROR"
-                   else f"GET /api/orders/{(i * 131) % 99991} 200 in {(i * 17) % 900} ms"))
+        line = (
+            f"2026-03-{1 + n:02d}T{(i // 3600) % 24:02d}:{(i // 60) % 60:02d}:{i % 60:02d}.{(i * 37) % 1000:03d}Z "
+            f"{lvl:<5} worker-{(i * 13 + n) % 8} req={n:02d}{i:06d} "
+            + (
+                f"db pool exhausted after 30s wait; retrying (attempt {1 + i % 5} of 5)"
+                if lvl == "ERROR"
+                else f"GET /api/orders/{(i * 131) % 99991} 200 in {(i * 17) % 900} ms"
+            )
+        )
         parts.append(line)
         used += len(line) + 1
         i += 1
@@ -304,12 +341,19 @@ def script_b(steps: int) -> list[Reply]:
         else:
             call = tool_use("Read", {"file_path": f"logs/app-{n:02d}.log", "offset": 400})
         out.append(message(text(f"Looking at the logs ({i + 1})."), call))
-    out.append(message(text("The crash follows a run of 'db pool exhausted' errors on every worker; "
-                            "raise the pool size or lower the request concurrency.")))
+    out.append(
+        message(
+            text(
+                "The crash follows a run of 'db pool exhausted' errors on every worker; "
+                "raise the pool size or lower the request concurrency."
+            )
+        )
+    )
     return out
 
 
 # ====================================================================== runtimes
+
 
 class Measured(NativeRuntime):
     """The runtime as shipped; only records its trim horizon after each request (no change)."""
@@ -329,12 +373,15 @@ class NoMessageBreakpoints(Measured):
 
     def build_params(self, request: TurnRequest) -> dict[str, Any]:
         params = super().build_params(request)
-        params["messages"] = [{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"}
-                                                for b in m["content"]]} for m in params["messages"]]
+        params["messages"] = [
+            {**m, "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]]}
+            for m in params["messages"]
+        ]
         return params
 
 
 # ====================================================================== one run
+
 
 @dataclass
 class Turn:
@@ -342,8 +389,8 @@ class Turn:
     creation: int
     read: int
     output: int
-    largest_result: int      # tokens of the largest tool_result in this request (fake's estimate)
-    messages: int            # tokens of the messages alone (no tools/system)
+    largest_result: int  # tokens of the largest tool_result in this request (fake's estimate)
+    messages: int  # tokens of the messages alone (no tools/system)
     horizon: int = 0
 
     @property
@@ -356,8 +403,8 @@ class RunResult:
     label: str
     status: str
     turns: list[Turn]
-    prefix: int              # tools + system tokens
-    ideal_reads: list[int]   # per request, the most any breakpoint placement could read from cache
+    prefix: int  # tools + system tokens
+    ideal_reads: list[int]  # per request, the most any breakpoint placement could read from cache
     seconds: float
     trim_batches: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -380,9 +427,12 @@ class RunResult:
         return 1 - self.ideal_uncached / max(1, self.total_prompt)
 
     def usage(self) -> Usage:
-        return Usage(input_tokens=sum(t.input for t in self.turns), output_tokens=sum(t.output for t in self.turns),
-                     cache_read_input_tokens=sum(t.read for t in self.turns),
-                     cache_creation_input_tokens=sum(t.creation for t in self.turns))
+        return Usage(
+            input_tokens=sum(t.input for t in self.turns),
+            output_tokens=sum(t.output for t in self.turns),
+            cache_read_input_tokens=sum(t.read for t in self.turns),
+            cache_creation_input_tokens=sum(t.creation for t in self.turns),
+        )
 
     def cost(self) -> float:
         price = price_for(MODEL)
@@ -405,30 +455,46 @@ def _ideal_reads(bodies: list[dict]) -> list[int]:
         h = hashlib.sha256(("model:" + str(body.get("model"))).encode()).hexdigest()
         hashes, cum, running = [], [], 0
         for ident, piece, _ in prompt_pieces(body):
-            h = hashlib.sha256((h + "\x00" + ident + "\x00" +
-                                json.dumps(piece, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
+            h = hashlib.sha256(
+                (h + "\x00" + ident + "\x00" + json.dumps(piece, sort_keys=True, ensure_ascii=False)).encode()
+            ).hexdigest()
             running += estimate_tokens(piece)
             hashes.append(h)
             cum.append(running)
-        out.append(max((cum[i] for i, hh in enumerate(hashes) if hh in seen and cum[i] >= MIN_CACHE_TOKENS),
-                       default=0))
+        out.append(max((cum[i] for i, hh in enumerate(hashes) if hh in seen and cum[i] >= MIN_CACHE_TOKENS), default=0))
         seen.update(hashes)
     return out
 
 
-def drive(label: str, setup: Callable[[Path], None], replies: list[Reply], goal: str,
-          make_runtime: Callable[[str], Measured]) -> RunResult:
-    with tempfile.TemporaryDirectory(prefix="llmos-bench-tokens-") as tmp, \
-            FakeAnthropic(replies, min_cache_tokens=MIN_CACHE_TOKENS) as api:
+def drive(
+    label: str, setup: Callable[[Path], None], replies: list[Reply], goal: str, make_runtime: Callable[[str], Measured]
+) -> RunResult:
+    with (
+        tempfile.TemporaryDirectory(prefix="llmos-bench-tokens-") as tmp,
+        FakeAnthropic(replies, min_cache_tokens=MIN_CACHE_TOKENS) as api,
+    ):
         init_project(Path(tmp))
         ws = Workspace.locate(tmp)
         setup(ws.root)
-        config = dataclasses.replace(load_agent_config(ws.system / "SystemAgent.md"), model=MODEL,
-                                     approval="never", max_turns=len(replies) + 10, max_cost_usd=None)
+        config = dataclasses.replace(
+            load_agent_config(ws.system / "SystemAgent.md"),
+            model=MODEL,
+            approval="never",
+            max_turns=len(replies) + 10,
+            max_cost_usd=None,
+        )
         registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
         rt = make_runtime(api.base_url)
-        runner = Runner.start(ws, goal, config=config, registry=registry, runtime=rt, runtime_name="native",
-                              mode="execute", options=RunOptions(poll_interval=0.01))
+        runner = Runner.start(
+            ws,
+            goal,
+            config=config,
+            registry=registry,
+            runtime=rt,
+            runtime_name="native",
+            mode="execute",
+            options=RunOptions(poll_interval=0.01),
+        )
         t0 = time.perf_counter()
         status = asyncio.run(runner.drive())
         seconds = time.perf_counter() - t0
@@ -437,33 +503,60 @@ def drive(label: str, setup: Callable[[Path], None], replies: list[Reply], goal:
         turns = []
         for i, r in enumerate(reqs):
             u = r.usage or {}
-            results = [b for m in r.body["messages"] if isinstance(m.get("content"), list)
-                       for b in m["content"] if b.get("type") == "tool_result"]
-            turns.append(Turn(input=u.get("input_tokens", 0), creation=u.get("cache_creation_input_tokens", 0),
-                              read=u.get("cache_read_input_tokens", 0), output=u.get("output_tokens", 0),
-                              largest_result=max((estimate_tokens({k: v for k, v in b.items() if k != "cache_control"})
-                                                  for b in results), default=0),
-                              messages=sum(estimate_tokens(p) for ident, p, _ in prompt_pieces(r.body)
-                                           if ident.startswith("msg")),
-                              horizon=rt.horizons[i] if i < len(rt.horizons) else 0))
+            results = [
+                b
+                for m in r.body["messages"]
+                if isinstance(m.get("content"), list)
+                for b in m["content"]
+                if b.get("type") == "tool_result"
+            ]
+            turns.append(
+                Turn(
+                    input=u.get("input_tokens", 0),
+                    creation=u.get("cache_creation_input_tokens", 0),
+                    read=u.get("cache_read_input_tokens", 0),
+                    output=u.get("output_tokens", 0),
+                    largest_result=max(
+                        (estimate_tokens({k: v for k, v in b.items() if k != "cache_control"}) for b in results),
+                        default=0,
+                    ),
+                    messages=sum(
+                        estimate_tokens(p) for ident, p, _ in prompt_pieces(r.body) if ident.startswith("msg")
+                    ),
+                    horizon=rt.horizons[i] if i < len(rt.horizons) else 0,
+                )
+            )
         first = reqs[0].body
         prefix = sum(estimate_tokens(p) for ident, p, _ in prompt_pieces(first) if not ident.startswith("msg"))
         batches = sum(1 for a, b in zip([0, *rt.horizons], rt.horizons) if b > a)
-        return RunResult(label, status, turns, prefix, _ideal_reads([r.body for r in reqs]), seconds,
-                         trim_batches=batches,
-                         extra={"failed_steps": [(s.n, s.tool, s.status) for s in failed],
-                                "requests": len(reqs), "pending": api.pending})
+        return RunResult(
+            label,
+            status,
+            turns,
+            prefix,
+            _ideal_reads([r.body for r in reqs]),
+            seconds,
+            trim_batches=batches,
+            extra={
+                "failed_steps": [(s.n, s.tool, s.status) for s in failed],
+                "requests": len(reqs),
+                "pending": api.pending,
+            },
+        )
 
 
 def check_run(r: RunResult, expected_requests: int) -> None:
     if r.status != "completed" or r.extra["requests"] != expected_requests or r.extra["pending"]:
-        raise SystemExit(f"{r.label}: the run ended {r.status!r} after {r.extra['requests']} requests "
-                         f"({r.extra['pending']} replies unused); expected completed after {expected_requests}")
+        raise SystemExit(
+            f"{r.label}: the run ended {r.status!r} after {r.extra['requests']} requests "
+            f"({r.extra['pending']} replies unused); expected completed after {expected_requests}"
+        )
     if r.extra["failed_steps"]:
         print(f"  note ({r.label}): steps that did not end `done`: {r.extra['failed_steps']}")
 
 
 # ====================================================================== report
+
 
 def pct(x: float) -> str:
     return f"{x * 100:.1f} %"
@@ -472,71 +565,111 @@ def pct(x: float) -> str:
 def turn_table(r: RunResult) -> None:
     print(f"  {'turn':>4} {'input':>7} {'creation':>9} {'read':>8} {'prompt':>8} {'read %':>7}")
     for i, t in enumerate(r.turns, 1):
-        print(f"  {i:>4} {t.input:>7} {t.creation:>9} {t.read:>8} {t.prompt:>8} "
-              f"{t.read / max(1, t.prompt) * 100:>6.1f}%")
-    print(f"  {'Σ':>4} {sum(t.input for t in r.turns):>7} {sum(t.creation for t in r.turns):>9} "
-          f"{sum(t.read for t in r.turns):>8} {r.total_prompt:>8} {r.share * 100:>6.1f}%")
+        print(
+            f"  {i:>4} {t.input:>7} {t.creation:>9} {t.read:>8} {t.prompt:>8} {t.read / max(1, t.prompt) * 100:>6.1f}%"
+        )
+    print(
+        f"  {'Σ':>4} {sum(t.input for t in r.turns):>7} {sum(t.creation for t in r.turns):>9} "
+        f"{sum(t.read for t in r.turns):>8} {r.total_prompt:>8} {r.share * 100:>6.1f}%"
+    )
 
 
 def scenario_a(steps: int, quick: bool) -> list[str]:
     print(f"\nA. typical: {steps} tool turns + a final text turn, ordinary outputs")
-    shipped = drive("A shipped", setup_a, script_a(steps), GOAL_A,
-                    lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0))
+    shipped = drive(
+        "A shipped",
+        setup_a,
+        script_a(steps),
+        GOAL_A,
+        lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0),
+    )
     check_run(shipped, steps + 1)
     if not quick:
         turn_table(shipped)
     nomsg = None
     if not quick:
-        nomsg = drive("A no message breakpoints", setup_a, script_a(steps), GOAL_A,
-                      lambda url: NoMessageBreakpoints(api_key="test-key", base_url=url, model=MODEL, max_retries=0))
+        nomsg = drive(
+            "A no message breakpoints",
+            setup_a,
+            script_a(steps),
+            GOAL_A,
+            lambda url: NoMessageBreakpoints(api_key="test-key", base_url=url, model=MODEL, max_retries=0),
+        )
         check_run(nomsg, steps + 1)
     last = shipped.turns[-1].prompt
-    print(f"  prefix (tools + system prompt): {shipped.prefix} tokens; last prompt {last} tokens; "
-          f"Σ prompt {shipped.total_prompt} tokens over {len(shipped.turns)} requests; run {shipped.seconds:.2f} s")
+    print(
+        f"  prefix (tools + system prompt): {shipped.prefix} tokens; last prompt {last} tokens; "
+        f"Σ prompt {shipped.total_prompt} tokens over {len(shipped.turns)} requests; run {shipped.seconds:.2f} s"
+    )
     ok = shipped.share >= SHARE_AIM
-    print(f"  cache-read share, as shipped:             {pct(shipped.share):>8}   (aim ≥ {SHARE_AIM * 100:.0f} %)"
-          + ("" if ok else "  ← MISSED"))
-    print(f"  best any breakpoint placement could do:   {pct(shipped.ideal_share):>8}   "
-          f"(each token sent uncached once: Σ {shipped.ideal_uncached} tokens)")
+    print(
+        f"  cache-read share, as shipped:             {pct(shipped.share):>8}   (aim ≥ {SHARE_AIM * 100:.0f} %)"
+        + ("" if ok else "  ← MISSED")
+    )
+    print(
+        f"  best any breakpoint placement could do:   {pct(shipped.ideal_share):>8}   "
+        f"(each token sent uncached once: Σ {shipped.ideal_uncached} tokens)"
+    )
     if nomsg is not None:
         print(f"  no breakpoint on the messages:            {pct(nomsg.share):>8}")
-    print(f"  cost (claude-sonnet-4-6): ${shipped.cost():.4f} as shipped"
-          + (f", ${nomsg.cost():.4f} without message breakpoints" if nomsg else "")
-          + f", ${shipped.cost_uncached():.4f} with no caching at all "
-            f"(caching cuts the cost to {shipped.cost() / shipped.cost_uncached():.0%})")
+    print(
+        f"  cost (claude-sonnet-4-6): ${shipped.cost():.4f} as shipped"
+        + (f", ${nomsg.cost():.4f} without message breakpoints" if nomsg else "")
+        + f", ${shipped.cost_uncached():.4f} with no caching at all "
+        f"(caching cuts the cost to {shipped.cost() / shipped.cost_uncached():.0%})"
+    )
     missed = []
     if not ok:
         gap_placement = shipped.ideal_share - shipped.share
-        print(f"  why under the aim: the run reads {pct(shipped.share)} of {pct(shipped.ideal_share)} possible "
-              f"({gap_placement * 100:.2f} points lost to breakpoint placement); the rest is the first "
-              f"write of the prefix and of each turn's new blocks ({shipped.ideal_uncached} of "
-              f"{shipped.total_prompt} tokens), which no placement can avoid: a {len(shipped.turns)}-request "
-              f"run with a {shipped.prefix}-token prefix reaches 95 % only if it is longer or its prefix larger.")
-        missed.append(f"A: cache share {pct(shipped.share)} < {SHARE_AIM * 100:.0f} % "
-                      f"(ceiling for this conversation {pct(shipped.ideal_share)})")
+        print(
+            f"  why under the aim: the run reads {pct(shipped.share)} of {pct(shipped.ideal_share)} possible "
+            f"({gap_placement * 100:.2f} points lost to breakpoint placement); the rest is the first "
+            f"write of the prefix and of each turn's new blocks ({shipped.ideal_uncached} of "
+            f"{shipped.total_prompt} tokens), which no placement can avoid: a {len(shipped.turns)}-request "
+            f"run with a {shipped.prefix}-token prefix reaches 95 % only if it is longer or its prefix larger."
+        )
+        missed.append(
+            f"A: cache share {pct(shipped.share)} < {SHARE_AIM * 100:.0f} % "
+            f"(ceiling for this conversation {pct(shipped.ideal_share)})"
+        )
     return missed
 
 
 def scenario_b(steps: int, quick: bool) -> list[str]:
     print(f"\nB. large outputs: {steps} tool turns, each result capped at 30,000 characters")
-    shipped = drive("B shipped", setup_b, script_b(steps), GOAL_B,
-                    lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0))
+    shipped = drive(
+        "B shipped",
+        setup_b,
+        script_b(steps),
+        GOAL_B,
+        lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0),
+    )
     check_run(shipped, steps + 1)
-    notrim = drive("B no trim", setup_b, script_b(steps), GOAL_B,
-                   lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0,
-                                        trim_high=10 ** 12, trim_low=10 ** 12))
+    notrim = drive(
+        "B no trim",
+        setup_b,
+        script_b(steps),
+        GOAL_B,
+        lambda url: Measured(
+            api_key="test-key", base_url=url, model=MODEL, max_retries=0, trim_high=10**12, trim_low=10**12
+        ),
+    )
     check_run(notrim, steps + 1)
     probe = NativeRuntime(api_key="test-key", base_url="http://127.0.0.1:9")
     high, low = probe.trim_high, probe.trim_low
     if not quick:
-        print(f"  {'turn':>4} | {'shipped: prompt':>15} {'read':>7} {'creation':>8} {'msgs':>7} {'trim':>5} "
-              f"| {'no trim: prompt':>15} {'read':>7} {'creation':>8} | {'largest result':>14}")
+        print(
+            f"  {'turn':>4} | {'shipped: prompt':>15} {'read':>7} {'creation':>8} {'msgs':>7} {'trim':>5} "
+            f"| {'no trim: prompt':>15} {'read':>7} {'creation':>8} | {'largest result':>14}"
+        )
         prev_h = 0
         for i, (a, b) in enumerate(zip(shipped.turns, notrim.turns), 1):
             mark = f"✂{a.horizon}" if a.horizon > prev_h else ""
             prev_h = a.horizon
-            print(f"  {i:>4} | {a.prompt:>15} {a.read:>7} {a.creation:>8} {a.messages:>7} {mark:>5} "
-                  f"| {b.prompt:>15} {b.read:>7} {b.creation:>8} | {a.largest_result:>14}")
+            print(
+                f"  {i:>4} | {a.prompt:>15} {a.read:>7} {a.creation:>8} {a.messages:>7} {mark:>5} "
+                f"| {b.prompt:>15} {b.read:>7} {b.creation:>8} | {a.largest_result:>14}"
+            )
     largest = max(t.largest_result for t in shipped.turns)
     peak = max(t.prompt for t in shipped.turns)
     peak_msgs = max(t.messages for t in shipped.turns)
@@ -545,31 +678,48 @@ def scenario_b(steps: int, quick: bool) -> list[str]:
     growth = last_b / max(1, last_a)
     # the plateau: shipped prompts after the first trim
     after = [t.prompt for t in shipped.turns if t.horizon > 0]
-    print(f"  prefix (tools + system prompt): {shipped.prefix} tokens; largest single result {largest} tokens; "
-          f"trim_high {high}, trim_low {low} (counted on the whole prompt)")
+    print(
+        f"  prefix (tools + system prompt): {shipped.prefix} tokens; largest single result {largest} tokens; "
+        f"trim_high {high}, trim_low {low} (counted on the whole prompt)"
+    )
     ok_bound = peak <= bound
-    print(f"  shipped max prompt: {peak} tokens (messages {peak_msgs})   aim ≤ trim_high + largest result "
-          f"= {bound}" + ("" if ok_bound else "  ← MISSED"))
+    print(
+        f"  shipped max prompt: {peak} tokens (messages {peak_msgs})   aim ≤ trim_high + largest result "
+        f"= {bound}" + ("" if ok_bound else "  ← MISSED")
+    )
     if after:
-        print(f"  shipped after the first trim: {min(after)}–{max(after)} tokens (sawtooth), "
-              f"{shipped.trim_batches} trim batches in {len(shipped.turns)} requests")
+        print(
+            f"  shipped after the first trim: {min(after)}–{max(after)} tokens (sawtooth), "
+            f"{shipped.trim_batches} trim batches in {len(shipped.turns)} requests"
+        )
     ok_growth = growth >= GROWTH_AIM
-    print(f"  last request: shipped {last_a}, no trim {last_b} tokens = {growth:.1f}x   aim ≥ {GROWTH_AIM:.0f}x"
-          + ("" if ok_growth else "  ← MISSED"))
+    print(
+        f"  last request: shipped {last_a}, no trim {last_b} tokens = {growth:.1f}x   aim ≥ {GROWTH_AIM:.0f}x"
+        + ("" if ok_growth else "  ← MISSED")
+    )
     per_step = (notrim.turns[-1].prompt - notrim.turns[0].prompt) / max(1, len(notrim.turns) - 1)
     print(f"  no trim grows linearly: {notrim.turns[0].prompt} → {last_b} tokens (≈ {per_step:.0f} per step)")
-    batches = [(t.read, ideal) for t, ideal, h0 in zip(shipped.turns, shipped.ideal_reads,
-                                                         [0] + [t.horizon for t in shipped.turns]) if t.horizon > h0]
+    batches = [
+        (t.read, ideal)
+        for t, ideal, h0 in zip(shipped.turns, shipped.ideal_reads, [0] + [t.horizon for t in shipped.turns])
+        if t.horizon > h0
+    ]
     if batches:
         lost = [i - r for r, i in batches if i > r]
-        print(f"  a trim batch's request reads {', '.join(str(r) for r, _ in batches)} tokens from cache, of "
-              f"{', '.join(str(i) for _, i in batches)} unchanged since an earlier request"
-              + (f" ({sum(lost)} tokens written again)" if lost else " (all of it)"))
-    print(f"  cache-read share: shipped {pct(shipped.share)} (ceiling {pct(shipped.ideal_share)}), "
-          f"no trim {pct(notrim.share)} (ceiling {pct(notrim.ideal_share)})")
-    print(f"  Σ prompt tokens: shipped {shipped.total_prompt}, no trim {notrim.total_prompt}; cost "
-          f"${shipped.cost():.4f} vs ${notrim.cost():.4f} (no caching at all: ${shipped.cost_uncached():.4f} "
-          f"vs ${notrim.cost_uncached():.4f}); runs {shipped.seconds:.2f} s, {notrim.seconds:.2f} s")
+        print(
+            f"  a trim batch's request reads {', '.join(str(r) for r, _ in batches)} tokens from cache, of "
+            f"{', '.join(str(i) for _, i in batches)} unchanged since an earlier request"
+            + (f" ({sum(lost)} tokens written again)" if lost else " (all of it)")
+        )
+    print(
+        f"  cache-read share: shipped {pct(shipped.share)} (ceiling {pct(shipped.ideal_share)}), "
+        f"no trim {pct(notrim.share)} (ceiling {pct(notrim.ideal_share)})"
+    )
+    print(
+        f"  Σ prompt tokens: shipped {shipped.total_prompt}, no trim {notrim.total_prompt}; cost "
+        f"${shipped.cost():.4f} vs ${notrim.cost():.4f} (no caching at all: ${shipped.cost_uncached():.4f} "
+        f"vs ${notrim.cost_uncached():.4f}); runs {shipped.seconds:.2f} s, {notrim.seconds:.2f} s"
+    )
     missed = []
     if not ok_bound:
         missed.append(f"B: max prompt {peak} > {bound}")
@@ -581,8 +731,13 @@ def scenario_b(steps: int, quick: bool) -> list[str]:
 def scenario_b_long(steps: int) -> list[str]:
     """An extra check beyond the 20-step aim: the same large outputs over a long run, as shipped."""
     print(f"\nB, long (extra check): the same large outputs for {steps} tool turns, runtime as shipped")
-    r = drive("B long", setup_b, script_b(steps), GOAL_B,
-              lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0))
+    r = drive(
+        "B long",
+        setup_b,
+        script_b(steps),
+        GOAL_B,
+        lambda url: Measured(api_key="test-key", base_url=url, model=MODEL, max_retries=0),
+    )
     check_run(r, steps + 1)
     high = NativeRuntime(api_key="test-key", base_url="http://127.0.0.1:9").trim_high
     largest = max(t.largest_result for t in r.turns)
@@ -593,33 +748,49 @@ def scenario_b_long(steps: int) -> list[str]:
     tail = r.turns[-20:]
     tail_batches = sum(marks[-20:])
     ok = peak <= bound
-    print(f"  max prompt {peak} tokens (aim ≤ {bound})" + ("" if ok else "  ← MISSED")
-          + f"; last requests grow by ≈ {(tail[-1].prompt - tail[0].prompt) / (len(tail) - 1):.0f} tokens/step")
-    print(f"  trim batches: {r.trim_batches} in {n} requests, {tail_batches} of the last {len(tail)}; "
-          f"a batch's request reads only {min(t.read for t, m in zip(r.turns, marks) if m) if any(marks) else 0} "
-          f"tokens from cache")
-    print(f"  cache-read share {pct(r.share)} (ceiling {pct(r.ideal_share)}); cost ${r.cost():.2f} vs "
-          f"${r.cost_uncached():.2f} with no caching at all; last 20 requests: "
-          f"{pct(sum(t.read for t in tail) / sum(t.prompt for t in tail))} read from cache")
+    print(
+        f"  max prompt {peak} tokens (aim ≤ {bound})"
+        + ("" if ok else "  ← MISSED")
+        + f"; last requests grow by ≈ {(tail[-1].prompt - tail[0].prompt) / (len(tail) - 1):.0f} tokens/step"
+    )
+    print(
+        f"  trim batches: {r.trim_batches} in {n} requests, {tail_batches} of the last {len(tail)}; "
+        f"a batch's request reads only {min(t.read for t, m in zip(r.turns, marks) if m) if any(marks) else 0} "
+        f"tokens from cache"
+    )
+    print(
+        f"  cache-read share {pct(r.share)} (ceiling {pct(r.ideal_share)}); cost ${r.cost():.2f} vs "
+        f"${r.cost_uncached():.2f} with no caching at all; last 20 requests: "
+        f"{pct(sum(t.read for t in tail) / sum(t.prompt for t in tail))} read from cache"
+    )
     return [] if ok else [f"B long (extra): max prompt {peak} > {bound} after {steps} steps"]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true",
-                    help="no per-turn tables and no 'no message breakpoints' comparison run")
+    ap.add_argument(
+        "--quick", action="store_true", help="no per-turn tables and no 'no message breakpoints' comparison run"
+    )
     ap.add_argument("--steps", type=int, default=20, help="tool turns per run (default 20)")
-    ap.add_argument("--long", type=int, default=150,
-                    help="tool turns of the extra long-run check of B (default 150; 0: skip; --quick skips it)")
+    ap.add_argument(
+        "--long",
+        type=int,
+        default=150,
+        help="tool turns of the extra long-run check of B (default 150; 0: skip; --quick skips it)",
+    )
     args = ap.parse_args(argv)
     isolate_env()
     t0 = time.perf_counter()
     import anthropic
 
-    print(f"llmos-tui token economy — NativeRuntime on anthropic {anthropic.__version__} against FakeAnthropic "
-          f"(prompt-cache model, min {MIN_CACHE_TOKENS} tokens), model {MODEL}, Python {sys.version.split()[0]}")
-    print("(tokens are the fake's estimate, about 4 characters each; prompt = input + cache creation + cache read; "
-          "input = what follows the last breakpoint)")
+    print(
+        f"llmos-tui token economy — NativeRuntime on anthropic {anthropic.__version__} against FakeAnthropic "
+        f"(prompt-cache model, min {MIN_CACHE_TOKENS} tokens), model {MODEL}, Python {sys.version.split()[0]}"
+    )
+    print(
+        "(tokens are the fake's estimate, about 4 characters each; prompt = input + cache creation + cache read; "
+        "input = what follows the last breakpoint)"
+    )
     missed = scenario_a(args.steps, args.quick) + scenario_b(args.steps, args.quick)
     if args.long and not args.quick:
         missed += scenario_b_long(args.long)

@@ -60,7 +60,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve()
 CACHE = Path(tempfile.gettempdir()) / "llmos-tui-bench-cache"
-CACHE_VERSION = 1          # bump when the generated project changes shape
+CACHE_VERSION = 1  # bump when the generated project changes shape
 SIZE = (160, 45)
 RSS_TARGET_MB = 250
 P95_TARGET_MS = 50
@@ -71,6 +71,7 @@ GLOB_INPUT = {"pattern": "*.txt", "path": "data"}
 
 
 # ====================================================================== shared helpers
+
 
 def isolate_env(config_dir: str | None = None) -> None:
     """No network, no real settings: applied to this process and inherited by every child."""
@@ -139,8 +140,9 @@ def script_text(tools: list[str], n: int) -> str:
 def run_child(kind: str, *args: Any, timeout: float = 300) -> dict[str, Any]:
     cmd = [sys.executable, str(HERE), "--child", kind, *map(str, args)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(),
-                          cwd=tempfile.gettempdir())
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=os.environ.copy(), cwd=tempfile.gettempdir()
+    )
     wall = time.perf_counter() - t0
     out = None
     for line in reversed(proc.stdout.splitlines()):
@@ -158,6 +160,7 @@ def run_child(kind: str, *args: Any, timeout: float = 300) -> dict[str, Any]:
 
 
 # ====================================================================== the cached N-call run
+
 
 def cached_run(n: int, fresh: bool) -> tuple[Path, dict[str, Any]]:
     dest = CACHE / f"v{CACHE_VERSION}-calls-{n}"
@@ -194,14 +197,31 @@ def child_gen(n: int, dest: str) -> dict[str, Any]:
     ws = Workspace.locate(root)
     config = load_agent_config(ws.system / "SystemAgent.md").with_(approval="never")
     registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-    turns = [ModelTurn(content=[{"type": "tool_use", "id": f"toolu_b{i:07d}",
-                                 "name": "Glob" if i % 4 == 3 else "Read",
-                                 "input": dict(GLOB_INPUT if i % 4 == 3 else READ_INPUT)}],
-                       stop_reason="tool_use", model="scripted") for i in range(n)]
+    turns = [
+        ModelTurn(
+            content=[
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_b{i:07d}",
+                    "name": "Glob" if i % 4 == 3 else "Read",
+                    "input": dict(GLOB_INPUT if i % 4 == 3 else READ_INPUT),
+                }
+            ],
+            stop_reason="tool_use",
+            model="scripted",
+        )
+        for i in range(n)
+    ]
     turns.append(ModelTurn(content=[{"type": "text", "text": "done"}], model="scripted"))
-    runner = Runner.start(ws, f"benchmark: {n} tool calls", config=config, registry=registry,
-                          runtime=ScriptedRuntime(turns, source="benchmark"), runtime_name="scripted",
-                          options=RunOptions())
+    runner = Runner.start(
+        ws,
+        f"benchmark: {n} tool calls",
+        config=config,
+        registry=registry,
+        runtime=ScriptedRuntime(turns, source="benchmark"),
+        runtime_name="scripted",
+        options=RunOptions(),
+    )
     t0 = time.perf_counter()
     status = asyncio.run(runner.drive())
     drive_s = time.perf_counter() - t0
@@ -214,6 +234,7 @@ def child_gen(n: int, dest: str) -> dict[str, Any]:
 
 
 # ====================================================================== frame / key probes
+
 
 class Probe:
     """Hooks App._display (every composed frame) and the log's cursor action (every key handled).
@@ -327,12 +348,21 @@ async def press_series(probe: Probe, count: int, seed: int) -> dict[str, Any]:
             await asyncio.sleep(rng.uniform(0.02, 0.06))
     finally:
         gc.callbacks.remove(on_gc)
-    return {"n": len(lat), "lost": lost, "p50": pct(lat, 50), "p95": pct(lat, 95), "max": max(lat, default=0),
-            "queue_p95": pct(queue, 95), "render_error": probe.render_error,
-            "gc_max_ms": gcs["max"] * 1000, "gc_full": gcs["n2"]}
+    return {
+        "n": len(lat),
+        "lost": lost,
+        "p50": pct(lat, 50),
+        "p95": pct(lat, 95),
+        "max": max(lat, default=0),
+        "queue_p95": pct(queue, 95),
+        "render_error": probe.render_error,
+        "gc_max_ms": gcs["max"] * 1000,
+        "gc_full": gcs["n2"],
+    }
 
 
 # ====================================================================== load: open an N-call run
+
 
 async def _load(project: str, n: int, keys: int) -> dict[str, Any]:
     import llmos_tui.core.session as session
@@ -419,10 +449,18 @@ def child_ledger(project: str) -> dict[str, Any]:
     del records
     gc.collect()
     rss3 = vm_kb()
-    return {"read_records_s": t1 - t0, "fold_s": t2 - t1, "records_mb": (rss1 - rss0) / 1024,
-            "with_ledger_mb": (rss2 - rss0) / 1024, "ledger_only_mb": (rss3 - rss0) / 1024,
-            "messages": len(led.messages), "steps": len(led.steps), "peak_mb": peak_mb(),
-            "journal_mb": path.stat().st_size / 1024 / 1024, "records": led.seq}
+    return {
+        "read_records_s": t1 - t0,
+        "fold_s": t2 - t1,
+        "records_mb": (rss1 - rss0) / 1024,
+        "with_ledger_mb": (rss2 - rss0) / 1024,
+        "ledger_only_mb": (rss3 - rss0) / 1024,
+        "messages": len(led.messages),
+        "steps": len(led.steps),
+        "peak_mb": peak_mb(),
+        "journal_mb": path.stat().st_size / 1024 / 1024,
+        "records": led.seq,
+    }
 
 
 def child_ledger_stream(project: str) -> dict[str, Any]:
@@ -439,11 +477,17 @@ def child_ledger_stream(project: str) -> dict[str, Any]:
         led = Ledger.from_records((json.loads(line) for line in fh if line.strip()), str(path))
     t1 = time.perf_counter()
     gc.collect()
-    return {"s": t1 - t0, "peak_mb": peak_mb(), "ledger_mb": (vm_kb() - rss0) / 1024, "base_mb": rss0 / 1024,
-            "steps": len(led.steps)}
+    return {
+        "s": t1 - t0,
+        "peak_mb": peak_mb(),
+        "ledger_mb": (vm_kb() - rss0) / 1024,
+        "base_mb": rss0 / 1024,
+        "steps": len(led.steps),
+    }
 
 
 # ====================================================================== keys while calls stream in
+
 
 async def _stream(turns: int, keys: int, warm_rows: int) -> dict[str, Any]:
     from llmos_tui.core.session import RunRequest
@@ -491,6 +535,7 @@ async def _stream(turns: int, keys: int, warm_rows: int) -> dict[str, Any]:
 
 
 # ====================================================================== a run whose tool never awaits
+
 
 async def _stall(turns: int) -> dict[str, Any]:
     from llmos_tui.core.session import RunRequest
@@ -559,6 +604,7 @@ async def _stall(turns: int) -> dict[str, Any]:
 
 # ====================================================================== time to first frame (pty)
 
+
 def tui_command() -> list[str]:
     exe = Path(sys.executable).parent / "llmos-tui"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "llmos_tui"]
@@ -571,9 +617,16 @@ def first_frame(project: Path, timeout: float = 60) -> dict[str, Any]:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*tui_command(), "--workspace", str(project)], stdin=slave, stdout=slave,
-                            stderr=slave, env=env, start_new_session=True, close_fds=True,
-                            cwd=tempfile.gettempdir())
+    proc = subprocess.Popen(
+        [*tui_command(), "--workspace", str(project)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+        cwd=tempfile.gettempdir(),
+    )
     os.close(slave)
     buf = bytearray()
     res: dict[str, Any] = {"frame_ms": None, "first_byte_ms": None}
@@ -641,8 +694,13 @@ def wall_ms(code: str, repeats: int = 3) -> float:
 
 
 def import_times(module: str) -> tuple[float, list[tuple[float, float, str]]]:
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True,
-                          text=True, check=True, cwd=tempfile.gettempdir())
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tempfile.gettempdir(),
+    )
     rows = []
     for line in proc.stderr.splitlines():
         m = re.match(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)", line)
@@ -653,6 +711,7 @@ def import_times(module: str) -> tuple[float, list[tuple[float, float, str]]]:
 
 
 # ====================================================================== the report
+
 
 def fmt_ms(v: float | None) -> str:
     return "n/a" if v is None else f"{v:.0f} ms"
@@ -679,14 +738,18 @@ def main(argv: list[str] | None = None) -> int:
     frame_runs = 5
     t_all = time.perf_counter()
     missed: list[str] = []
-    print(f"llmos-tui TUI benchmark — {n:,} calls, {keys} keys, Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, terminal {SIZE[0]}x{SIZE[1]}")
+    print(
+        f"llmos-tui TUI benchmark — {n:,} calls, {keys} keys, Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} CPUs, terminal {SIZE[0]}x{SIZE[1]}"
+    )
 
     # ---------------------------------------------------------------- 1. load
     project, gen = cached_run(n, args.fresh)
     how = "cached" if gen.get("cached") else f"built now in {gen['drive_s']:.1f} s"
-    print(f"\n1. open a finished run of {n:,} calls ({how}: engine {gen['drive_s'] * 1000 / n:.3f} ms/step, "
-          f"journal {gen['journal_bytes'] / 1024 / 1024:.0f} MB)")
+    print(
+        f"\n1. open a finished run of {n:,} calls ({how}: engine {gen['drive_s'] * 1000 / n:.3f} ms/step, "
+        f"journal {gen['journal_bytes'] / 1024 / 1024:.0f} MB)"
+    )
     led = run_child("ledger", project)
     load = run_child("load", project, n, keys // 2)
     if "error" in load and gen.get("cached"):
@@ -697,41 +760,51 @@ def main(argv: list[str] | None = None) -> int:
     if "error" in led:
         print("   read_ledger alone: " + led["error"])
     else:
-        print(f"   read_ledger alone        {led['read_records_s'] + led['fold_s']:6.2f} s   "
-              f"(read+parse {led['records']:,} records {led['read_records_s']:.2f} s, fold {led['fold_s']:.2f} s; "
-              f"the parsed records list takes {led['records_mb']:.0f} MB before the fold; "
-              f"{led['messages']:,} messages; peak {led['peak_mb']:.0f} MB)")
+        print(
+            f"   read_ledger alone        {led['read_records_s'] + led['fold_s']:6.2f} s   "
+            f"(read+parse {led['records']:,} records {led['read_records_s']:.2f} s, fold {led['fold_s']:.2f} s; "
+            f"the parsed records list takes {led['records_mb']:.0f} MB before the fold; "
+            f"{led['messages']:,} messages; peak {led['peak_mb']:.0f} MB)"
+        )
     lst = run_child("ledger-stream", project)
     if "error" not in lst:
-        print(f"   (diagnostic: the same fold fed line by line would take {lst['s']:.2f} s and peak at "
-              f"{lst['peak_mb']:.0f} MB; the ledger alone holds ≈ {lst['ledger_mb']:.0f} MB over a "
-              f"{lst['base_mb']:.0f} MB interpreter)")
+        print(
+            f"   (diagnostic: the same fold fed line by line would take {lst['s']:.2f} s and peak at "
+            f"{lst['peak_mb']:.0f} MB; the ledger alone holds ≈ {lst['ledger_mb']:.0f} MB over a "
+            f"{lst['base_mb']:.0f} MB interpreter)"
+        )
     if "error" in load:
         print("   " + load["error"])
         missed.append("load: did not complete")
     else:
         ui = load["loaded_s"] - load.get("read_ledger_s", 0)
         print(f"   in the app: read_ledger  {load.get('read_ledger_s', 0):6.2f} s")
-        print(f"   in the app: the rest     {ui:6.2f} s   (app start-up, first frame; rows + log.load {load.get('load_views_s', 0):.2f} s, "
-              f"of which ToolCallLog.load {load.get('log_load_s', 0) * 1000:.0f} ms; first frame "
-              f"{load['first_frame_s']:.2f} s after start)")
+        print(
+            f"   in the app: the rest     {ui:6.2f} s   (app start-up, first frame; rows + log.load {load.get('load_views_s', 0):.2f} s, "
+            f"of which ToolCallLog.load {load.get('log_load_s', 0) * 1000:.0f} ms; first frame "
+            f"{load['first_frame_s']:.2f} s after start)"
+        )
         print(f"   load time (start → frame with {load['rows']:,} rows) {load['loaded_s']:6.2f} s   (no target)")
         ok = load["peak_mb"] <= RSS_TARGET_MB
-        print(f"   peak RSS                 {load['peak_mb']:6.0f} MB  (target ≤ {RSS_TARGET_MB} MB)  "
-              f"{verdict_line(ok)}   VmRSS {load['rss_before_mb']:.0f} MB after imports → "
-              f"{load['rss_after_read_mb']:.0f} MB after read_ledger → {load['rss_after_mb']:.0f} MB loaded "
-              f"(+{load['rss_after_mb'] - load['rss_before_mb']:.0f} MB)")
+        print(
+            f"   peak RSS                 {load['peak_mb']:6.0f} MB  (target ≤ {RSS_TARGET_MB} MB)  "
+            f"{verdict_line(ok)}   VmRSS {load['rss_before_mb']:.0f} MB after imports → "
+            f"{load['rss_after_read_mb']:.0f} MB after read_ledger → {load['rss_after_mb']:.0f} MB loaded "
+            f"(+{load['rss_after_mb'] - load['rss_before_mb']:.0f} MB)"
+        )
         if not ok:
             missed.append(f"peak RSS {load['peak_mb']:.0f} MB > {RSS_TARGET_MB} MB")
         k = load.get("keys")
         if k:
-            print(f"   keys on the {n:,}-row log, idle: p50 {k['p50']:.1f} / p95 {k['p95']:.1f} / "
-                  f"max {k['max']:.1f} ms over {k['n']} keys" + (f", {k['lost']} lost" if k["lost"] else "")
-                  + f" (longest GC pause {k['gc_max_ms']:.0f} ms, {k['gc_full']} full collections)")
+            print(
+                f"   keys on the {n:,}-row log, idle: p50 {k['p50']:.1f} / p95 {k['p95']:.1f} / "
+                f"max {k['max']:.1f} ms over {k['n']} keys"
+                + (f", {k['lost']} lost" if k["lost"] else "")
+                + f" (longest GC pause {k['gc_max_ms']:.0f} ms, {k['gc_full']} full collections)"
+            )
 
     # ---------------------------------------------------------------- 2. keys while streaming
-    print(f"\n2. keypress → screen while Glob calls stream in (scripted run of {stream_turns:,} calls, "
-          f"approval never)")
+    print(f"\n2. keypress → screen while Glob calls stream in (scripted run of {stream_turns:,} calls, approval never)")
     st = run_child("stream", stream_turns, keys, 300)
     if "error" in st:
         print("   " + st["error"])
@@ -740,17 +813,24 @@ def main(argv: list[str] | None = None) -> int:
         s, b = st["streaming"], st["idle"]
         rate = st["streamed"] / st["stream_s"] if st["stream_s"] else 0
         ok = s["p95"] <= P95_TARGET_MS and not s["lost"]
-        print(f"   streaming   p50 {s['p50']:5.1f}  p95 {s['p95']:5.1f}  max {s['max']:6.1f} ms  "
-              f"(target p95 ≤ {P95_TARGET_MS} ms)  {verdict_line(ok)}   {s['n']} keys"
-              + (f", {s['lost']} lost" if s["lost"] else "")
-              + f"; {st['streamed']:,} calls streamed in during the {st['stream_s']:.1f} s "
-                f"({rate:.0f}/s), run {st['status_after']} after, log {st['rows']:,} rows")
-        print(f"   baseline    p50 {b['p50']:5.1f}  p95 {b['p95']:5.1f}  max {b['max']:6.1f} ms  "
-              f"(run {st['status_paused']}, nothing streaming, log {st['idle_rows']:,} rows)")
+        print(
+            f"   streaming   p50 {s['p50']:5.1f}  p95 {s['p95']:5.1f}  max {s['max']:6.1f} ms  "
+            f"(target p95 ≤ {P95_TARGET_MS} ms)  {verdict_line(ok)}   {s['n']} keys"
+            + (f", {s['lost']} lost" if s["lost"] else "")
+            + f"; {st['streamed']:,} calls streamed in during the {st['stream_s']:.1f} s "
+            f"({rate:.0f}/s), run {st['status_after']} after, log {st['rows']:,} rows"
+        )
+        print(
+            f"   baseline    p50 {b['p50']:5.1f}  p95 {b['p95']:5.1f}  max {b['max']:6.1f} ms  "
+            f"(run {st['status_paused']}, nothing streaming, log {st['idle_rows']:,} rows)"
+        )
         print(f"   longest GC pause: streaming {s['gc_max_ms']:.0f} ms, idle {b['gc_max_ms']:.0f} ms")
-        print(f"   (send → key handled p95: streaming {s['queue_p95']:.1f} ms, idle {b['queue_p95']:.1f} ms; "
-              f"the app took {st['mount_s']:.2f} s to mount, parsing the {stream_turns:,}-turn script"
-              + (f"; frames not rendered to bytes: {s['render_error']}" if s["render_error"] else "") + ")")
+        print(
+            f"   (send → key handled p95: streaming {s['queue_p95']:.1f} ms, idle {b['queue_p95']:.1f} ms; "
+            f"the app took {st['mount_s']:.2f} s to mount, parsing the {stream_turns:,}-turn script"
+            + (f"; frames not rendered to bytes: {s['render_error']}" if s["render_error"] else "")
+            + ")"
+        )
         if st["status_after"] != "running":
             print("   note: the run ended before the keys did; part of the keys saw no stream")
         if not ok:
@@ -762,50 +842,68 @@ def main(argv: list[str] | None = None) -> int:
     else:
         key = sl.get("key_ms")
         ok = key is not None and key <= P95_TARGET_MS
-        print(f"   Read stream ({stall_turns:,} Read calls; Read never awaits): a key sent at step "
-              f"{sl.get('key_sent_at_step')} showed after {fmt_ms(key)}"
-              + (" — only once the run had ended" if sl.get("key_after_run_end") else "")
-              + f"; longest event-loop stall {sl['max_stall_ms']:.0f} ms; run took {sl['run_s']:.1f} s "
-                f"({sl['status']})  {verdict_line(ok)}")
+        print(
+            f"   Read stream ({stall_turns:,} Read calls; Read never awaits): a key sent at step "
+            f"{sl.get('key_sent_at_step')} showed after {fmt_ms(key)}"
+            + (" — only once the run had ended" if sl.get("key_after_run_end") else "")
+            + f"; longest event-loop stall {sl['max_stall_ms']:.0f} ms; run took {sl['run_s']:.1f} s "
+            f"({sl['status']})  {verdict_line(ok)}"
+        )
         if not ok:
             missed.append(f"a key during a Read-only stream took {fmt_ms(key)} (the UI is frozen while it runs)")
 
     # ---------------------------------------------------------------- 3. first frame
     small, _ = cached_run(20, args.fresh)
-    print(f"\n3. time to first frame: `{' '.join(Path(c).name for c in tui_command())} --workspace P` in a "
-          f"pty, P = a finished 20-call run, {frame_runs} runs")
+    print(
+        f"\n3. time to first frame: `{' '.join(Path(c).name for c in tui_command())} --workspace P` in a "
+        f"pty, P = a finished 20-call run, {frame_runs} runs"
+    )
     frames = [first_frame(small) for _ in range(frame_runs)]
     got = [f["frame_ms"] for f in frames if f["frame_ms"] is not None]
     if got:
         med, worst = statistics.median(got), max(got)
         ok = med <= FIRST_FRAME_TARGET_MS and len(got) == frame_runs
-        print(f"   first frame  median {med:4.0f} ms  max {worst:4.0f} ms  (target ≤ {FIRST_FRAME_TARGET_MS} ms)  "
-              f"{verdict_line(ok)}   runs: {', '.join(f'{v:.0f}' for v in got)}; first byte median "
-              f"{statistics.median(f['first_byte_ms'] for f in frames if f['first_byte_ms']):.0f} ms")
+        print(
+            f"   first frame  median {med:4.0f} ms  max {worst:4.0f} ms  (target ≤ {FIRST_FRAME_TARGET_MS} ms)  "
+            f"{verdict_line(ok)}   runs: {', '.join(f'{v:.0f}' for v in got)}; first byte median "
+            f"{statistics.median(f['first_byte_ms'] for f in frames if f['first_byte_ms']):.0f} ms"
+        )
         if not ok:
             missed.append(f"first frame {med:.0f} ms > {FIRST_FRAME_TARGET_MS} ms")
     else:
         print("   no frame seen")
         missed.append("first frame: never seen")
     exits = sorted({f["exit"].split(" ", 2)[0] + " " + f["exit"].split(" ", 2)[1] for f in frames})
-    print(f"   quit with q: {'; '.join(f['exit'] for f in frames[:1])}" + ("" if exits == ["exited 0"] else f" (all: {exits})"))
+    print(
+        f"   quit with q: {'; '.join(f['exit'] for f in frames[:1])}"
+        + ("" if exits == ["exited 0"] else f" (all: {exits})")
+    )
     big = first_frame(project, timeout=120)
-    print(f"   with the {n:,}-call run as the latest: first frame {fmt_ms(big['frame_ms'])} (one run, no target; "
-          f"{big['exit']})")
+    print(
+        f"   with the {n:,}-call run as the latest: first frame {fmt_ms(big['frame_ms'])} (one run, no target; "
+        f"{big['exit']})"
+    )
     py = wall_ms("pass")
     imp = wall_ms("import llmos_tui.cli, llmos_tui.tui.app")
     total, top = import_times("llmos_tui.tui.app")
-    print(f"   breakdown: interpreter {py:.0f} ms, + imports (llmos_tui.cli + tui.app) {imp - py:.0f} ms, "
-          f"+ app start to frame ≈ {(statistics.median(got) if got else 0) - imp:.0f} ms")
+    print(
+        f"   breakdown: interpreter {py:.0f} ms, + imports (llmos_tui.cli + tui.app) {imp - py:.0f} ms, "
+        f"+ app start to frame ≈ {(statistics.median(got) if got else 0) - imp:.0f} ms"
+    )
     print(f"   -X importtime (import llmos_tui.tui.app: {total:.0f} ms in all), top 10 cumulative:")
     for self_ms, cum_ms, name in top:
         print(f"     {cum_ms:7.1f} ms  (self {self_ms:5.1f})  {name}")
-    anth = subprocess.run([sys.executable, "-c", "import sys, llmos_tui.cli, llmos_tui.tui.app; "
-                           "print('anthropic' in sys.modules)"], capture_output=True, text=True,
-                          cwd=tempfile.gettempdir()).stdout.strip()
+    anth = subprocess.run(
+        [sys.executable, "-c", "import sys, llmos_tui.cli, llmos_tui.tui.app; print('anthropic' in sys.modules)"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+    ).stdout.strip()
     after_mount = load.get("anthropic_after_mount") if "error" not in load else None
-    print(f"   anthropic imported by `import llmos_tui.cli, llmos_tui.tui.app`: {anth}; "
-          f"after the app opened a run: {after_mount}")
+    print(
+        f"   anthropic imported by `import llmos_tui.cli, llmos_tui.tui.app`: {anth}; "
+        f"after the app opened a run: {after_mount}"
+    )
     if anth != "False":
         missed.append("anthropic is imported before the first frame")
 

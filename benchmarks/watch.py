@@ -66,7 +66,7 @@ BURST_GAP_MS = 10
 SHOW_TIMEOUT_S = 4.0
 TOKEN = re.compile(r"bench-(\d{6})")
 WARMUP = 3
-CANDIDATE_STEPS = (15, 10)     # debounce stays 200; gc.freeze() after startup
+CANDIDATE_STEPS = (15, 10)  # debounce stays 200; gc.freeze() after startup
 
 
 def now() -> float:
@@ -86,19 +86,40 @@ def state_text(k: int) -> str:
     """A realistic execution_state.md: a rendered RunState whose run_id holds the counter."""
     from llmos_tui.core.state import PlanItem, RunState, StepView, render
 
-    steps = tuple(StepView(n=i, tool="Read" if i % 3 else "Glob", inputs={"file_path": f"notes/file{i}.md"},
-                           status="completed", side_effects="none", result=f"{40 + i} lines")
-                  for i in range(1, 9))
-    st = RunState(run_id=f"bench-{k:06d}", goal=f"benchmark change {k}", status="executing",
-                  current_step=8, model="scripted", started_at="2026-01-01T00:00:00Z",
-                  updated_at="2026-01-01T00:00:00Z",
-                  plan=(PlanItem("Read the notes", "completed"), PlanItem("Summarise", "in_progress"),
-                        PlanItem("Write the report", "pending")),
-                  steps=steps, steps_total=8, turns=8, journal_seq=k)
+    steps = tuple(
+        StepView(
+            n=i,
+            tool="Read" if i % 3 else "Glob",
+            inputs={"file_path": f"notes/file{i}.md"},
+            status="completed",
+            side_effects="none",
+            result=f"{40 + i} lines",
+        )
+        for i in range(1, 9)
+    )
+    st = RunState(
+        run_id=f"bench-{k:06d}",
+        goal=f"benchmark change {k}",
+        status="executing",
+        current_step=8,
+        model="scripted",
+        started_at="2026-01-01T00:00:00Z",
+        updated_at="2026-01-01T00:00:00Z",
+        plan=(
+            PlanItem("Read the notes", "completed"),
+            PlanItem("Summarise", "in_progress"),
+            PlanItem("Write the report", "pending"),
+        ),
+        steps=steps,
+        steps_total=8,
+        turns=8,
+        journal_seq=k,
+    )
     return render(st)
 
 
 # ====================================================================== the writer process
+
 
 def writer_main(state_path: str) -> None:
     """Reads commands on stdin; answers `k t0 t_renamed t1` per replace: t0 just before atomic_write,
@@ -108,7 +129,7 @@ def writer_main(state_path: str) -> None:
     real_replace = os.replace
     renamed = [0.0]
 
-    def replace(*args: Any, **kw: Any) -> None:   # this writer process only: stamps the rename
+    def replace(*args: Any, **kw: Any) -> None:  # this writer process only: stamps the rename
         real_replace(*args, **kw)
         renamed[0] = now()
 
@@ -153,8 +174,13 @@ class Writer:
 
     async def start(self) -> None:
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(Path(__file__).resolve()), "--writer", str(self.state_path),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--writer",
+            str(self.state_path),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
         self.reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -203,29 +229,30 @@ class Writer:
 
 # ====================================================================== hooks in the app process
 
+
 @dataclass
 class Seen:
-    t_yield: float | None = None     # the awatch yield that led to it
-    t_show: float | None = None      # StatePane.show_text entered
-    t_loaded: float | None = None    # show_text returned
-    t_frame: float | None = None     # first frame composed after it (terminal bytes made)
-    verified: bool = False           # the counter was in that frame's bytes
-    t_tick: float = 0.0              # the screen's update timer fired for that frame
-    t_display: float = 0.0           # App._display entered (the compositor update is made)
+    t_yield: float | None = None  # the awatch yield that led to it
+    t_show: float | None = None  # StatePane.show_text entered
+    t_loaded: float | None = None  # show_text returned
+    t_frame: float | None = None  # first frame composed after it (terminal bytes made)
+    verified: bool = False  # the counter was in that frame's bytes
+    t_tick: float = 0.0  # the screen's update timer fired for that frame
+    t_display: float = 0.0  # App._display entered (the compositor update is made)
 
 
 @dataclass
 class Probe:
-    target: str = ""                             # the watched folder of the state watcher
+    target: str = ""  # the watched folder of the state watcher
     settings: dict[str, Any] = field(default_factory=dict)
-    started: bool = False                        # the state watcher's awatch has been iterated
+    started: bool = False  # the state watcher's awatch has been iterated
     yields: list[float] = field(default_factory=list)
     seen: dict[int, Seen] = field(default_factory=dict)
-    order: list[int] = field(default_factory=list)   # counters in the order show_text took them
+    order: list[int] = field(default_factory=list)  # counters in the order show_text took them
     awaiting_frame: list[int] = field(default_factory=list)
     waiters: dict[int, asyncio.Future] = field(default_factory=dict)
     frames: int = 0
-    t_tick: float = 0.0                          # the screen's update timer last fired
+    t_tick: float = 0.0  # the screen's update timer last fired
     render_error: str | None = None
 
     def expect(self, k: int) -> asyncio.Future:
@@ -238,7 +265,7 @@ class Probe:
 
 
 PROBE = Probe()
-GC_PAUSES: list[tuple[float, float, int]] = []     # (start, end, generation) of every collection
+GC_PAUSES: list[tuple[float, float, int]] = []  # (start, end, generation) of every collection
 
 
 def track_gc() -> None:
@@ -270,19 +297,24 @@ def install_hooks(override: dict[str, Any] | str | None) -> None:
 
     original_awatch = getattr(watchfiles, "_bench_original_awatch", watchfiles.awatch)
     watchfiles._bench_original_awatch = original_awatch
-    defaults = {name: p.default for name, p in inspect.signature(original_awatch).parameters.items()
-                if p.default is not inspect.Parameter.empty}
+    defaults = {
+        name: p.default
+        for name, p in inspect.signature(original_awatch).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
 
     def awatch(*paths: Any, **kw: Any):
         if not (PROBE.target and [str(p) for p in paths] == [PROBE.target]):
-            return original_awatch(*paths, **kw)   # the journal watcher: untouched
+            return original_awatch(*paths, **kw)  # the journal watcher: untouched
         if override == "defaults":
             kw.pop("step", None)
             kw.pop("debounce", None)
         elif isinstance(override, dict):
             kw.update(override)
-        PROBE.settings = {"step": kw.get("step", defaults["step"]),
-                          "debounce": kw.get("debounce", defaults["debounce"])}
+        PROBE.settings = {
+            "step": kw.get("step", defaults["step"]),
+            "debounce": kw.get("debounce", defaults["debounce"]),
+        }
         return timed(original_awatch(*paths, **kw))
 
     async def timed(gen):
@@ -360,32 +392,43 @@ def hook_display(app: Any) -> None:
 
 # ====================================================================== one setting, one app
 
+
 @dataclass
 class Result:
     label: str
     settings: dict[str, Any] = field(default_factory=dict)
     lat: list[float] = field(default_factory=list)
-    parts: dict[str, list[float]] = field(default_factory=lambda: {
-        "write": [], "watcher": [], "dispatch": [], "load": [], "frame": [],
-        "frame_wait": [], "frame_compose": [], "frame_bytes": []})
+    parts: dict[str, list[float]] = field(
+        default_factory=lambda: {
+            "write": [],
+            "watcher": [],
+            "dispatch": [],
+            "load": [],
+            "frame": [],
+            "frame_wait": [],
+            "frame_compose": [],
+            "frame_bytes": [],
+        }
+    )
     missed: int = 0
     verified: int = 0
-    coalesced: int = 0        # paced changes that came in the same yield as another
+    coalesced: int = 0  # paced changes that came in the same yield as another
     burst_n: int = 0
     burst_shown: int = 0
     burst_last_ok: bool = False
     burst_last_ms: float = float("nan")
     burst_final_text_ok: bool = False
     idle_cpu_pct: float = float("nan")
-    rows: list[tuple] = field(default_factory=list)   # per paced change, for --csv
-    gc2: list[float] = field(default_factory=list)     # full collections during the paced phase (ms)
-    gc_hit: int = 0                                    # paced changes that waited ≥ 5 ms on the GC
+    rows: list[tuple] = field(default_factory=list)  # per paced change, for --csv
+    gc2: list[float] = field(default_factory=list)  # full collections during the paced phase (ms)
+    gc_hit: int = 0  # paced changes that waited ≥ 5 ms on the GC
     wall_s: float = 0.0
     error: str | None = None
 
 
-async def measure(label: str, override: dict[str, Any] | str | None, n: int, burst_n: int,
-                  seed: int, freeze: bool = False) -> Result:
+async def measure(
+    label: str, override: dict[str, Any] | str | None, n: int, burst_n: int, seed: int, freeze: bool = False
+) -> Result:
     from llmos_tui.core.fsutil import atomic_write
     from llmos_tui.core.scaffold import init_project
     from llmos_tui.tui.app import AppSettings, LlmosApp
@@ -417,8 +460,8 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
             if freeze:
                 import gc
 
-                gc.freeze()            # what the app does in _show_run/_attach, here after startup
-            await asyncio.sleep(0.3)   # let the inotify watch settle
+                gc.freeze()  # what the app does in _show_run/_attach, here after startup
+            await asyncio.sleep(0.3)  # let the inotify watch settle
             res.settings = dict(PROBE.settings)
             res.settings["freeze"] = freeze
             step_s = float(res.settings.get("step", 50)) / 1000
@@ -443,7 +486,7 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
             t_paced = (writer.writes[measured[0]][0], now())
             res.gc2 = [(e - b) * 1000 for b, e, g in GC_PAUSES if g == 2 and t_paced[0] <= b <= t_paced[1]]
             for k_ in measured:
-                t0, t1, _ = writer.writes[k_]   # t1: the rename is done
+                t0, t1, _ = writer.writes[k_]  # t1: the rename is done
                 if gc_ms(t0, PROBE.seen[k_].t_frame if k_ in PROBE.seen and PROBE.seen[k_].t_frame else t1) >= 5:
                     res.gc_hit += 1
                 s = PROBE.seen.get(k_)
@@ -458,13 +501,21 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
                     res.parts["dispatch"].append((s.t_show - s.t_yield) * 1000)
                 res.parts["load"].append((s.t_loaded - s.t_show) * 1000)
                 res.parts["frame"].append((s.t_frame - s.t_loaded) * 1000)
-                res.rows.append((k_, round((s.t_frame - t0) * 1000, 3), round((t1 - t0) * 1000, 3),
-                                 round(((s.t_yield or t1) - t1) * 1000, 3),   # < 0: no yield stamp
-                                 round((s.t_show - (s.t_yield or s.t_show)) * 1000, 3),
-                                 round((s.t_loaded - s.t_show) * 1000, 3),
-                                 round((s.t_frame - s.t_loaded) * 1000, 3),
-                                 round((s.t_tick - s.t_loaded) * 1000, 3), round((s.t_display - s.t_tick) * 1000, 3),
-                                 round(gc_ms(t0, s.t_frame), 3), int(s.verified)))
+                res.rows.append(
+                    (
+                        k_,
+                        round((s.t_frame - t0) * 1000, 3),
+                        round((t1 - t0) * 1000, 3),
+                        round(((s.t_yield or t1) - t1) * 1000, 3),  # < 0: no yield stamp
+                        round((s.t_show - (s.t_yield or s.t_show)) * 1000, 3),
+                        round((s.t_loaded - s.t_show) * 1000, 3),
+                        round((s.t_frame - s.t_loaded) * 1000, 3),
+                        round((s.t_tick - s.t_loaded) * 1000, 3),
+                        round((s.t_display - s.t_tick) * 1000, 3),
+                        round(gc_ms(t0, s.t_frame), 3),
+                        int(s.verified),
+                    )
+                )
                 if s.t_loaded <= s.t_tick <= s.t_display:
                     res.parts["frame_wait"].append((s.t_tick - s.t_loaded) * 1000)
                     res.parts["frame_compose"].append((s.t_display - s.t_tick) * 1000)
@@ -487,7 +538,7 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
                 await asyncio.wait_for(fut, SHOW_TIMEOUT_S)
             except TimeoutError:
                 PROBE.waiters.pop(last, None)
-            await asyncio.sleep(0.5)    # anything later than the last content would be a bug
+            await asyncio.sleep(0.5)  # anything later than the last content would be a bug
             res.burst_n = burst_n
             shown = [x for x in PROBE.order if k0 <= x <= last]
             res.burst_shown = len(shown)
@@ -507,13 +558,14 @@ async def measure(label: str, override: dict[str, Any] | str | None, n: int, bur
         if freeze:
             import gc
 
-            gc.unfreeze()              # the next setting starts as unfrozen as the first
+            gc.unfreeze()  # the next setting starts as unfrozen as the first
         shutil.rmtree(root, ignore_errors=True)
     res.wall_s = now() - t_start
     return res
 
 
 # ====================================================================== report
+
 
 def fmt(v: float, w: int = 6) -> str:
     return f"{v:{w}.1f}" if v == v else f"{'-':>{w}}"
@@ -524,18 +576,24 @@ def report(results: list[Result], n: int, burst_n: int, fs: str, load: tuple[flo
     import watchfiles
 
     ok_results = [r for r in results if not r.error]
-    print("llmos-tui watch: atomic replace of execution_state.md → its new text in a rendered frame "
-          "(headless, 160x45)")
-    print(f"  {n} paced replaces per setting, {int(PACED_GAP_S[0] * 1000)}–{int(PACED_GAP_S[1] * 1000)} ms apart "
-          f"(+ up to one watcher step, after {WARMUP} warm-ups); burst: {burst_n} replaces {BURST_GAP_MS} ms apart")
-    print(f"  {fs} · Python {sys.version.split()[0]} · textual {textual.__version__} · watchfiles "
-          f"{watchfiles.__version__} · {os.cpu_count()} CPUs · load average {load[0]:.1f} → {load[1]:.1f}")
+    print("llmos-tui watch: atomic replace of execution_state.md → its new text in a rendered frame (headless, 160x45)")
+    print(
+        f"  {n} paced replaces per setting, {int(PACED_GAP_S[0] * 1000)}–{int(PACED_GAP_S[1] * 1000)} ms apart "
+        f"(+ up to one watcher step, after {WARMUP} warm-ups); burst: {burst_n} replaces {BURST_GAP_MS} ms apart"
+    )
+    print(
+        f"  {fs} · Python {sys.version.split()[0]} · textual {textual.__version__} · watchfiles "
+        f"{watchfiles.__version__} · {os.cpu_count()} CPUs · load average {load[0]:.1f} → {load[1]:.1f}"
+    )
     print()
-    print(f"  {'':<30}{'':>10} | {'latency (ms)':<25} | {'p50 parts (ms)':<30} | {'full GCs':<13} | "
-          f"{'burst':<18} | idle")
-    head = (f"  {'setting':<30}{'step':>5}{'deb':>5} |{'p50':>6}{'p95':>6}{'max':>7}{'miss':>5} |"
-            f"{'write':>6}{'watch':>6}{'disp':>5}{'load':>5}{'frame':>6}  |{'n':>3}{'p50':>6}{'hit':>4} |"
-            f"{'shown':>8}{'last':>5}{'ms':>5} |  CPU")
+    print(
+        f"  {'':<30}{'':>10} | {'latency (ms)':<25} | {'p50 parts (ms)':<30} | {'full GCs':<13} | {'burst':<18} | idle"
+    )
+    head = (
+        f"  {'setting':<30}{'step':>5}{'deb':>5} |{'p50':>6}{'p95':>6}{'max':>7}{'miss':>5} |"
+        f"{'write':>6}{'watch':>6}{'disp':>5}{'load':>5}{'frame':>6}  |{'n':>3}{'p50':>6}{'hit':>4} |"
+        f"{'shown':>8}{'last':>5}{'ms':>5} |  CPU"
+    )
     print(head)
     print("  " + "-" * (len(head) - 2))
     for r in results:
@@ -546,29 +604,37 @@ def report(results: list[Result], n: int, burst_n: int, fs: str, load: tuple[flo
         last_ok = "ok" if (r.burst_last_ok and r.burst_final_text_ok) else "NO"
         step = r.settings.get("step", "?")
         deb = r.settings.get("debounce", "?")
-        print(f"  {r.label:<30}{step:>5}{deb:>5} |{fmt(pct(r.lat, 50))}{fmt(pct(r.lat, 95))}"
-              f"{fmt(max(r.lat) if r.lat else float('nan'), 7)}{r.missed:>5} |"
-              f"{fmt(p['write'])}{fmt(p['watcher'])}{fmt(p['dispatch'], 5)}{fmt(p['load'], 5)}{fmt(p['frame'])}  |"
-              f"{len(r.gc2):>3}{fmt(pct(r.gc2, 50))}{r.gc_hit:>4} |"
-              f"{r.burst_shown:>4}/{r.burst_n:<3}{last_ok:>5}{r.burst_last_ms:5.0f} |{r.idle_cpu_pct:4.1f}%")
+        print(
+            f"  {r.label:<30}{step:>5}{deb:>5} |{fmt(pct(r.lat, 50))}{fmt(pct(r.lat, 95))}"
+            f"{fmt(max(r.lat) if r.lat else float('nan'), 7)}{r.missed:>5} |"
+            f"{fmt(p['write'])}{fmt(p['watcher'])}{fmt(p['dispatch'], 5)}{fmt(p['load'], 5)}{fmt(p['frame'])}  |"
+            f"{len(r.gc2):>3}{fmt(pct(r.gc2, 50))}{r.gc_hit:>4} |"
+            f"{r.burst_shown:>4}/{r.burst_n:<3}{last_ok:>5}{r.burst_last_ms:5.0f} |{r.idle_cpu_pct:4.1f}%"
+        )
     print(f"  {'aim':<30}{'':>10} |{'≤' + format(P50_TARGET_MS, '.0f'):>6}{'≤' + format(P95_TARGET_MS, '.0f'):>6}")
     print()
     print("  latency: from just before atomic_write (in the writer process) to the first frame composed after")
     print("  StatePane.show_text took the new text. parts: write = atomic_write until its os.replace is done (temp")
     print("  file + fsync + rename; the directory fsync after it overlaps the rest); watch = → awatch yields;")
     print("  disp = → show_text; load = show_text (TextArea.load_text); frame = → frame bytes out.")
-    print("  frame p50 = " + "; ".join(
-        f"{r.label.split(' (')[0]}: {fmt(pct(r.parts['frame_wait'], 50), 0)} wait + "
-        f"{fmt(pct(r.parts['frame_compose'], 50), 0)} compose + {fmt(pct(r.parts['frame_bytes'], 50), 0)} bytes"
-        for r in ok_results[:2]))
+    print(
+        "  frame p50 = "
+        + "; ".join(
+            f"{r.label.split(' (')[0]}: {fmt(pct(r.parts['frame_wait'], 50), 0)} wait + "
+            f"{fmt(pct(r.parts['frame_compose'], 50), 0)} compose + {fmt(pct(r.parts['frame_bytes'], 50), 0)} bytes"
+            for r in ok_results[:2]
+        )
+    )
     print("  (wait = → the screen's update timer; compose = → App._display; bytes = render_segments).")
     print("  full GCs: generation-2 collections during the paced phase, their p50 ms, and paced changes that")
     print("  spent ≥ 5 ms of their latency in the GC. burst: distinct contents the pane showed, whether it ended")
     print("  on the last one, ms from that last write to its frame. idle: app process CPU over 1 s, no changes.")
     checked = sum(len(r.lat) for r in ok_results)
     verified = sum(r.verified for r in ok_results)
-    print(f"  frames holding the new counter in their terminal bytes: {verified}/{checked}"
-          + (f"; byte rendering failed: {PROBE.render_error}" if PROBE.render_error else ""))
+    print(
+        f"  frames holding the new counter in their terminal bytes: {verified}/{checked}"
+        + (f"; byte rendering failed: {PROBE.render_error}" if PROBE.render_error else "")
+    )
     print()
 
     app_r = results[0]
@@ -578,28 +644,44 @@ def report(results: list[Result], n: int, burst_n: int, fs: str, load: tuple[flo
     p50, p95 = pct(app_r.lat, 50), pct(app_r.lat, 95)
     bursts_ok = app_r.burst_last_ok and app_r.burst_final_text_ok
     met = app_r.missed == 0 and p50 <= P50_TARGET_MS and p95 <= P95_TARGET_MS and bursts_ok
-    line = (f"verdict: aim {'MET' if met else 'MISSED'} — app (step={app_r.settings.get('step')}, "
-            f"debounce={app_r.settings.get('debounce')}): p50 {p50:.1f} ms {'≤' if p50 <= P50_TARGET_MS else '>'} "
-            f"{P50_TARGET_MS:.0f}, p95 {p95:.1f} ms {'≤' if p95 <= P95_TARGET_MS else '>'} {P95_TARGET_MS:.0f}; "
-            f"bursts end on the last content: {'yes' if bursts_ok else 'NO'}")
+    line = (
+        f"verdict: aim {'MET' if met else 'MISSED'} — app (step={app_r.settings.get('step')}, "
+        f"debounce={app_r.settings.get('debounce')}): p50 {p50:.1f} ms {'≤' if p50 <= P50_TARGET_MS else '>'} "
+        f"{P50_TARGET_MS:.0f}, p95 {p95:.1f} ms {'≤' if p95 <= P95_TARGET_MS else '>'} {P95_TARGET_MS:.0f}; "
+        f"bursts end on the last content: {'yes' if bursts_ok else 'NO'}"
+    )
     print(line)
     dflt = next((r for r in ok_results if r.label.startswith("watchfiles defaults") and r.lat), None)
     if dflt:
-        print(f"         watchfiles defaults (step=50, debounce=1600): p50 {pct(dflt.lat, 50):.1f} ms, "
-              f"p95 {pct(dflt.lat, 95):.1f} ms — the app's setting is "
-              f"{pct(dflt.lat, 50) / max(p50, 1e-9):.1f}x faster at p50")
+        print(
+            f"         watchfiles defaults (step=50, debounce=1600): p50 {pct(dflt.lat, 50):.1f} ms, "
+            f"p95 {pct(dflt.lat, 95):.1f} ms — the app's setting is "
+            f"{pct(dflt.lat, 50) / max(p50, 1e-9):.1f}x faster at p50"
+        )
     if not met:
-        good = [r for r in ok_results[1:] if r.lat and r.missed == 0 and pct(r.lat, 50) <= P50_TARGET_MS
-                and pct(r.lat, 95) <= P95_TARGET_MS and r.burst_last_ok and r.burst_final_text_ok]
+        good = [
+            r
+            for r in ok_results[1:]
+            if r.lat
+            and r.missed == 0
+            and pct(r.lat, 50) <= P50_TARGET_MS
+            and pct(r.lat, 95) <= P95_TARGET_MS
+            and r.burst_last_ok
+            and r.burst_final_text_ok
+        ]
         if good:
             best = max(good, key=lambda r: r.settings.get("step", 0))
-            print(f"         meets the aim here: {best.label} (p50 {pct(best.lat, 50):.1f}, "
-                  f"p95 {pct(best.lat, 95):.1f} ms; burst {best.burst_shown}/{best.burst_n} shown, ends on the last)")
+            print(
+                f"         meets the aim here: {best.label} (p50 {pct(best.lat, 50):.1f}, "
+                f"p95 {pct(best.lat, 95):.1f} ms; burst {best.burst_shown}/{best.burst_n} shown, ends on the last)"
+            )
         else:
             print("         no measured setting met both aims in this run")
     if max(load) > (os.cpu_count() or 1):
-        print(f"         note: the host was busy (load average {max(load):.1f} on {os.cpu_count()} CPUs): "
-              "every figure is inflated, the tails most")
+        print(
+            f"         note: the host was busy (load average {max(load):.1f} on {os.cpu_count()} CPUs): "
+            "every figure is inflated, the tails most"
+        )
     return met
 
 
@@ -658,12 +740,18 @@ def main() -> int:
     report(results, n, burst_n, filesystem_of(tempfile.gettempdir()), (load0, os.getloadavg()[0]))
     if args.csv:
         with open(args.csv, "w", encoding="utf-8") as fh:
-            fh.write("setting,step,debounce,change,latency,write,watcher,dispatch,load,frame,"
-                     "frame_wait,frame_compose,gc_ms,verified\n")
+            fh.write(
+                "setting,step,debounce,change,latency,write,watcher,dispatch,load,frame,"
+                "frame_wait,frame_compose,gc_ms,verified\n"
+            )
             for r in results:
                 for row in r.rows:
-                    fh.write(",".join(map(str, (r.label.split(" (")[0], r.settings.get("step"),
-                                                 r.settings.get("debounce"), *row))) + "\n")
+                    fh.write(
+                        ",".join(
+                            map(str, (r.label.split(" (")[0], r.settings.get("step"), r.settings.get("debounce"), *row))
+                        )
+                        + "\n"
+                    )
     return 0
 
 

@@ -25,8 +25,9 @@ def serve_command(workspace: Path, theme: str | None = None) -> str:
 def warning_for(host: str) -> str | None:
     if host in (LOOPBACK, "localhost", "::1"):
         return None
-    return (f"warning: serving on {host}: whoever reaches this port can approve, edit and deny "
-            f"this workspace's tool calls")
+    return (
+        f"warning: serving on {host}: whoever reaches this port can approve, edit and deny this workspace's tool calls"
+    )
 
 
 def serve(workspace: Path, *, host: str = LOOPBACK, port: int = 8000, theme: str | None = None) -> None:
@@ -36,6 +37,7 @@ def serve(workspace: Path, *, host: str = LOOPBACK, port: int = 8000, theme: str
         from llmos_tui.core.errors import BadInput
 
         raise BadInput("llmos-tui serve needs textual-serve: pip install 'llmos-tui[serve]'") from None
+
     class _Server(Server):
         async def handle_index(self, request: Any) -> Any:
             # The page names the URLs of its script and websocket. textual-serve builds them from
@@ -46,8 +48,9 @@ def serve(workspace: Path, *, host: str = LOOPBACK, port: int = 8000, theme: str
                 self.public_url = f"http://{request.host}"
             return await super().handle_index(request)
 
-    server = _Server(serve_command(workspace, theme), host=host, port=port, title="llmos-tui",
-                     public_url=public_url(host, port))
+    server = _Server(
+        serve_command(workspace, theme), host=host, port=port, title="llmos-tui", public_url=public_url(host, port)
+    )
     server.serve()
 
 

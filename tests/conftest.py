@@ -53,31 +53,58 @@ def script_yaml(*turns: list[dict], simulated_results: dict | None = None) -> st
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-def start_runner(ws: Workspace, script: str, *, goal: str = "test goal", approval: str | None = "never",
-                 mode: str = "execute", no_wait: bool = False, **config_changes) -> Runner:
+def start_runner(
+    ws: Workspace,
+    script: str,
+    *,
+    goal: str = "test goal",
+    approval: str | None = "never",
+    mode: str = "execute",
+    no_wait: bool = False,
+    **config_changes,
+) -> Runner:
     config = load_agent_config(ws.system / "SystemAgent.md").with_(approval=approval, **config_changes)
     registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
     runtime = ScriptedRuntime.parse(script)
-    return Runner.start(ws, goal, config=config, registry=registry, runtime=runtime,
-                        runtime_name="scripted", mode=mode,
-                        options=RunOptions(no_wait=no_wait, poll_interval=0.01))
+    return Runner.start(
+        ws,
+        goal,
+        config=config,
+        registry=registry,
+        runtime=runtime,
+        runtime_name="scripted",
+        mode=mode,
+        options=RunOptions(no_wait=no_wait, poll_interval=0.01),
+    )
 
 
 def resume_runner(ws: Workspace, run_id: str, script: str, *, no_wait: bool = False) -> Runner:
     config = load_agent_config(ws.system / "SystemAgent.md")
     registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-    return Runner.resume(ws, run_id, config=config, registry=registry,
-                         runtime=ScriptedRuntime.parse(script),
-                         options=RunOptions(no_wait=no_wait, poll_interval=0.01))
+    return Runner.resume(
+        ws,
+        run_id,
+        config=config,
+        registry=registry,
+        runtime=ScriptedRuntime.parse(script),
+        options=RunOptions(no_wait=no_wait, poll_interval=0.01),
+    )
 
 
-def cli(*args: str, cwd: Path, timeout: float = 60, env: dict | None = None,
-        check_rc: int | None = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, cwd: Path, timeout: float = 60, env: dict | None = None, check_rc: int | None = None
+) -> subprocess.CompletedProcess:
     """Run the real `llmos-tui` entry point in a subprocess."""
     full_env = {**os.environ, **(env or {})}
     full_env.pop("ANTHROPIC_API_KEY", None) if env is None or "ANTHROPIC_API_KEY" not in env else None
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+    )
     if check_rc is not None:
         assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
     return proc

@@ -45,8 +45,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 __all__ = [
-    "FakeAnthropic", "Recorded", "Reply", "message", "text", "tool_use", "error", "drop", "stream_cut",
-    "stream_error", "estimate_tokens", "prompt_pieces", "ERROR_TYPES", "is_side_request",
+    "FakeAnthropic",
+    "Recorded",
+    "Reply",
+    "message",
+    "text",
+    "tool_use",
+    "error",
+    "drop",
+    "stream_cut",
+    "stream_error",
+    "estimate_tokens",
+    "prompt_pieces",
+    "ERROR_TYPES",
+    "is_side_request",
 ]
 
 MAX_BREAKPOINTS = 4
@@ -76,15 +88,16 @@ def _error_type(status: int) -> str:
 # Replies
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Reply:
     """What the server does with one request. Build with message()/error()/drop()/stream_cut()."""
 
-    kind: str                                   # "message" | "error" | "drop" | "stream_cut" | "stream_error"
+    kind: str  # "message" | "error" | "drop" | "stream_cut" | "stream_error"
     blocks: tuple[dict, ...] = ()
     stop_reason: str | None = None
     stop_sequence: str | None = None
-    usage: dict | None = None                   # overrides of the computed usage
+    usage: dict | None = None  # overrides of the computed usage
     model: str | None = None
     status: int = 200
     error_type: str | None = None
@@ -115,12 +128,17 @@ def _norm_blocks(blocks: Iterable[Any]) -> tuple[dict, ...]:
             b = text(b)
         if not isinstance(b, dict) or "type" not in b:
             raise TypeError(f"content block must be a dict with a 'type' (or a str), got {b!r}")
-        out.append(json.loads(json.dumps(b)))     # private deep copy
+        out.append(json.loads(json.dumps(b)))  # private deep copy
     return tuple(out)
 
 
-def message(*blocks: Any, stop_reason: str | None = None, usage: dict | None = None,
-            model: str | None = None, stop_sequence: str | None = None) -> Reply:
+def message(
+    *blocks: Any,
+    stop_reason: str | None = None,
+    usage: dict | None = None,
+    model: str | None = None,
+    stop_sequence: str | None = None,
+) -> Reply:
     """A successful assistant message. Blocks: text(...), tool_use(...), any dict block, or a str.
 
     stop_reason defaults to "tool_use" when a tool_use block is present, else "end_turn"; any value
@@ -128,16 +146,26 @@ def message(*blocks: Any, stop_reason: str | None = None, usage: dict | None = N
     bs = _norm_blocks(blocks)
     if stop_reason is None:
         stop_reason = "tool_use" if any(b["type"] == "tool_use" for b in bs) else "end_turn"
-    return Reply("message", bs, stop_reason=stop_reason, stop_sequence=stop_sequence,
-                 usage=dict(usage) if usage else None, model=model)
+    return Reply(
+        "message",
+        bs,
+        stop_reason=stop_reason,
+        stop_sequence=stop_sequence,
+        usage=dict(usage) if usage else None,
+        model=model,
+    )
 
 
-def error(status: int, kind: str | None = None, message: str = "Fake API error",
-          headers: dict | None = None) -> Reply:
+def error(status: int, kind: str | None = None, message: str = "Fake API error", headers: dict | None = None) -> Reply:
     """An HTTP error in the API's shape. Sends ``retry-after-ms: 1`` unless ``headers`` sets
     ``retry-after-ms`` or ``retry-after`` (a value of None removes a header)."""
-    return Reply("error", status=status, error_type=kind or _error_type(status), error_message=message,
-                 headers=dict(headers) if headers else None)
+    return Reply(
+        "error",
+        status=status,
+        error_type=kind or _error_type(status),
+        error_message=message,
+        headers=dict(headers) if headers else None,
+    )
 
 
 def drop() -> Reply:
@@ -155,23 +183,28 @@ def stream_cut(*blocks: Any) -> Reply:
 def stream_error(*blocks: Any, kind: str = "overloaded_error", message: str = "Overloaded") -> Reply:
     """SSE: start the message as stream_cut does, then send an ``event: error`` and end the stream
     cleanly, as the real API does when it fails after the 200 was sent. Non-streaming: a 529/500."""
-    return Reply("stream_error", _norm_blocks(blocks or (text("This reply fails midway."),)),
-                 error_type=kind, error_message=message)
+    return Reply(
+        "stream_error",
+        _norm_blocks(blocks or (text("This reply fails midway."),)),
+        error_type=kind,
+        error_message=message,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # Recording and token/cache model
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class Recorded:
     path: str
-    headers: dict[str, str]                 # lower-cased names
-    body: dict                              # the parsed JSON request ({} if none / not JSON)
-    number: int = 0                         # 1-based position in FakeAnthropic.requests
-    status: int | None = None               # status answered (None for drop/cut before headers)
-    usage: dict | None = None               # usage answered, for a message
-    peer_port: int = 0                      # client's port: equal ports = one reused connection
+    headers: dict[str, str]  # lower-cased names
+    body: dict  # the parsed JSON request ({} if none / not JSON)
+    number: int = 0  # 1-based position in FakeAnthropic.requests
+    status: int | None = None  # status answered (None for drop/cut before headers)
+    usage: dict | None = None  # usage answered, for a message
+    peer_port: int = 0  # client's port: equal ports = one reused connection
 
     @property
     def stream(self) -> bool:
@@ -239,7 +272,7 @@ class _CacheModel:
         self.min_tokens = min_tokens
         self.ttl_s = ttl_s
         self.lookback = lookback
-        self.entries: dict[str, float] = {}      # prefix hash -> expiry (monotonic; inf without TTL)
+        self.entries: dict[str, float] = {}  # prefix hash -> expiry (monotonic; inf without TTL)
 
     def _alive(self, h: str, now: float) -> bool:
         exp = self.entries.get(h)
@@ -262,8 +295,9 @@ class _CacheModel:
         for (ident, piece, _), size in zip(pieces, sizes):
             running += size
             cum.append(running)
-            h = hashlib.sha256((h + "\x00" + ident + "\x00" +
-                                json.dumps(piece, sort_keys=True, ensure_ascii=False)).encode()).hexdigest()
+            h = hashlib.sha256(
+                (h + "\x00" + ident + "\x00" + json.dumps(piece, sort_keys=True, ensure_ascii=False)).encode()
+            ).hexdigest()
             hashes.append(h)
         last = breakpoints[-1]
         if cum[last] < self.min_tokens:
@@ -280,17 +314,21 @@ class _CacheModel:
         read = cum[read_at] if read_at is not None else 0
         expiry = now + self.ttl_s if self.ttl_s is not None else float("inf")
         if read_at is not None:
-            self.entries[hashes[read_at]] = expiry            # a hit refreshes the entry
+            self.entries[hashes[read_at]] = expiry  # a hit refreshes the entry
         for b in breakpoints:
             if cum[b] >= self.min_tokens:
                 self.entries[hashes[b]] = expiry
-        return {"input_tokens": total - cum[last], "cache_creation_input_tokens": cum[last] - read,
-                "cache_read_input_tokens": read}
+        return {
+            "input_tokens": total - cum[last],
+            "cache_creation_input_tokens": cum[last] - read,
+            "cache_read_input_tokens": read,
+        }
 
 
 # ---------------------------------------------------------------------------------------------
 # Server
 # ---------------------------------------------------------------------------------------------
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -389,8 +427,9 @@ class _Handler(BaseHTTPRequestHandler):
             body = None
         path = self.path.split("?", 1)[0]
         headers = {k.lower(): v for k, v in self.headers.items()}
-        rec = Recorded(path=path, headers=headers, body=body if isinstance(body, dict) else {},
-                       peer_port=self.client_address[1])
+        rec = Recorded(
+            path=path, headers=headers, body=body if isinstance(body, dict) else {}, peer_port=self.client_address[1]
+        )
         rec.number = fake._record(rec)
         self._request_id = f"req_fake_{rec.number}"
         try:
@@ -403,7 +442,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _route(self, fake: "FakeAnthropic", rec: Recorded, body: Any) -> None:
         if self.command != "POST" or rec.path not in ("/v1/messages", "/v1/messages/count_tokens"):
             return self._send_error(rec, 404, "not_found_error", f"Not found: {self.command} {self.path}")
-        if not rec.api_key:     # the SDK (2.14) sends api_key as "Authorization: Bearer"; accept both
+        if not rec.api_key:  # the SDK (2.14) sends api_key as "Authorization: Bearer"; accept both
             return self._send_error(rec, 401, "authentication_error", "x-api-key header is required")
         if not rec.headers.get("anthropic-version"):
             return self._send_error(rec, 400, "invalid_request_error", "anthropic-version: header is required")
@@ -416,33 +455,43 @@ class _Handler(BaseHTTPRequestHandler):
         pieces = prompt_pieces(body)
         n_bp = sum(1 for _, _, bp in pieces if bp)
         if n_bp > MAX_BREAKPOINTS:
-            return self._send_error(rec, 400, "invalid_request_error",
-                                    f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. "
-                                    f"Found {n_bp}.")
+            return self._send_error(
+                rec,
+                400,
+                "invalid_request_error",
+                f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {n_bp}.",
+            )
         if rec.path.endswith("count_tokens"):
             rec.status = 200
-            return self._send_json(200, {"input_tokens": sum(estimate_tokens(p) for _, p, _ in pieces)},
-                                   {"request-id": self._request_id})
+            return self._send_json(
+                200, {"input_tokens": sum(estimate_tokens(p) for _, p, _ in pieces)}, {"request-id": self._request_id}
+            )
         try:
             reply = fake._next_reply(rec)
         except LookupError as e:
             return self._send_error(rec, 500, "api_error", str(e), {"x-should-retry": "false"})
         except Exception as e:  # noqa: BLE001 - a reply callable failed: say so, and don't let the SDK retry it
-            return self._send_error(rec, 500, "api_error",
-                                    f"FakeAnthropic: reply callable failed for request #{rec.number}: {e!r}",
-                                    {"x-should-retry": "false"})
+            return self._send_error(
+                rec,
+                500,
+                "api_error",
+                f"FakeAnthropic: reply callable failed for request #{rec.number}: {e!r}",
+                {"x-should-retry": "false"},
+            )
         if reply.kind == "drop":
             raise _Dropped
         if reply.kind == "error":
             hdrs = dict(reply.headers or {})
             if not any(k.lower() in ("retry-after-ms", "retry-after") for k in hdrs):
                 hdrs["retry-after-ms"] = "1"
-            return self._send_error(rec, reply.status, reply.error_type or _error_type(reply.status),
-                                    reply.error_message, hdrs)
+            return self._send_error(
+                rec, reply.status, reply.error_type or _error_type(reply.status), reply.error_message, hdrs
+            )
         if reply.kind == "stream_error" and not rec.stream:
             status = 529 if reply.error_type == "overloaded_error" else 500
-            return self._send_error(rec, status, reply.error_type or "api_error", reply.error_message,
-                                    {"retry-after-ms": "1"})
+            return self._send_error(
+                rec, status, reply.error_type or "api_error", reply.error_message, {"retry-after-ms": "1"}
+            )
         self._answer(fake, rec, reply, pieces)
 
     def _answer(self, fake: "FakeAnthropic", rec: Recorded, reply: Reply, pieces: list) -> None:
@@ -452,8 +501,16 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.usage:
             usage.update(reply.usage)
         model = reply.model or rec.model
-        full = {"id": msg_id, "type": "message", "role": "assistant", "model": model, "content": blocks,
-                "stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence, "usage": usage}
+        full = {
+            "id": msg_id,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": blocks,
+            "stop_reason": reply.stop_reason,
+            "stop_sequence": reply.stop_sequence,
+            "usage": usage,
+        }
         if reply.kind == "message":
             rec.usage = dict(usage)
             fake._log_usage(usage)
@@ -478,40 +535,51 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("request-id", self._request_id)
         self.end_headers()
         start_usage = {**{k: v for k, v in usage.items() if k != "output_tokens"}, "output_tokens": 1}
-        self._event("message_start", {"type": "message_start", "message": {
-            **full, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})
+        self._event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {**full, "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage},
+            },
+        )
         self._event("ping", {"type": "ping"})
         if reply.kind in ("stream_cut", "stream_error"):
             first = blocks[0]
-            self._event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                "content_block": _start_block(first)})
+            self._event(
+                "content_block_start", {"type": "content_block_start", "index": 0, "content_block": _start_block(first)}
+            )
             deltas = _deltas(first)
             if deltas:
                 self._event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": deltas[0]})
             if reply.kind == "stream_cut":
                 raise _Dropped
-            self._event("error", {"type": "error", "error": {"type": reply.error_type,
-                                                             "message": reply.error_message}})
+            self._event("error", {"type": "error", "error": {"type": reply.error_type, "message": reply.error_message}})
             self._chunk(b"")
             return
         for i, b in enumerate(blocks):
-            self._event("content_block_start", {"type": "content_block_start", "index": i,
-                                                "content_block": _start_block(b)})
+            self._event(
+                "content_block_start", {"type": "content_block_start", "index": i, "content_block": _start_block(b)}
+            )
             for d in _deltas(b):
                 self._event("content_block_delta", {"type": "content_block_delta", "index": i, "delta": d})
             self._event("content_block_stop", {"type": "content_block_stop", "index": i})
-        self._event("message_delta", {"type": "message_delta",
-                                      "delta": {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence},
-                                      "usage": usage})
+        self._event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": reply.stop_sequence},
+                "usage": usage,
+            },
+        )
         self._event("message_stop", {"type": "message_stop"})
-        self._chunk(b"")                          # end of the chunked body
+        self._chunk(b"")  # end of the chunked body
 
 
 def _split(s: str, parts: int = 3) -> list[str]:
     if not s:
         return []
     step = max(1, -(-len(s) // parts))
-    return [s[i:i + step] for i in range(0, len(s), step)]
+    return [s[i : i + step] for i in range(0, len(s), step)]
 
 
 def _start_block(b: dict) -> dict:
@@ -528,8 +596,9 @@ def _deltas(b: dict) -> list[dict]:
     if b["type"] == "text":
         return [{"type": "text_delta", "text": part} for part in _split(b["text"])]
     if b["type"] in ("tool_use", "server_tool_use"):
-        return [{"type": "input_json_delta", "partial_json": part}
-                for part in _split(json.dumps(b.get("input", {})), 3)]
+        return [
+            {"type": "input_json_delta", "partial_json": part} for part in _split(json.dumps(b.get("input", {})), 3)
+        ]
     if b["type"] == "thinking":
         out: list[dict] = [{"type": "thinking_delta", "thinking": p} for p in _split(b.get("thinking", ""))]
         if b.get("signature"):
@@ -541,9 +610,18 @@ def _deltas(b: dict) -> list[dict]:
 class FakeAnthropic:
     """The fake API server. ``with FakeAnthropic([...]) as api:`` starts and stops it."""
 
-    def __init__(self, replies: Iterable[ReplyLike] = (), *, cache: bool = True, min_cache_tokens: int = 1024,
-                 default: ReplyLike | None = None, ttl_s: float | None = None, lookback: int | None = None,
-                 stream_delay_s: float = 0.0, side: ReplyLike | None = None):
+    def __init__(
+        self,
+        replies: Iterable[ReplyLike] = (),
+        *,
+        cache: bool = True,
+        min_cache_tokens: int = 1024,
+        default: ReplyLike | None = None,
+        ttl_s: float | None = None,
+        lookback: int | None = None,
+        stream_delay_s: float = 0.0,
+        side: ReplyLike | None = None,
+    ):
         self._lock = threading.Lock()
         self._queue: list[ReplyLike] = list(replies)
         self.default = default
@@ -572,8 +650,9 @@ class FakeAnthropic:
         self._server = server
         self.port = server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                                        name=f"FakeAnthropic:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.01}, name=f"FakeAnthropic:{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -584,7 +663,7 @@ class FakeAnthropic:
         server.shutdown()
         with self._lock:
             conns = list(self._conns)
-        for c in conns:                        # wake keep-alive handler threads blocked in recv
+        for c in conns:  # wake keep-alive handler threads blocked in recv
             try:
                 c.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -629,6 +708,7 @@ class FakeAnthropic:
         http client that skips building a TLS context (~40 ms per client otherwise; loopback is
         plain HTTP anyway)."""
         import anthropic
+
         kw.setdefault("api_key", "test-key")
         kw.setdefault("timeout", 10)
         kw.setdefault("http_client", anthropic.DefaultAsyncHttpxClient(verify=False))
@@ -637,6 +717,7 @@ class FakeAnthropic:
     def sync_client(self, max_retries: int = 0, **kw: Any) -> Any:
         """The synchronous counterpart of async_client (close it: ``with``)."""
         import anthropic
+
         kw.setdefault("api_key", "test-key")
         kw.setdefault("timeout", 10)
         kw.setdefault("http_client", anthropic.DefaultHttpxClient(verify=False))
@@ -647,12 +728,20 @@ class FakeAnthropic:
         real one is never read or written), and none of its non-essential traffic (telemetry,
         update checks, feature flags), so that it never leaves 127.0.0.1."""
         home = str(home)
-        return {"ANTHROPIC_BASE_URL": self.base_url, "ANTHROPIC_API_KEY": "test-key",
-                "HOME": home, "CLAUDE_CONFIG_DIR": f"{home}/.claude",
-                "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_TELEMETRY": "1",
-                "DISABLE_ERROR_REPORTING": "1", "DISABLE_AUTOUPDATER": "1", "DISABLE_BUG_COMMAND": "1",
-                "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
-                "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+        return {
+            "ANTHROPIC_BASE_URL": self.base_url,
+            "ANTHROPIC_API_KEY": "test-key",
+            "HOME": home,
+            "CLAUDE_CONFIG_DIR": f"{home}/.claude",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_BUG_COMMAND": "1",
+            "CLAUDE_CODE_DISABLE_TERMINAL_TITLE": "1",
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+        }
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -683,7 +772,8 @@ class FakeAnthropic:
             else:
                 raise LookupError(
                     f"FakeAnthropic: no reply queued for request #{rec.number} (POST {rec.path}, model "
-                    f"{rec.model!r}, {len(rec.body.get('messages') or [])} messages) and no default set")
+                    f"{rec.model!r}, {len(rec.body.get('messages') or [])} messages) and no default set"
+                )
         for _ in range(10):
             if isinstance(reply, Reply):
                 return reply
@@ -700,8 +790,11 @@ class FakeAnthropic:
             for b in blocks:
                 b = json.loads(json.dumps(b))
                 if b["type"] in ("tool_use", "server_tool_use") and not b.get("id"):
-                    b = {"type": b["type"], "id": f"toolu_fake_{next(self._tool_ids)}",
-                         **{k: v for k, v in b.items() if k not in ("type", "id")}}
+                    b = {
+                        "type": b["type"],
+                        "id": f"toolu_fake_{next(self._tool_ids)}",
+                        **{k: v for k, v in b.items() if k not in ("type", "id")},
+                    }
                 out.append(b)
             return msg_id, out
 

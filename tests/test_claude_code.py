@@ -33,13 +33,17 @@ def _find_claude() -> str | None:
 
 CLAUDE = _find_claude()
 if CLAUDE is None and os.environ.get("LLMOS_REQUIRE_CLAUDE_CODE"):
-    raise RuntimeError("LLMOS_REQUIRE_CLAUDE_CODE is set but claude-agent-sdk and its Claude Code CLI "
-                       "are not installed (pip install -e '.[claude-code]')")
+    raise RuntimeError(
+        "LLMOS_REQUIRE_CLAUDE_CODE is set but claude-agent-sdk and its Claude Code CLI "
+        "are not installed (pip install -e '.[claude-code]')"
+    )
 needs_claude = pytest.mark.skipif(
-    CLAUDE is None, reason="the claude-code extra is not installed (pip install -e '.[claude-code]': "
-                           "claude-agent-sdk, whose wheel bundles the Claude Code CLI)")
+    CLAUDE is None,
+    reason="the claude-code extra is not installed (pip install -e '.[claude-code]': "
+    "claude-agent-sdk, whose wheel bundles the Claude Code CLI)",
+)
 
-PLAN = "mcp__llmos__UpdatePlan"   # UpdatePlan, as Claude Code names our in-process tool
+PLAN = "mcp__llmos__UpdatePlan"  # UpdatePlan, as Claude Code names our in-process tool
 
 
 @pytest.fixture
@@ -56,9 +60,14 @@ def env_for(api: FakeAnthropic, home: Path, **extra: str) -> dict[str, str]:
 
 
 def headless(project: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "llmos_tui", "run", "--headless", "--runtime", "claude-code",
-                             *args], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "run", "--headless", "--runtime", "claude-code", *args],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def status(project: Path, env: dict[str, str]) -> dict:
@@ -66,8 +75,9 @@ def status(project: Path, env: dict[str, str]) -> dict:
     return json.loads(r.stdout) if r.returncode == 0 else {}
 
 
-def wait_until(project: Path, env: dict[str, str], pred, what: str, proc: subprocess.Popen | None = None,
-               timeout: float = 60) -> dict:
+def wait_until(
+    project: Path, env: dict[str, str], pred, what: str, proc: subprocess.Popen | None = None, timeout: float = 60
+) -> dict:
     deadline = time.monotonic() + timeout
     st: dict = {}
     while time.monotonic() < deadline:
@@ -104,12 +114,15 @@ def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
 
 # ---------------------------------------------------------------- the gate, end to end
 
+
 @needs_claude
 def test_a_write_waits_at_the_gate_is_approved_run_by_claude_code_and_recorded(project, home):
     replies = [
-        message(text("Planning first."),
-                tool_use(PLAN, {"steps": [{"title": "Write the greeting", "status": "in_progress"}]}),
-                tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
+        message(
+            text("Planning first."),
+            tool_use(PLAN, {"steps": [{"title": "Write the greeting", "status": "in_progress"}]}),
+            tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"}),
+        ),
         message(text("Done: hello.txt holds the greeting.")),
     ]
     with FakeAnthropic(replies) as api:
@@ -122,7 +135,7 @@ def test_a_write_waits_at_the_gate_is_approved_run_by_claude_code_and_recorded(p
             assert not (project / "workspace" / "hello.txt").exists()
             time.sleep(0.5)
             assert not (project / "workspace" / "hello.txt").exists()
-            assert len(api.message_requests) == 1   # Claude Code waits for the answer too
+            assert len(api.message_requests) == 1  # Claude Code waits for the answer too
             r = cli("approve", cwd=project, env=env)
             assert r.returncode == 0 and "applied" in r.stdout, (r.stdout, r.stderr)
             rc, out, err = finish(proc)
@@ -148,20 +161,25 @@ def test_a_write_waits_at_the_gate_is_approved_run_by_claude_code_and_recorded(p
         assert "hello.txt" in second and '"is_error": true' not in second
 
     records = journal(project)
-    assert transitions(records, 1) == ["proposed", "running", "done"]           # UpdatePlan: auto
+    assert transitions(records, 1) == ["proposed", "running", "done"]  # UpdatePlan: auto
     assert transitions(records, 2) == ["proposed", "awaiting_approval", "running", "done"]
     kinds = [(r["kind"], r.get("step")) for r in records]
     # write-ahead: `running` and the exec mark are journaled before Claude Code reports the result
-    assert kinds.index(("step_exec", 2)) < max(i for i, r in enumerate(records)
-                                               if r["kind"] == "step_status" and r.get("step") == 2)
+    assert kinds.index(("step_exec", 2)) < max(
+        i for i, r in enumerate(records) if r["kind"] == "step_status" and r.get("step") == 2
+    )
     started = records[0]["data"]
     assert started["runtime"] == "claude-code" and started["model"] == "claude-sonnet-4-6"
     assert any(r["kind"] == "claude_session" and r["data"]["session_id"] for r in records)
     turns = [r for r in records if r["kind"] == "model_turn"]
     assert len(turns) == 2 and turns[0]["data"]["stop_reason"] == "tool_use"
-    assert turns[0]["data"]["usage"]["cost_usd"] > 0     # priced with our table
+    assert turns[0]["data"]["usage"]["cost_usd"] > 0  # priced with our table
     assert [r["to"] for r in records if r["kind"] == "run_status"] == [
-        "running", "awaiting_approval", "running", "completed"]
+        "running",
+        "awaiting_approval",
+        "running",
+        "completed",
+    ]
     approve = next(r for r in records if r["kind"] == "command")
     assert approve["data"]["action"] == "approve" and approve["data"]["applied"]
 
@@ -175,15 +193,16 @@ def test_a_write_waits_at_the_gate_is_approved_run_by_claude_code_and_recorded(p
     assert trace["transitions"][1]["human"]["decision"] == "approved"
     roles = [m["role"] for m in trace["messages"]]
     assert roles == ["user", "assistant", "user", "assistant"]
-    assert trace["messages"][1]["content"][1]["name"] == "UpdatePlan"   # the ToolMap's name
+    assert trace["messages"][1]["content"][1]["name"] == "UpdatePlan"  # the ToolMap's name
     assert trace["messages"][2]["content"][1]["tool_use_id"] == trace["messages"][1]["content"][2]["id"]
     # and it exports like any run: each call names a tool the row offers
     r = cli("export", "--all", "--format", "anthropic", "-o", "-", cwd=project, env=env)
     assert r.returncode == 0, r.stderr
     (row,) = [json.loads(line) for line in r.stdout.splitlines()]
     offered = {t["name"] for t in row["tools"]}
-    called = {b["name"] for m in row["messages"] if m["role"] == "assistant" for b in m["content"]
-              if b["type"] == "tool_use"}
+    called = {
+        b["name"] for m in row["messages"] if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"
+    }
     assert called == {"UpdatePlan", "Write"} and called <= offered
 
 
@@ -217,8 +236,7 @@ def test_a_denied_write_is_not_run_and_the_model_reads_why(project, home):
 
 @needs_claude
 def test_a_person_edits_the_call_and_claude_code_runs_the_edited_one(project, home):
-    replies = [message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
-               message(text("Done."))]
+    replies = [message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})), message(text("Done."))]
     with FakeAnthropic(replies) as api:
         env = env_for(api, home)
         proc = headless(project, env, "Write hello.txt")
@@ -240,8 +258,8 @@ def test_a_person_edits_the_call_and_claude_code_runs_the_edited_one(project, ho
 
 @needs_claude
 def test_the_cost_budget_pauses_before_the_next_turn_and_resume_with_more_goes_on(project, home):
-    def reply(rec):   # Claude Code asks for the next turn as soon as it has the result: that
-        first = len(rec.body["messages"]) <= 2          # reply may come before it is stopped
+    def reply(rec):  # Claude Code asks for the next turn as soon as it has the result: that
+        first = len(rec.body["messages"]) <= 2  # reply may come before it is stopped
         return message(tool_use("Read", {"file_path": "in.txt"})) if first else message(text("Done."))
 
     (project / "workspace" / "in.txt").write_text("x\n")
@@ -275,10 +293,12 @@ def test_max_turns_ends_the_run_once_the_turns_are_used(project, home):
 def test_the_workspace_sandbox_refuses_paths_outside_it_without_asking(project, home):
     (project / "workspace" / "in.txt").write_text("inside\n")
     replies = [
-        message(tool_use("Read", {"file_path": "in.txt"}),
-                tool_use("Write", {"file_path": "../escape.txt", "content": "out\n"}),
-                tool_use("Write", {"file_path": "runs/x.txt", "content": "mine\n"}),
-                tool_use("Write", {"file_path": "ok.txt", "content": "fine\n"})),
+        message(
+            tool_use("Read", {"file_path": "in.txt"}),
+            tool_use("Write", {"file_path": "../escape.txt", "content": "out\n"}),
+            tool_use("Write", {"file_path": "runs/x.txt", "content": "mine\n"}),
+            tool_use("Write", {"file_path": "ok.txt", "content": "fine\n"}),
+        ),
         message(text("Done.")),
     ]
     with FakeAnthropic(replies) as api:
@@ -299,6 +319,7 @@ def test_the_workspace_sandbox_refuses_paths_outside_it_without_asking(project, 
 
 
 # ---------------------------------------------------------------- stopping and resuming
+
 
 @needs_claude
 def test_no_wait_then_approve_then_resume_runs_the_call_once_and_continues_the_session(project, home):
@@ -327,7 +348,7 @@ def test_no_wait_then_approve_then_resume_runs_the_call_once_and_continues_the_s
     records = journal(project)
     assert transitions(records, 1) == ["proposed", "awaiting_approval", "running", "done"]
     sessions = [r["data"]["session_id"] for r in records if r["kind"] == "claude_session"]
-    assert len(sessions) == 1   # the same session, resumed
+    assert len(sessions) == 1  # the same session, resumed
     assert status(project, env)["status"] == "completed"
 
 
@@ -335,6 +356,7 @@ def by_conversation(first_reply, resumed_reply):
     """Replies chosen by what the request holds, not by their order: a Claude Code that outlives
     its driver may still ask once more (its answer is never journaled), and that must not take the
     reply meant for the resumed session."""
+
     def reply(rec):
         flat = json.dumps(rec.body.get("messages", []))
         if "[llmos-tui] This run was interrupted" in flat:
@@ -342,6 +364,7 @@ def by_conversation(first_reply, resumed_reply):
         if len(rec.body.get("messages", [])) <= 2:
             return first_reply
         return message(text("(a reply no one journals)"))
+
     return reply
 
 
@@ -350,9 +373,10 @@ def by_conversation(first_reply, resumed_reply):
 def test_a_run_stopped_at_a_decision_resumes_and_the_approved_call_runs_once(project, home, stop):
     import signal
 
-    reply = by_conversation(message(text("Writing it."), tool_use("Write", {"file_path": "hello.txt",
-                                                                            "content": "hi\n"})),
-                            message(text("Resumed: the greeting is written.")))
+    reply = by_conversation(
+        message(text("Writing it."), tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
+        message(text("Resumed: the greeting is written.")),
+    )
     with FakeAnthropic(default=reply) as api:
         env = env_for(api, home)
         proc = headless(project, env, "Write hello.txt")
@@ -360,7 +384,7 @@ def test_a_run_stopped_at_a_decision_resumes_and_the_approved_call_runs_once(pro
         if stop == "kill -9":
             proc.kill()
             proc.wait(10)
-            assert status(project, env)["status"] == "awaiting_approval"   # as the journal left it
+            assert status(project, env)["status"] == "awaiting_approval"  # as the journal left it
         else:
             proc.send_signal(signal.SIGINT)
             rc, out, err = finish(proc)
@@ -368,7 +392,7 @@ def test_a_run_stopped_at_a_decision_resumes_and_the_approved_call_runs_once(pro
         assert not (project / "workspace" / "hello.txt").exists()
         if stop == "ctrl-c":
             r = cli("resume", "--headless", "--no-wait", cwd=project, env=env, timeout=90)
-            assert r.returncode == 3, (r.stdout, r.stderr)   # unpaused: the Write waits again
+            assert r.returncode == 3, (r.stdout, r.stderr)  # unpaused: the Write waits again
         r = cli("approve", cwd=project, env=env)
         assert r.returncode == 0 and "queued" in r.stdout, r.stdout
         r = cli("resume", "--headless", cwd=project, env=env, timeout=90)
@@ -391,7 +415,7 @@ def test_cancel_ends_the_run_and_claude_code_with_it(project, home):
         assert cli("cancel", cwd=project, env=env).returncode == 0
         rc, out, err = finish(proc, timeout=30)
         assert rc == 1 and "cancelled" in out, (out, err)
-        assert len(api.message_requests) == 1      # Claude Code did not go on
+        assert len(api.message_requests) == 1  # Claude Code did not go on
     assert not (project / "workspace" / "x.txt").exists()
     assert status(project, env)["status"] == "cancelled"
 
@@ -431,14 +455,14 @@ def test_a_claude_code_that_dies_pauses_the_run_with_its_reason(project, home, t
 
 # ---------------------------------------------------------------- watched from the TUI
 
+
 @needs_claude
 async def test_a_watcher_approves_a_claude_code_call_by_keypress(project, home):
     from test_watch import SIZE, wait_for
 
     from llmos_tui.tui.app import AppSettings, LlmosApp
 
-    replies = [message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
-               message(text("Done."))]
+    replies = [message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})), message(text("Done."))]
     with FakeAnthropic(replies) as api:
         env = env_for(api, home)
         proc = headless(project, env, "Write hello.txt")
@@ -446,8 +470,9 @@ async def test_a_watcher_approves_a_claude_code_call_by_keypress(project, home):
             wait_until(project, env, awaiting(1), "waiting at step 1", proc)
             app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False))
             async with app.run_test(size=SIZE) as pilot:
-                await wait_for(pilot, lambda: app.view is not None and app.remote_driver
-                               and app.view.current_step is not None)
+                await wait_for(
+                    pilot, lambda: app.view is not None and app.remote_driver and app.view.current_step is not None
+                )
                 await pilot.press("a")
                 await wait_for(pilot, lambda: app.view.status == "completed", timeout=30)
             rc, out, err = finish(proc)
@@ -465,9 +490,10 @@ async def test_the_tui_drives_a_claude_code_run_and_streams_its_words(project, h
     from llmos_tui.core.session import RunRequest
     from llmos_tui.tui.app import AppSettings, LlmosApp
 
-    replies = [message(text("I'll write the greeting now."),
-                       tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
-               message(text("Done."))]
+    replies = [
+        message(text("I'll write the greeting now."), tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
+        message(text("Done.")),
+    ]
     from llmos_tui.core.claude.runtime import ClaudeCodeRuntime
 
     streamed: list[str] = []
@@ -484,8 +510,15 @@ async def test_the_tui_drives_a_claude_code_run_and_streams_its_words(project, h
         req = RunRequest(goal="Write hello.txt", runtime="claude-code")
         app = LlmosApp(AppSettings(workspace=project, request=req, clock=False, watch_files=False))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.runner is not None and app.ledger.current_step is not None
-                           and app.ledger.current_step.status == "awaiting_approval", timeout=30)
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.runner is not None
+                    and app.ledger.current_step is not None
+                    and app.ledger.current_step.status == "awaiting_approval"
+                ),
+                timeout=30,
+            )
             assert len(streamed) > 1 and "".join(streamed) == "I'll write the greeting now."
             assert "write the greeting" in str(app.query_one("#said").render())
             assert not (project / "workspace" / "hello.txt").exists()
@@ -496,11 +529,13 @@ async def test_the_tui_drives_a_claude_code_run_and_streams_its_words(project, h
 
 # ---------------------------------------------------------------- clear errors
 
+
 def test_without_the_extra_a_claude_code_run_is_refused_in_one_line(project, tmp_path):
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "claude_agent_sdk.py").write_text(
-        "raise ImportError(\"No module named 'claude_agent_sdk'\", name='claude_agent_sdk')\n")
+        "raise ImportError(\"No module named 'claude_agent_sdk'\", name='claude_agent_sdk')\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), os.environ.get("PYTHONPATH", "")])}
     r = cli("run", "--headless", "--runtime", "claude-code", "Say hello", cwd=project, env=env)
     assert r.returncode == 2
@@ -515,7 +550,7 @@ def test_a_missing_claude_code_cli_is_refused_in_one_line(project, tmp_path):
     r = cli("run", "--headless", "--runtime", "claude-code", "Say hello", cwd=project, env=env)
     assert r.returncode == 2
     assert "\n" not in r.stderr.strip() and "LLMOS_CLAUDE_CLI" in r.stderr
-    r = cli("run", "--runtime", "claude-code", "Say hello", cwd=project, env=env)   # before the TUI
+    r = cli("run", "--runtime", "claude-code", "Say hello", cwd=project, env=env)  # before the TUI
     assert r.returncode == 2 and "not an executable Claude Code CLI" in r.stderr
 
 
@@ -528,14 +563,15 @@ def test_simulate_mode_is_refused_with_the_claude_code_runtime(project):
 
 # ---------------------------------------------------------------- the pieces, without the CLI
 
+
 def test_edited_inputs_are_checked_only_for_the_parameters_we_know(ws):
     from llmos_tui.core.claude.runtime import ClaudeCodeRegistry
     from llmos_tui.core.toolmap import load_toolmap
 
     reg = ClaudeCodeRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-    assert reg.validate("Bash", {"command": "ls", "run_in_background": False}) is None   # Claude Code's
+    assert reg.validate("Bash", {"command": "ls", "run_in_background": False}) is None  # Claude Code's
     assert "command" in reg.validate("Bash", {"description": "no command"})
     assert reg.validate("UpdatePlan", {"steps": [{"title": "x", "status": "done?"}]}) is not None
-    assert reg.validate("TodoWrite", {"todos": []}) is None     # not ours to check
+    assert reg.validate("TodoWrite", {"todos": []}) is None  # not ours to check
     assert "Task" not in reg.claude_code_tools() and "Task" in reg.unavailable
     assert reg.claude_code_tools() == ["Read", "Write", "Edit", "Bash", "Grep", "Glob", "WebFetch"]

@@ -32,9 +32,11 @@ from conftest import cli, script_yaml, start_runner, text, tool
 
 REPO_SYSTEM = Path(__file__).resolve().parents[1] / "system"
 
-PLAN = [{"title": "Plan the greeting", "status": "completed"},
-        {"title": "Write hello", "status": "in_progress"},
-        {"title": "Check it", "status": "pending"}]
+PLAN = [
+    {"title": "Plan the greeting", "status": "completed"},
+    {"title": "Write hello", "status": "in_progress"},
+    {"title": "Check it", "status": "pending"},
+]
 
 WRITE_THEN_DONE = script_yaml(
     [text("plan"), tool("UpdatePlan", steps=PLAN)],
@@ -87,8 +89,11 @@ def wait_for(project: Path, pred, *, timeout: float = 15.0, driver: subprocess.P
 
 
 def snapshot(root: Path, *, skip=lambda rel: False) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not skip(p.relative_to(root))}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not skip(p.relative_to(root))
+    }
 
 
 @pytest.fixture
@@ -98,8 +103,14 @@ def spawn(project):
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
 
     def start(*args: str) -> subprocess.Popen:
-        p = subprocess.Popen([sys.executable, "-m", "llmos_tui", *args], cwd=project, env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-m", "llmos_tui", *args],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(p)
         return p
 
@@ -121,16 +132,35 @@ def start_waiting_driver(project: Path, spawn) -> subprocess.Popen:
 def stop_at_write(project: Path) -> subprocess.CompletedProcess:
     """A run stopped (--no-wait) at its Write, which needs a decision; no process drives it after."""
     script = write_script(project, WRITE_THEN_DONE)
-    return cli("run", "say hi", "--headless", "--script", str(script), "--approve", "side-effects",
-               "--no-wait", cwd=project, check_rc=3)
+    return cli(
+        "run",
+        "say hi",
+        "--headless",
+        "--script",
+        str(script),
+        "--approve",
+        "side-effects",
+        "--no-wait",
+        cwd=project,
+        check_rc=3,
+    )
 
 
 # ================================================================ help
 
 SUBCOMMAND_PURPOSE = {
-    "run": "goal", "resume": "continue", "status": "state", "runs": "runs",
-    "approve": "pending step", "deny": "refuse", "skip": "skip", "retry": "again",
-    "pause": "pause", "resume-run": "paused", "cancel": "cancel", "init": "system/",
+    "run": "goal",
+    "resume": "continue",
+    "status": "state",
+    "runs": "runs",
+    "approve": "pending step",
+    "deny": "refuse",
+    "skip": "skip",
+    "retry": "again",
+    "pause": "pause",
+    "resume-run": "paused",
+    "cancel": "cancel",
+    "init": "system/",
     "demo": "demo",
 }
 
@@ -163,13 +193,13 @@ def test_unknown_command_is_bad_usage(tmp_path):
 
 # ================================================================ init
 
+
 def test_init_creates_system_and_workspace_equal_to_the_repository_defaults(tmp_path):
     target = tmp_path / "proj"
     proc = cli("init", str(target), cwd=tmp_path, check_rc=0)
     assert proc.stdout.count("created") == 5
     assert sorted(p.name for p in (target / "system").iterdir()) == sorted(SYSTEM_FILES)
-    assert set(SYSTEM_FILES) == {"SystemAgent.md", "ClaudeCodeToolMap.md", "TrainingDataCollector.md",
-                                 "memory_log.md"}
+    assert set(SYSTEM_FILES) == {"SystemAgent.md", "ClaudeCodeToolMap.md", "TrainingDataCollector.md", "memory_log.md"}
     for name in SYSTEM_FILES:
         assert (target / "system" / name).read_bytes() == (REPO_SYSTEM / name).read_bytes(), name
     assert (target / "workspace").is_dir() and not any((target / "workspace").iterdir())
@@ -199,18 +229,21 @@ def test_init_never_overwrites_an_edited_file_and_adds_a_missing_one_back(tmp_pa
     proc = cli("init", str(tmp_path), cwd=tmp_path, check_rc=0)
     assert agent.read_bytes() == edited
     assert (tmp_path / "system" / "memory_log.md").read_bytes() == (REPO_SYSTEM / "memory_log.md").read_bytes()
-    lines = {line.split()[-1].split("/", 1)[1]: line.split()[0] for line in proc.stdout.splitlines()
-             if line.split() and line.split()[0] in ("created", "kept")}
+    lines = {
+        line.split()[-1].split("/", 1)[1]: line.split()[0]
+        for line in proc.stdout.splitlines()
+        if line.split() and line.split()[0] in ("created", "kept")
+    }
     assert lines["system/memory_log.md"] == "created"
     assert lines["system/SystemAgent.md"] == "kept"
 
 
 # ================================================================ a headless run
 
+
 def test_headless_run_completes_with_real_files_and_a_full_record(project):
     script = write_script(project, WRITE_THEN_DONE)
-    proc = cli("run", "say hi", "--headless", "--script", str(script), "--approve", "never",
-               cwd=project, check_rc=0)
+    proc = cli("run", "say hi", "--headless", "--script", str(script), "--approve", "never", cwd=project, check_rc=0)
     assert "completed" in proc.stdout.splitlines()[-1]
     ws = project / "workspace"
     assert (ws / "hello.txt").read_text() == "hi\n"
@@ -272,8 +305,13 @@ def test_deny_with_feedback_reaches_the_model_as_the_tool_result(project):
     cli("resume", "--headless", cwd=project, check_rc=0)
     assert not (project / "workspace" / "hello.txt").exists()
     trace = json.loads((only_run(project) / "trace.json").read_text())
-    results = [b for m in trace["messages"] if m["role"] == "user" and isinstance(m["content"], list)
-               for b in m["content"] if b.get("type") == "tool_result"]
+    results = [
+        b
+        for m in trace["messages"]
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if b.get("type") == "tool_result"
+    ]
     denied = [b for b in results if "use greeting.txt instead" in json.dumps(b["content"])]
     assert len(denied) == 1 and denied[0]["is_error"] is True
     assert trace["transitions"][1]["human"]["decision"] == "denied"
@@ -284,20 +322,36 @@ def test_simulate_mode_leaves_the_workspace_untouched_and_marks_steps_simulated(
     (ws / "keep.txt").write_text("original\n")
     (ws / "sub").mkdir()
     (ws / "sub" / "data.csv").write_bytes(b"a,b\n1,2\n")
-    script = write_script(project, script_yaml(
-        [tool("UpdatePlan", steps=[{"title": "Change files", "status": "in_progress"}])],
-        [tool("Write", file_path="new.txt", content="new\n"),
-         tool("Edit", file_path="keep.txt", old_string="original", new_string="changed")],
-        [tool("Bash", command="rm keep.txt sub/data.csv; echo x > made.txt")],
-        [text("Done.")],
-    ))
+    script = write_script(
+        project,
+        script_yaml(
+            [tool("UpdatePlan", steps=[{"title": "Change files", "status": "in_progress"}])],
+            [
+                tool("Write", file_path="new.txt", content="new\n"),
+                tool("Edit", file_path="keep.txt", old_string="original", new_string="changed"),
+            ],
+            [tool("Bash", command="rm keep.txt sub/data.csv; echo x > made.txt")],
+            [text("Done.")],
+        ),
+    )
 
     def outside_runs(rel: Path) -> bool:
         return rel.parts[0] in ("runs", "execution_state.md", LOCK_NAME)
 
     before = snapshot(ws, skip=outside_runs)
-    cli("run", "change files", "--headless", "--mode", "simulate", "--script", str(script),
-        "--approve", "never", cwd=project, check_rc=0)
+    cli(
+        "run",
+        "change files",
+        "--headless",
+        "--mode",
+        "simulate",
+        "--script",
+        str(script),
+        "--approve",
+        "never",
+        cwd=project,
+        check_rc=0,
+    )
     assert snapshot(ws, skip=outside_runs) == before
     trace = json.loads((only_run(project) / "trace.json").read_text())
     assert trace["mode"] == "simulate"
@@ -309,6 +363,7 @@ def test_simulate_mode_leaves_the_workspace_untouched_and_marks_steps_simulated(
 
 # ================================================================ a driver in another process
 
+
 def test_a_waiting_driver_locks_the_workspace_reports_itself_and_takes_an_approval(project, spawn):
     driver = start_waiting_driver(project, spawn)
     st = status_json(project)
@@ -319,8 +374,7 @@ def test_a_waiting_driver_locks_the_workspace_reports_itself_and_takes_an_approv
     assert st["steps"][1]["status"] == "awaiting_approval"
 
     script = project / "script.yaml"
-    second = cli("run", "another goal", "--headless", "--script", str(script), "--approve", "never",
-                 cwd=project)
+    second = cli("run", "another goal", "--headless", "--script", str(script), "--approve", "never", cwd=project)
     assert f"pid {driver.pid}" in one_line_error(second)
     again = cli("resume", "--headless", cwd=project)
     assert f"pid {driver.pid}" in one_line_error(again)
@@ -360,18 +414,37 @@ def test_cancel_ends_the_driver_with_exit_1(project, spawn):
 
 # ================================================================ decisions that cannot apply
 
-BUDGET_SCRIPT = yaml.safe_dump({"turns": [
-    {"content": [tool("UpdatePlan", steps=[{"title": "Think", "status": "pending"}])],
-     "usage": {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5}},
-    {"content": [text("Done.")]},
-]}, sort_keys=False)
+BUDGET_SCRIPT = yaml.safe_dump(
+    {
+        "turns": [
+            {
+                "content": [tool("UpdatePlan", steps=[{"title": "Think", "status": "pending"}])],
+                "usage": {"input_tokens": 10, "output_tokens": 5, "cost_usd": 0.5},
+            },
+            {"content": [text("Done.")]},
+        ]
+    },
+    sort_keys=False,
+)
 
 
 def pause_on_budget(project: Path) -> subprocess.CompletedProcess:
     """A run paused between turns because its cost reached --max-cost (exit 3): no step pending."""
     script = write_script(project, BUDGET_SCRIPT)
-    return cli("run", "think", "--headless", "--script", str(script), "--approve", "never",
-               "--max-cost", "0.4", "--no-wait", cwd=project, check_rc=3)
+    return cli(
+        "run",
+        "think",
+        "--headless",
+        "--script",
+        str(script),
+        "--approve",
+        "never",
+        "--max-cost",
+        "0.4",
+        "--no-wait",
+        cwd=project,
+        check_rc=3,
+    )
 
 
 def test_a_budget_pause_exits_3_and_approve_then_has_nothing_to_approve(project):
@@ -427,6 +500,7 @@ def test_runs_with_no_runs_says_so(project):
 
 # ================================================================ bad input files
 
+
 def test_script_with_a_yaml_syntax_error_names_file_and_line(project):
     script = write_script(project, 'turns:\n  - content:\n      - {type: text, text: "a"\n  - content: [x]\n')
     msg = one_line_error(cli("run", "g", "--headless", "--script", str(script), cwd=project))
@@ -436,11 +510,10 @@ def test_script_with_a_yaml_syntax_error_names_file_and_line(project):
 
 
 def test_script_tool_use_without_a_name_names_the_line_of_that_turn(project):
-    script = write_script(project, "turns:\n"
-                                   "  - content:\n"
-                                   "      - {type: text, text: a}\n"
-                                   "  - content:\n"
-                                   "      - {type: tool_use, input: {}}\n")
+    script = write_script(
+        project,
+        "turns:\n  - content:\n      - {type: text, text: a}\n  - content:\n      - {type: tool_use, input: {}}\n",
+    )
     msg = one_line_error(cli("run", "g", "--headless", "--script", str(script), cwd=project))
     assert f"{script}:4:" in msg and "name" in msg
 
@@ -472,7 +545,7 @@ def test_toolmap_with_bad_side_effects_names_file_and_line(project):
     tm = project / "system" / "ClaudeCodeToolMap.md"
     original = tm.read_text()
     at = original.index("side_effects: filesystem")
-    tm.write_text(original[:at] + "side_effects: lots" + original[at + len("side_effects: filesystem"):])
+    tm.write_text(original[:at] + "side_effects: lots" + original[at + len("side_effects: filesystem") :])
     lines = tm.read_text().splitlines()
     bad_line = next(i for i, line in enumerate(lines, 1) if line == "side_effects: lots")
     block_start = max(i for i, line in enumerate(lines[:bad_line], 1) if line.startswith("```yaml")) + 1
@@ -492,14 +565,21 @@ def test_missing_system_folder_says_to_run_init(project):
 
 def test_no_api_key_and_no_script_names_the_key_and_the_offline_alternative(project):
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "run", "g", "--headless"], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", "run", "g", "--headless"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     msg = one_line_error(proc)
     assert "ANTHROPIC_API_KEY" in msg and "--script" in msg
     assert not (project / "workspace" / "runs").exists()
 
 
 # ================================================================ runs and status
+
 
 def test_runs_lists_newest_first_with_status_and_goal(project):
     first = write_script(project, WRITE_THEN_DONE)
@@ -531,8 +611,7 @@ async def test_two_runs_in_the_same_second_the_newer_is_the_latest(ws, monkeypat
     import llmos_tui.core.workspace as workspace_mod
 
     draws = iter([15, 0])  # the newer run happens to draw the smaller random digit
-    monkeypatch.setattr(workspace_mod, "secrets", types.SimpleNamespace(randbelow=lambda n: next(draws)),
-                        raising=False)
+    monkeypatch.setattr(workspace_mod, "secrets", types.SimpleNamespace(randbelow=lambda n: next(draws)), raising=False)
     if dt.datetime.now().microsecond > 500_000:  # both runs must start within one second
         time.sleep(1.0 - dt.datetime.now().microsecond / 1e6 + 0.01)
     older = start_runner(ws, script_yaml([text("one")]), goal="older goal")
@@ -563,10 +642,14 @@ def test_a_step_approved_then_paused_before_it_ran_is_not_uncertain(project):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_pauses_a_waiting_headless_driver_and_it_exits_3(project, sig):
     """Ctrl-C (or a plain kill) leaves the run paused and resumable, and the driver really exits."""
-    (project / "s.yaml").write_text(script_yaml([tool("Write", file_path="hello.txt", content="hi\n")],
-                                                [text("done")]))
-    proc = subprocess.Popen([sys.executable, "-m", "llmos_tui", "run", "--headless", "--script", "s.yaml",
-                             "say hi"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (project / "s.yaml").write_text(script_yaml([tool("Write", file_path="hello.txt", content="hi\n")], [text("done")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "run", "--headless", "--script", "s.yaml", "say hi"],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -585,6 +668,6 @@ def test_a_signal_pauses_a_waiting_headless_driver_and_it_exits_3(project, sig):
 
 
 def test_a_project_folder_with_a_runs_folder_of_its_own_is_still_a_project(project):
-    (project / "runs").mkdir()   # e.g. a project that keeps its own CI runs here
+    (project / "runs").mkdir()  # e.g. a project that keeps its own CI runs here
     r = cli("runs", cwd=project)
     assert r.returncode == 0 and "no runs in" in r.stdout and str(project / "workspace") in r.stdout

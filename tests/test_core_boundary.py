@@ -40,12 +40,20 @@ def test_core_sources_never_import_textual():
 
 
 def test_the_check_itself_sees_textual_imports():
-    samples = ["import textual", "import textual.app as a", "from textual import on",
-               "from textual.widgets import Static", "def f():\n    import textual.app\n"]
+    samples = [
+        "import textual",
+        "import textual.app as a",
+        "from textual import on",
+        "from textual.widgets import Static",
+        "def f():\n    import textual.app\n",
+    ]
     for src in samples:
-        found = [n for n in ast.walk(ast.parse(src))
-                 if (isinstance(n, ast.Import) and any(_is_textual(a.name) for a in n.names))
-                 or (isinstance(n, ast.ImportFrom) and n.level == 0 and _is_textual(n.module))]
+        found = [
+            n
+            for n in ast.walk(ast.parse(src))
+            if (isinstance(n, ast.Import) and any(_is_textual(a.name) for a in n.names))
+            or (isinstance(n, ast.ImportFrom) and n.level == 0 and _is_textual(n.module))
+        ]
         assert found, src
     assert not _is_textual("textualize") and not _is_textual("mytextual")
 
@@ -69,9 +77,11 @@ def test_importing_all_of_core_and_the_cli_does_not_load_textual():
     proc = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    expected = {f"llmos_tui.core.{p.relative_to(CORE).with_suffix('').as_posix().replace('/', '.')}"
-                .removesuffix(".__init__")
-                for p in CORE.rglob("*.py") if p.name != "__init__.py" or p.parent != CORE}
+    expected = {
+        f"llmos_tui.core.{p.relative_to(CORE).with_suffix('').as_posix().replace('/', '.')}".removesuffix(".__init__")
+        for p in CORE.rglob("*.py")
+        if p.name != "__init__.py" or p.parent != CORE
+    }
     assert expected <= set(result["loaded"])  # every core module was really imported
     assert result["textual"] == []
 

@@ -26,8 +26,17 @@ STEPS = 24
 
 
 def build_script() -> str:
-    turns = [{"content": [{"type": "tool_use", "name": "UpdatePlan", "input": {"steps": [
-        {"title": f"part {k}", "status": "pending"} for k in range(4)]}}]}]
+    turns = [
+        {
+            "content": [
+                {
+                    "type": "tool_use",
+                    "name": "UpdatePlan",
+                    "input": {"steps": [{"title": f"part {k}", "status": "pending"} for k in range(4)]},
+                }
+            ]
+        }
+    ]
     (counter_from) = 0
     for i in range(STEPS):
         kind = i % 4
@@ -36,8 +45,14 @@ def build_script() -> str:
         elif kind == 1:
             call = {"name": "Write", "input": {"file_path": f"out/f{i}.txt", "content": f"file {i}\n"}}
         elif kind == 2:
-            call = {"name": "Edit", "input": {"file_path": "counter.txt", "old_string": f"count={counter_from}",
-                                              "new_string": f"count={counter_from + 1}"}}
+            call = {
+                "name": "Edit",
+                "input": {
+                    "file_path": "counter.txt",
+                    "old_string": f"count={counter_from}",
+                    "new_string": f"count={counter_from + 1}",
+                },
+            }
             counter_from += 1
         else:
             call = {"name": "Read", "input": {"file_path": f"out/f{i - 2}.txt"}}
@@ -68,8 +83,13 @@ def make_project(root: Path, script: str) -> Path:
 
 def start(root: Path, args: list[str]) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    return subprocess.Popen([sys.executable, "-m", "llmos_tui", *args, "--headless", "--no-wait", "-q"],
-                            cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", *args, "--headless", "--no-wait", "-q"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
 
 
 def ledger_of(ws: Path) -> Ledger:
@@ -79,8 +99,11 @@ def ledger_of(ws: Path) -> Ledger:
 
 def workspace_files(ws: Path) -> dict[str, bytes]:
     skip = {"runs", "execution_state.md", ".llmos-driver.lock"}
-    return {str(p.relative_to(ws)): p.read_bytes() for p in sorted(ws.rglob("*"))
-            if p.is_file() and p.relative_to(ws).parts[0] not in skip}
+    return {
+        str(p.relative_to(ws)): p.read_bytes()
+        for p in sorted(ws.rglob("*"))
+        if p.is_file() and p.relative_to(ws).parts[0] not in skip
+    }
 
 
 def journal_lines(ws: Path) -> int:

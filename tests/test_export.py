@@ -35,6 +35,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 
 # ====================================================================== validators (strict)
 
+
 def no_key_anywhere(value: Any, key: str, where: str = "row") -> None:
     if isinstance(value, dict):
         assert key not in value, f"{where} holds {key!r}"
@@ -89,15 +90,17 @@ def check_anthropic_messages(messages: Any, tool_names: set[str], *, open_end: b
         if m["role"] == "user":
             results = [b for b in blocks if b["type"] == "tool_result"]
             assert all(b["type"] in ("text", "image", "tool_result") for b in blocks)
-            assert [b["tool_use_id"] for b in results] == pending, \
+            assert [b["tool_use_id"] for b in results] == pending, (
                 f"message {i}: results {[b['tool_use_id'] for b in results]} answer {pending}"
-            assert blocks[:len(results)] == results, f"message {i}: tool_results must come first"
+            )
+            assert blocks[: len(results)] == results, f"message {i}: tool_results must come first"
             for b in results:
                 assert set(b) <= {"type", "tool_use_id", "content", "is_error"}
                 assert b.get("is_error", True) is True
                 c = b["content"]
-                assert isinstance(c, str) or (isinstance(c, list) and c and all(
-                    x["type"] in ("text", "image") for x in c)), c
+                assert isinstance(c, str) or (
+                    isinstance(c, list) and c and all(x["type"] in ("text", "image") for x in c)
+                ), c
                 if isinstance(c, list):
                     for x in c:
                         if x["type"] == "text":
@@ -120,8 +123,8 @@ def check_anthropic_messages(messages: Any, tool_names: set[str], *, open_end: b
         assert not pending, f"unanswered tool_use at the end: {pending}"
         last = messages[-1]
         assert last["role"] == "assistant" or (
-            isinstance(last["content"], list) and all(b["type"] == "tool_result" for b in last["content"])), \
-            "ends with a user turn that is not tool results"
+            isinstance(last["content"], list) and all(b["type"] == "tool_result" for b in last["content"])
+        ), "ends with a user turn that is not tool results"
     assert any(m["role"] == "assistant" for m in messages) or open_end
 
 
@@ -180,7 +183,9 @@ def validate_openai(row: dict) -> None:
             pending = [c["id"] for c in calls or []]
         elif role == "tool":
             assert set(m) == {"role", "tool_call_id", "content"} and isinstance(m["content"], str)
-            assert pending and m["tool_call_id"] == pending[0], f"message {k}: answers {m['tool_call_id']}, not {pending[:1]}"
+            assert pending and m["tool_call_id"] == pending[0], (
+                f"message {k}: answers {m['tool_call_id']}, not {pending[:1]}"
+            )
             pending.pop(0)
         else:
             raise AssertionError(f"message {k}: role {role}")
@@ -267,93 +272,181 @@ def validate_preference(row: dict) -> None:
 
 
 def validate_seed(row: dict) -> None:
-    for k in ("execution_id", "goal", "mode", "runtime", "model", "initial_state", "transitions",
-              "final_outcome", "total_cost", "execution_time", "messages", "system", "tools"):
+    for k in (
+        "execution_id",
+        "goal",
+        "mode",
+        "runtime",
+        "model",
+        "initial_state",
+        "transitions",
+        "final_outcome",
+        "total_cost",
+        "execution_time",
+        "messages",
+        "system",
+        "tools",
+    ):
         assert k in row, f"seed row lacks {k}"
     for n, t in enumerate(row["transitions"], start=1):
         assert t["step"] == n
-        for k in ("tool", "inputs", "outputs", "state_after", "started_at", "duration_s", "cost_usd",
-                  "simulated", "human"):
+        for k in (
+            "tool",
+            "inputs",
+            "outputs",
+            "state_after",
+            "started_at",
+            "duration_s",
+            "cost_usd",
+            "simulated",
+            "human",
+        ):
             assert k in t, f"transition {n} lacks {k}"
         assert "decision" in t["human"]
 
 
-VALIDATORS = {"seed": validate_seed, "anthropic": validate_anthropic, "openai": validate_openai,
-              "sharegpt": validate_sharegpt, "preference": validate_preference}
+VALIDATORS = {
+    "seed": validate_seed,
+    "anthropic": validate_anthropic,
+    "openai": validate_openai,
+    "sharegpt": validate_sharegpt,
+    "preference": validate_preference,
+}
 
 
 def test_the_validators_catch_broken_rows():
-    good = {"system": "s", "tools": [{"name": "Bash", "description": "d", "input_schema": {"type": "object"}}],
-            "messages": [{"role": "user", "content": "go"},
-                         {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "Bash", "input": {}}]},
-                         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "ok"}]},
-                         {"role": "assistant", "content": [{"type": "text", "text": "done"}]}],
-            "metadata": {"execution_id": "r", "goal": "g", "mode": "execute", "final_outcome": "completed",
-                         "total_cost": 0}}
+    good = {
+        "system": "s",
+        "tools": [{"name": "Bash", "description": "d", "input_schema": {"type": "object"}}],
+        "messages": [
+            {"role": "user", "content": "go"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "a", "name": "Bash", "input": {}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "a", "content": "ok"}]},
+            {"role": "assistant", "content": [{"type": "text", "text": "done"}]},
+        ],
+        "metadata": {
+            "execution_id": "r",
+            "goal": "g",
+            "mode": "execute",
+            "final_outcome": "completed",
+            "total_cost": 0,
+        },
+    }
     validate_anthropic(good)
     bad = json.loads(json.dumps(good))
-    bad["messages"] = bad["messages"][:2]                      # a trailing unanswered tool_use
+    bad["messages"] = bad["messages"][:2]  # a trailing unanswered tool_use
     with pytest.raises(AssertionError):
         validate_anthropic(bad)
     bad = json.loads(json.dumps(good))
-    bad["messages"][2]["content"][0]["tool_use_id"] = "b"      # answered under another id
+    bad["messages"][2]["content"][0]["tool_use_id"] = "b"  # answered under another id
     with pytest.raises(AssertionError):
         validate_anthropic(bad)
     bad = json.loads(json.dumps(good))
     bad["tools"][0]["cache_control"] = {"type": "ephemeral"}
     with pytest.raises(AssertionError):
         validate_anthropic(bad)
-    with pytest.raises(AssertionError):   # a tool message missing before the next assistant
-        validate_openai({"tools": [], "messages": [
-            {"role": "user", "content": "go"},
-            {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "a", "type": "function", "function": {"name": "X", "arguments": "{}"}}]},
-            {"role": "assistant", "content": "done"}]})
-    with pytest.raises(AssertionError):   # a gpt turn with a call, then gpt again
-        validate_sharegpt({"metadata": good["metadata"], "conversations": [
-            {"from": "human", "value": "go"},
-            {"from": "gpt", "value": '<tool_call>\n{"name": "X", "arguments": {}}\n</tool_call>'},
-            {"from": "gpt", "value": "done"}]})
+    with pytest.raises(AssertionError):  # a tool message missing before the next assistant
+        validate_openai(
+            {
+                "tools": [],
+                "messages": [
+                    {"role": "user", "content": "go"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [{"id": "a", "type": "function", "function": {"name": "X", "arguments": "{}"}}],
+                    },
+                    {"role": "assistant", "content": "done"},
+                ],
+            }
+        )
+    with pytest.raises(AssertionError):  # a gpt turn with a call, then gpt again
+        validate_sharegpt(
+            {
+                "metadata": good["metadata"],
+                "conversations": [
+                    {"from": "human", "value": "go"},
+                    {"from": "gpt", "value": '<tool_call>\n{"name": "X", "arguments": {}}\n</tool_call>'},
+                    {"from": "gpt", "value": "done"},
+                ],
+            }
+        )
 
 
 # ====================================================================== making real runs
 
-def rows_of(ws: Workspace, fmt: str, run_ids: list[str] | None = None, *, filters: Filters | None = None,
-            stats: ExportStats | None = None, **kw) -> list[dict]:
+
+def rows_of(
+    ws: Workspace,
+    fmt: str,
+    run_ids: list[str] | None = None,
+    *,
+    filters: Filters | None = None,
+    stats: ExportStats | None = None,
+    **kw,
+) -> list[dict]:
     settings = load_collector_settings(ws.system / "TrainingDataCollector.md")
-    rows = list(export_rows(ws, fmt, run_ids=run_ids, filters=filters or Filters(),
-                            redactor=Redactor.from_settings(settings), stats=stats, **kw))
+    rows = list(
+        export_rows(
+            ws,
+            fmt,
+            run_ids=run_ids,
+            filters=filters or Filters(),
+            redactor=Redactor.from_settings(settings),
+            stats=stats,
+            **kw,
+        )
+    )
     for row in rows:
         VALIDATORS[fmt](row)
-        json.dumps(row)   # JSON-able
+        json.dumps(row)  # JSON-able
     return rows
 
 
 def a_person(runner, decisions: dict[int, list]) -> None:
     """Answers each step waiting for a decision with the commands listed for its number."""
+
     def listener(rec, led):
         if rec["kind"] == "step_status" and rec["to"] == "awaiting_approval" and led is runner.ledger:
             for cmd in decisions.get(rec["step"], [new_command("approve")]):
                 runner.submit(cmd)
+
     runner.add_listener(listener)
 
 
-MULTI_STEP = yaml.safe_dump({"turns": [
-    {"content": [text("I'll plan first."), tool("UpdatePlan", steps=[{"title": "Write", "status": "in_progress"},
-                                                                       {"title": "Check", "status": "pending"}])]},
-    {"content": [tool("Write", file_path="a.txt", content="alpha\n"), tool("Bash", command="cat a.txt; echo more")]},
-    {"content": [text("Reading it back."), tool("Read", file_path="a.txt")]},
-    {"content": [tool("Glob", pattern="*.txt"), tool("Grep", pattern="alpha", path=".")]},
-    {"content": [text("A long answer that was cut")], "stop_reason": "max_tokens"},
-    {"content": [text("…off. All done: a.txt holds alpha.")]},
-]}, sort_keys=False)
+MULTI_STEP = yaml.safe_dump(
+    {
+        "turns": [
+            {
+                "content": [
+                    text("I'll plan first."),
+                    tool(
+                        "UpdatePlan",
+                        steps=[{"title": "Write", "status": "in_progress"}, {"title": "Check", "status": "pending"}],
+                    ),
+                ]
+            },
+            {
+                "content": [
+                    tool("Write", file_path="a.txt", content="alpha\n"),
+                    tool("Bash", command="cat a.txt; echo more"),
+                ]
+            },
+            {"content": [text("Reading it back."), tool("Read", file_path="a.txt")]},
+            {"content": [tool("Glob", pattern="*.txt"), tool("Grep", pattern="alpha", path=".")]},
+            {"content": [text("A long answer that was cut")], "stop_reason": "max_tokens"},
+            {"content": [text("…off. All done: a.txt holds alpha.")]},
+        ]
+    },
+    sort_keys=False,
+)
 
 REVIEWED = script_yaml(
     [text("Plan."), tool("UpdatePlan", steps=[{"title": "Greet", "status": "in_progress"}])],
-    [tool("Write", file_path="hello.txt", content="hi\n")],             # 2: edited
-    [text("Saving the key too."), tool("Write", file_path="key.txt", content="k")],   # 3: denied
+    [tool("Write", file_path="hello.txt", content="hi\n")],  # 2: edited
+    [text("Saving the key too."), tool("Write", file_path="key.txt", content="k")],  # 3: denied
     [text("Understood, no key file."), tool("Write", file_path="notes.txt", content="n\n")],  # 4: approved
-    [tool("Bash", command="rm -f notes.txt")],                          # 5: skipped
+    [tool("Bash", command="rm -f notes.txt")],  # 5: skipped
     [text("Done.")],
 )
 
@@ -366,10 +459,17 @@ async def make_multi_step(ws) -> str:
 
 async def make_reviewed(ws) -> str:
     r = start_runner(ws, REVIEWED, goal="greet", approval="side-effects")
-    a_person(r, {2: [new_command("edit", step=2, inputs={"file_path": "greeting.txt", "content": "hello\n"}),
-                     new_command("approve", step=2)],
-                 3: [new_command("deny", step=3, feedback="never write keys to disk")],
-                 5: [new_command("skip", step=5, feedback="keep it")]})
+    a_person(
+        r,
+        {
+            2: [
+                new_command("edit", step=2, inputs={"file_path": "greeting.txt", "content": "hello\n"}),
+                new_command("approve", step=2),
+            ],
+            3: [new_command("deny", step=3, feedback="never write keys to disk")],
+            5: [new_command("skip", step=5, feedback="keep it")],
+        },
+    )
     assert await r.drive() == "completed"
     assert (ws.root / "greeting.txt").exists() and not (ws.root / "key.txt").exists()
     return r.run_id
@@ -377,26 +477,40 @@ async def make_reviewed(ws) -> str:
 
 async def make_image(ws) -> str:
     (ws.root / "pic.png").write_bytes(PNG)
-    r = start_runner(ws, script_yaml([tool("Read", file_path="pic.png")], [text("A tiny picture.")]),
-                     goal="look at pic.png")
+    r = start_runner(
+        ws, script_yaml([tool("Read", file_path="pic.png")], [text("A tiny picture.")]), goal="look at pic.png"
+    )
     assert await r.drive() == "completed"
     return r.run_id
 
 
 async def make_simulated(ws) -> str:
-    script = script_yaml([tool("Write", file_path="keep.txt", content="changed")],
-                         [tool("Bash", command="rm -rf /")], [text("done")],
-                         simulated_results={0: ["Wrote 7 bytes to keep.txt"]})
+    script = script_yaml(
+        [tool("Write", file_path="keep.txt", content="changed")],
+        [tool("Bash", command="rm -rf /")],
+        [text("done")],
+        simulated_results={0: ["Wrote 7 bytes to keep.txt"]},
+    )
     r = start_runner(ws, script, goal="simulate it", mode="simulate")
     assert await r.drive() == "completed"
     return r.run_id
 
 
 async def make_subagent(ws) -> str:
-    doc = yaml.safe_load(script_yaml([tool("Task", description="Write the notes", prompt="Write notes.txt.")],
-                                     [text("The sub-agent wrote the notes.")]))
-    doc["subagents"] = [{"turns": [{"content": [tool("Write", file_path="sub.txt", content="n")]},
-                                   {"content": [text("Wrote sub.txt.")]}]}]
+    doc = yaml.safe_load(
+        script_yaml(
+            [tool("Task", description="Write the notes", prompt="Write notes.txt.")],
+            [text("The sub-agent wrote the notes.")],
+        )
+    )
+    doc["subagents"] = [
+        {
+            "turns": [
+                {"content": [tool("Write", file_path="sub.txt", content="n")]},
+                {"content": [text("Wrote sub.txt.")]},
+            ]
+        }
+    ]
     r = start_runner(ws, yaml.safe_dump(doc), goal="delegate")
     assert await r.drive() == "completed"
     return r.run_id
@@ -404,13 +518,17 @@ async def make_subagent(ws) -> str:
 
 async def make_failed(ws) -> str:
     r = start_runner(ws, script_yaml([tool("Write", file_path="f.txt", content="f")]), goal="runs out")
-    assert await r.drive() == "failed"   # the script ends on a tool call: the conversation ends with results
+    assert await r.drive() == "failed"  # the script ends on a tool call: the conversation ends with results
     return r.run_id
 
 
 async def make_cancelled(ws) -> str:
-    r = start_runner(ws, script_yaml([tool("Write", file_path="c.txt", content="c")], [text("x")]),
-                     goal="cancel me", approval="side-effects")
+    r = start_runner(
+        ws,
+        script_yaml([tool("Write", file_path="c.txt", content="c")], [text("x")]),
+        goal="cancel me",
+        approval="side-effects",
+    )
     a_person(r, {1: [new_command("cancel", feedback="wrong goal")]})
     assert await r.drive() == "cancelled"
     return r.run_id
@@ -421,10 +539,14 @@ async def make_toolmap_denied(ws) -> str:
     original = tm.read_text()
     start = original.index("claude_tool: Bash")
     end = original.index("approval: ask", start)
-    tm.write_text(original[:end] + "approval: deny" + original[end + len("approval: ask"):])
+    tm.write_text(original[:end] + "approval: deny" + original[end + len("approval: ask") :])
     try:
-        r = start_runner(ws, script_yaml([tool("Bash", command="ls")], [text("Bash is refused here.")]),
-                         goal="list", approval="never")
+        r = start_runner(
+            ws,
+            script_yaml([tool("Bash", command="ls")], [text("Bash is refused here.")]),
+            goal="list",
+            approval="never",
+        )
         assert await r.drive() == "completed"
     finally:
         tm.write_text(original)
@@ -433,18 +555,30 @@ async def make_toolmap_denied(ws) -> str:
 
 # ====================================================================== format rules over real runs
 
+
 @pytest.mark.parametrize("fmt", FORMATS)
 async def test_every_format_is_valid_over_varied_real_runs(ws, fmt):
-    ids = [await make(ws) for make in (make_multi_step, make_reviewed, make_image, make_simulated,
-                                       make_subagent, make_failed, make_cancelled, make_toolmap_denied)]
+    ids = [
+        await make(ws)
+        for make in (
+            make_multi_step,
+            make_reviewed,
+            make_image,
+            make_simulated,
+            make_subagent,
+            make_failed,
+            make_cancelled,
+            make_toolmap_denied,
+        )
+    ]
     stats = ExportStats()
-    rows = rows_of(ws, fmt, stats=stats)          # every run, sub-agents included, no filter
+    rows = rows_of(ws, fmt, stats=stats)  # every run, sub-agents included, no filter
     assert stats.runs_seen == len(ids) + 1 and not stats.unreadable
     if fmt == "preference":
-        assert len(rows) == 2   # the edit and the denial of the reviewed run; nothing else
+        assert len(rows) == 2  # the edit and the denial of the reviewed run; nothing else
     elif fmt == "seed":
         assert len(rows) == len(ids) + 1
-    else:   # the run cancelled at its first call has no answered assistant turn: nothing to learn
+    else:  # the run cancelled at its first call has no answered assistant turn: nothing to learn
         assert len(rows) == len(ids) and stats.empty == 1
 
 
@@ -456,7 +590,7 @@ async def test_anthropic_rows_keep_the_conversation(ws):
     uses = [b for m in msgs if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"]
     assert [u["name"] for u in uses] == ["UpdatePlan", "Write", "Bash", "Read", "Glob", "Grep"]
     assert msgs[-1]["content"] == [{"type": "text", "text": "…off. All done: a.txt holds alpha."}]
-    assert "Continue from where it stopped" in msgs[-2]["content"]    # the max_tokens nudge, in turn
+    assert "Continue from where it stopped" in msgs[-2]["content"]  # the max_tokens nudge, in turn
     assert row["system"].startswith("You are the SystemAgent") and {t["name"] for t in row["tools"]} >= {"Bash", "Read"}
     assert row["metadata"]["final_outcome"] == "completed" and row["metadata"]["execution_id"] == run_id
     assert "truncated" not in row["metadata"]
@@ -479,7 +613,7 @@ async def test_images_become_placeholders_in_text_formats(ws):
     run_id = await make_image(ws)
     (a,) = rows_of(ws, "anthropic", [run_id])
     result = a["messages"][2]["content"][0]
-    assert result["content"][0]["type"] == "image"    # anthropic keeps the image block
+    assert result["content"][0]["type"] == "image"  # anthropic keeps the image block
     (o,) = rows_of(ws, "openai", [run_id])
     tool_msg = [m for m in o["messages"] if m["role"] == "tool"][0]
     assert tool_msg["content"].startswith("[image image/png, ") and "not included" in tool_msg["content"]
@@ -492,14 +626,20 @@ async def test_denials_skips_and_errors_reach_every_format(ws):
     run_id = await make_reviewed(ws)
     (o,) = rows_of(ws, "openai", [run_id])
     tools = [m["content"] for m in o["messages"] if m["role"] == "tool"]
-    assert any(t.startswith("Error: A person denied this Write call. Their reason: never write keys to disk")
-               for t in tools)
+    assert any(
+        t.startswith("Error: A person denied this Write call. Their reason: never write keys to disk") for t in tools
+    )
     assert any(t.startswith("Error: A person skipped this call") for t in tools)
     (s,) = rows_of(ws, "sharegpt", [run_id])
     assert any("never write keys to disk" in c["value"] for c in s["conversations"] if c["from"] == "tool")
     (a,) = rows_of(ws, "anthropic", [run_id])
-    denied = [b for m in a["messages"] if m["role"] == "user" and isinstance(m["content"], list)
-              for b in m["content"] if "never write keys" in str(b.get("content"))]
+    denied = [
+        b
+        for m in a["messages"]
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+        if "never write keys" in str(b.get("content"))
+    ]
     assert denied[0]["is_error"] is True
     # the model's original call stays in the conversation; the trace says what ran
     calls = [b for m in a["messages"] if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"]
@@ -517,7 +657,7 @@ async def test_preference_pairs_from_an_edit_and_a_denial(ws):
     assert edit["rejected"][0]["content"][0]["input"] == {"file_path": "hello.txt", "content": "hi\n"}
     assert edit["chosen"][0]["content"][0]["input"] == {"file_path": "greeting.txt", "content": "hello\n"}
     assert edit["chosen"][0]["content"][0]["id"] == edit["rejected"][0]["content"][0]["id"]
-    assert edit["prompt"]["messages"][-1]["content"][0]["type"] == "tool_result"   # after step 1's result
+    assert edit["prompt"]["messages"][-1]["content"][0]["type"] == "tool_result"  # after step 1's result
     assert len(edit["prompt"]["messages"]) == 3
 
     assert denial["metadata"]["decision"] == "denied" and denial["metadata"]["step"] == 3
@@ -539,13 +679,18 @@ async def test_no_preference_pairs_without_a_persons_edit_or_denial(ws):
 
 
 async def test_a_denial_the_model_never_answered_gives_no_pair(ws):
-    r = start_runner(ws, script_yaml([tool("Write", file_path="k.txt", content="k")], [text("x")]),
-                     goal="deny, then the run stops", approval="side-effects", max_turns=1)
+    r = start_runner(
+        ws,
+        script_yaml([tool("Write", file_path="k.txt", content="k")], [text("x")]),
+        goal="deny, then the run stops",
+        approval="side-effects",
+        max_turns=1,
+    )
     a_person(r, {1: [new_command("deny", step=1, feedback="no")]})
-    assert await r.drive() == "failed"     # max_turns: the model never saw the denial
+    assert await r.drive() == "failed"  # max_turns: the model never saw the denial
     assert rows_of(ws, "preference", [r.run_id]) == []
     (a,) = rows_of(ws, "anthropic", [r.run_id])
-    assert a["messages"][-1]["content"][0]["is_error"] is True   # ends with the denial's result
+    assert a["messages"][-1]["content"][0]["is_error"] is True  # ends with the denial's result
 
 
 async def test_simulate_mode_rows_are_marked_and_valid(ws):
@@ -573,11 +718,17 @@ async def test_sub_agent_runs_are_rows_of_their_own(ws):
 
 # ====================================================================== a run killed midway
 
+
 def start_headless(root: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     full = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     full.update(env or {})
-    return subprocess.Popen([sys.executable, "-m", "llmos_tui", "run", "--headless", "--approve", "never", "-q",
-                             *args], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=full)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "run", "--headless", "--approve", "never", "-q", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=full,
+    )
 
 
 def wait_for_record(journal_glob: str, root: Path, pred, proc: subprocess.Popen, timeout: float = 30) -> Path:
@@ -599,13 +750,17 @@ def test_a_run_killed_midway_exports_what_it_has(project):
     script = script_yaml(
         [tool("UpdatePlan", steps=[{"title": "Work", "status": "in_progress"}])],
         [tool("Write", file_path="a.txt", content="a")],
-        [text("Now the long part."),
-         tool("Bash", command="echo 'Authorization: Bearer abcdefghijklmnop12345'; sleep 3")],
-        [text("Done.")])
+        [
+            text("Now the long part."),
+            tool("Bash", command="echo 'Authorization: Bearer abcdefghijklmnop12345'; sleep 3"),
+        ],
+        [text("Done.")],
+    )
     (project / "s.yaml").write_text(script)
     proc = start_headless(project, "--script", "s.yaml", "killed midway")
-    journal = wait_for_record("workspace/runs/*/journal.jsonl", project,
-                              lambda r: r["kind"] == "step_exec" and r["step"] == 3, proc)
+    journal = wait_for_record(
+        "workspace/runs/*/journal.jsonl", project, lambda r: r["kind"] == "step_exec" and r["step"] == 3, proc
+    )
     time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
@@ -615,7 +770,7 @@ def test_a_run_killed_midway_exports_what_it_has(project):
         rows = rows_of(ws, fmt, [run_id])
         assert len(rows) == (0 if fmt == "preference" else 1), fmt
         blob = json.dumps(rows)
-        assert "abcdefghijklmnop12345" not in blob, fmt     # redacted though rebuilt from the raw journal
+        assert "abcdefghijklmnop12345" not in blob, fmt  # redacted though rebuilt from the raw journal
     (seed,) = rows_of(ws, "seed", [run_id])
     assert seed["final_outcome"] == "running" and seed["transitions"][2]["status"] == "running"
     (a,) = rows_of(ws, "anthropic", [run_id])
@@ -638,8 +793,10 @@ def test_a_run_killed_midway_exports_what_it_has(project):
 
 # ====================================================================== redaction
 
-SECRETS = {"ANTHROPIC_API_KEY": "plantedanthropickey0123456789",     # built-in: always redacted
-           "MY_SERVICE_TOKEN": "tok-planted-secret-98765"}           # configured in redaction.env_vars
+SECRETS = {
+    "ANTHROPIC_API_KEY": "plantedanthropickey0123456789",  # built-in: always redacted
+    "MY_SERVICE_TOKEN": "tok-planted-secret-98765",
+}  # configured in redaction.env_vars
 LITERALS = ["sk-ant-api03-PLANTEDKEY1234567890", "CORP-654321", "CORP-123456", "abcdefghijklmnop12345"]
 
 
@@ -647,24 +804,53 @@ def test_secrets_reach_neither_trace_json_nor_any_export(project):
     tdc = project / "system" / "TrainingDataCollector.md"
     text_ = tdc.read_text()
     text_ = text_.replace("env_vars: [ANTHROPIC_API_KEY,", "env_vars: [MY_SERVICE_TOKEN, ANTHROPIC_API_KEY,")
-    text_ = text_.replace("  patterns:                                    # Python regexes; matches become [REDACTED]\n",
-                          "  patterns:                                    # Python regexes; matches become [REDACTED]\n"
-                          "    - 'CORP-[0-9]{6}'\n")
+    text_ = text_.replace(
+        "  patterns:                                    # Python regexes; matches become [REDACTED]\n",
+        "  patterns:                                    # Python regexes; matches become [REDACTED]\n"
+        "    - 'CORP-[0-9]{6}'\n",
+    )
     tdc.write_text(text_)
     assert load_collector_settings(tdc).env_vars[0] == "MY_SERVICE_TOKEN"
     script = script_yaml(
-        [text(f"I'll use {LITERALS[0]} and {LITERALS[2]}."),
-         tool("Bash", command="echo key=$ANTHROPIC_API_KEY tok=$MY_SERVICE_TOKEN corp=CORP-654321; "
-                              "echo $MY_SERVICE_TOKEN > token.txt")],
-        [tool("Write", file_path="notes.txt",
-              content=f"token {SECRETS['MY_SERVICE_TOKEN']}\nAuthorization: Bearer {LITERALS[3]}\n")],
-        [text(f"Done; the token was {SECRETS['MY_SERVICE_TOKEN']}.")])
+        [
+            text(f"I'll use {LITERALS[0]} and {LITERALS[2]}."),
+            tool(
+                "Bash",
+                command="echo key=$ANTHROPIC_API_KEY tok=$MY_SERVICE_TOKEN corp=CORP-654321; "
+                "echo $MY_SERVICE_TOKEN > token.txt",
+            ),
+        ],
+        [
+            tool(
+                "Write",
+                file_path="notes.txt",
+                content=f"token {SECRETS['MY_SERVICE_TOKEN']}\nAuthorization: Bearer {LITERALS[3]}\n",
+            )
+        ],
+        [text(f"Done; the token was {SECRETS['MY_SERVICE_TOKEN']}.")],
+    )
     (project / "s.yaml").write_text(script)
     env = dict(SECRETS)
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "run", "--headless", "--approve", "never", "-q",
-                           "--script", "s.yaml", f"use the token {SECRETS['MY_SERVICE_TOKEN']}"],
-                          cwd=project, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "llmos_tui",
+            "run",
+            "--headless",
+            "--approve",
+            "never",
+            "-q",
+            "--script",
+            "s.yaml",
+            f"use the token {SECRETS['MY_SERVICE_TOKEN']}",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
     assert proc.returncode == 0, proc.stderr
     ws = project / "workspace"
     # the run itself worked with the real values
@@ -695,6 +881,7 @@ def test_secrets_reach_neither_trace_json_nor_any_export(project):
 
 # ====================================================================== filters, defaults, the command
 
+
 async def test_filters_from_the_file_and_flags(ws, project):
     done = await make_multi_step(ws)
     reviewed = await make_reviewed(ws)
@@ -706,7 +893,7 @@ async def test_filters_from_the_file_and_flags(ws, project):
     def ids(filters: Filters) -> list[str]:
         return [r["execution_id"] for r in rows_of(ws, "seed", filters=filters)]
 
-    assert ids(Filters.for_all(settings)) == [done, reviewed, sim]                       # completed only
+    assert ids(Filters.for_all(settings)) == [done, reviewed, sim]  # completed only
     assert ids(Filters.for_all(settings, status=["failed", "cancelled"])) == [failed, cancelled]
     assert ids(Filters.for_all(settings, mode=["simulate"])) == [sim]
     assert ids(Filters.for_all(settings, human_reviewed=True)) == [reviewed]
@@ -714,41 +901,62 @@ async def test_filters_from_the_file_and_flags(ws, project):
     today = dt.datetime.now(dt.UTC).date()
     assert ids(Filters.for_all(settings, since=today)) == [done, reviewed, sim]
     assert ids(Filters.for_all(settings, since=today + dt.timedelta(days=1))) == []
-    assert ids(Filters.for_all(settings.__class__(**{**settings.__dict__, "include_simulated": False}))) == [done, reviewed]
+    assert ids(Filters.for_all(settings.__class__(**{**settings.__dict__, "include_simulated": False}))) == [
+        done,
+        reviewed,
+    ]
     # named runs: the file's filters do not apply, the flags given do
     assert [r["execution_id"] for r in rows_of(ws, "seed", [failed, sim], filters=Filters.for_named())] == [failed, sim]
-    assert [r["execution_id"] for r in rows_of(ws, "seed", [failed, sim],
-                                               filters=Filters.for_named(mode=["execute"]))] == [failed]
+    assert [
+        r["execution_id"] for r in rows_of(ws, "seed", [failed, sim], filters=Filters.for_named(mode=["execute"]))
+    ] == [failed]
     # the file's defaults, and flags over them, through the command
     tdc = ws.system / "TrainingDataCollector.md"
-    tdc.write_text(tdc.read_text()
-                   .replace("default_format: anthropic", "default_format: sharegpt")
-                   .replace("output_dir: exports", "output_dir: data/out")
-                   .replace("status: [completed]", "status: [completed, failed]")
-                   .replace("human_reviewed: false", "human_reviewed: true"))
+    tdc.write_text(
+        tdc.read_text()
+        .replace("default_format: anthropic", "default_format: sharegpt")
+        .replace("output_dir: exports", "output_dir: data/out")
+        .replace("status: [completed]", "status: [completed, failed]")
+        .replace("human_reviewed: false", "human_reviewed: true")
+    )
     out = cli("export", "--all", cwd=project, check_rc=0)
     written = list((ws.root / "data" / "out").glob("sharegpt-*.jsonl"))
     assert len(written) == 1 and str(written[0]) in out.stdout
     assert [json.loads(x)["metadata"]["execution_id"] for x in written[0].read_text().splitlines()] == [reviewed]
     assert "1 sharegpt row from 1 of 5 runs" in out.stdout and "4 left out by the filters" in out.stdout
     out = cli("export", "--all", "--no-human-reviewed", "--format", "openai", "-o", "-", cwd=project, check_rc=0)
-    assert out.stdout.count("\n") == 4          # completed and failed, reviewed or not
+    assert out.stdout.count("\n") == 4  # completed and failed, reviewed or not
     assert "4 openai rows from 4 of 5 runs written to stdout" in out.stderr
-    out = cli("export", "--all", "--status", "completed", "--mode", "execute", "--human-reviewed",
-              "--format", "anthropic", "-o", "-", cwd=project, check_rc=0)
+    out = cli(
+        "export",
+        "--all",
+        "--status",
+        "completed",
+        "--mode",
+        "execute",
+        "--human-reviewed",
+        "--format",
+        "anthropic",
+        "-o",
+        "-",
+        cwd=project,
+        check_rc=0,
+    )
     assert [json.loads(x)["metadata"]["execution_id"] for x in out.stdout.splitlines()] == [reviewed]
     out = cli("export", "--all", "--since", "2999-01-01", "-o", "-", cwd=project, check_rc=0)
     assert out.stdout == "" and "since 2999-01-01" in out.stderr
-    second = cli("export", "--all", cwd=project, check_rc=0)   # the same second: a new name, not overwritten
+    second = cli("export", "--all", cwd=project, check_rc=0)  # the same second: a new name, not overwritten
     assert len(list((ws.root / "data" / "out").glob("sharegpt-*.jsonl"))) == 2, second.stdout
 
 
 async def test_bad_input_is_one_line_and_exit_2(ws, project):
     run_id = await make_multi_step(ws)
-    for args, says in [(["export", "nope-nope"], "no run 'nope-nope'"),
-                       (["export", "--all", "--since", "2026-13-45"], "--since needs a date"),
-                       (["export", run_id, "--all"], "not both"),
-                       (["export"], "--all")]:
+    for args, says in [
+        (["export", "nope-nope"], "no run 'nope-nope'"),
+        (["export", "--all", "--since", "2026-13-45"], "--since needs a date"),
+        (["export", run_id, "--all"], "not both"),
+        (["export"], "--all"),
+    ]:
         proc = cli(*args, cwd=project)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.count("\n") == 1 and says in proc.stderr, proc.stderr
@@ -758,8 +966,11 @@ async def test_bad_input_is_one_line_and_exit_2(ws, project):
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "TrainingDataCollector.md:" in proc.stderr and "finished" in proc.stderr
     # a format the file does not offer is still exported when named, with a note
-    tdc.write_text(tdc.read_text().replace("status: [finished]", "status: [completed]")
-                   .replace("sharegpt, preference]", "sharegpt]"))
+    tdc.write_text(
+        tdc.read_text()
+        .replace("status: [finished]", "status: [completed]")
+        .replace("sharegpt, preference]", "sharegpt]")
+    )
     proc = cli("export", run_id, "--format", "preference", "-o", "-", cwd=project, check_rc=0)
     assert "not in the formats" in proc.stderr
 
@@ -776,6 +987,7 @@ def test_an_unreadable_run_is_skipped_with_all_and_refused_by_name(project):
 
 
 # ====================================================================== streaming
+
 
 def clone_run(ws: Workspace, run_id: str, new_id: str) -> None:
     """A copy of a finished run under another id (its files say the new id)."""
@@ -795,7 +1007,7 @@ async def test_the_exporter_is_lazy_one_run_at_a_time(ws, monkeypatch):
     real = export_mod.load_trace
     monkeypatch.setattr(export_mod, "load_trace", lambda w, rid, **kw: loaded.append(rid) or real(w, rid, **kw))
     rows = export_rows(ws, "anthropic", filters=Filters())
-    assert isinstance(rows, types.GeneratorType) and loaded == []   # nothing read before it is asked for
+    assert isinstance(rows, types.GeneratorType) and loaded == []  # nothing read before it is asked for
     first = next(rows)
     assert loaded == [run_id] and first["metadata"]["execution_id"] == run_id
     next(rows)
@@ -823,4 +1035,4 @@ async def test_memory_stays_flat_however_many_runs(ws, tmp_path):
     for fmt in ("anthropic", "preference"):
         few, many = peak(20, fmt), peak(240, fmt)
         assert many[0] == 12 * few[0]
-        assert many[1] < few[1] * 1.3 + 200_000, (fmt, few, many)   # 12× the runs, not 12× the memory
+        assert many[1] < few[1] * 1.3 + 200_000, (fmt, few, many)  # 12× the runs, not 12× the memory

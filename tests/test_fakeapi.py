@@ -39,8 +39,12 @@ async def create(api: FakeAnthropic, retries: int = 0, **kw):
 
 
 def raw_post(api: FakeAnthropic, path: str, body: dict, headers: dict) -> tuple[int, dict, str]:
-    req = urllib.request.Request(api.base_url + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"content-type": "application/json", **headers})
+    req = urllib.request.Request(
+        api.base_url + path,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"content-type": "application/json", **headers},
+    )
     try:
         with urllib.request.urlopen(req, timeout=5) as resp:
             return resp.status, dict(resp.headers), resp.read().decode()
@@ -50,12 +54,16 @@ def raw_post(api: FakeAnthropic, path: str, body: dict, headers: dict) -> tuple[
 
 # -- plain JSON ------------------------------------------------------------------------------------
 
+
 async def test_json_message_with_text_and_tool_use(api):
     api.add(message(text("Let me read it."), tool_use("Read", {"path": "a.txt", "lines": [1, 2]})))
     async with anthropic.AsyncAnthropic(base_url=api.base_url, api_key="test-key", max_retries=0) as c:
-        msg = await c.messages.create(model="claude-test", max_tokens=100, messages=USER_HI,
-                                      tools=[{"name": "Read", "description": "read",
-                                              "input_schema": {"type": "object"}}])
+        msg = await c.messages.create(
+            model="claude-test",
+            max_tokens=100,
+            messages=USER_HI,
+            tools=[{"name": "Read", "description": "read", "input_schema": {"type": "object"}}],
+        )
     assert msg.id == "msg_fake_1" and msg.model == "claude-test" and msg.role == "assistant"
     assert [b.type for b in msg.content] == ["text", "tool_use"]
     assert msg.content[0].text == "Let me read it."
@@ -70,10 +78,12 @@ async def test_json_message_with_text_and_tool_use(api):
 
 
 async def test_stop_reasons_usage_override_and_model_override(api):
-    api.add(message(text("done")),
-            message(text("cut"), stop_reason="max_tokens"),
-            message(text("x"), stop_reason="refusal", usage={"output_tokens": 7, "input_tokens": 3}),
-            message("plain string block", model="claude-other"))
+    api.add(
+        message(text("done")),
+        message(text("cut"), stop_reason="max_tokens"),
+        message(text("x"), stop_reason="refusal", usage={"output_tokens": 7, "input_tokens": 3}),
+        message("plain string block", model="claude-other"),
+    )
     assert (await create(api)).stop_reason == "end_turn"
     assert (await create(api)).stop_reason == "max_tokens"
     m = await create(api)
@@ -89,7 +99,7 @@ async def test_callable_reply_and_default(api):
     assert (await create(api, messages=[{"role": "user", "content": "ping"}])).content[0].text == "echo: ping"
     a, b = await create(api), await create(api)
     assert a.content[0].input == {"command": "n=2"} and b.content[0].input == {"command": "n=3"}
-    assert a.content[0].id != b.content[0].id          # fresh ids each time the default is used
+    assert a.content[0].id != b.content[0].id  # fresh ids each time the default is used
     assert api.pending == 0
 
 
@@ -108,6 +118,7 @@ async def test_count_tokens(api):
 
 
 # -- SSE -------------------------------------------------------------------------------------------
+
 
 async def test_stream_manager_text_deltas_and_final_message(api):
     api.add(message(text("Streaming works fine here."), tool_use("Write", {"path": "b.txt", "content": "x" * 50})))
@@ -132,8 +143,9 @@ async def test_create_stream_true_event_sequence(api):
     types = [e.type for e in events]
     assert types[0] == "message_start" and types[-2:] == ["message_delta", "message_stop"]
     assert events[0].message.usage.output_tokens == 1 and events[0].message.content == []
-    json_parts = [e.delta.partial_json for e in events if e.type == "content_block_delta"
-                  and e.delta.type == "input_json_delta"]
+    json_parts = [
+        e.delta.partial_json for e in events if e.type == "content_block_delta" and e.delta.type == "input_json_delta"
+    ]
     assert 2 <= len(json_parts) <= 3 and json.loads("".join(json_parts)) == {"k": "v" * 10}
     assert types.count("content_block_start") == types.count("content_block_stop") == 2
     delta = events[-2]
@@ -145,8 +157,12 @@ def test_sse_wire_format_ping_and_keep_alive(api):
     api.add(message(text("hello")), message(text("again")))
     conn = http.client.HTTPConnection("127.0.0.1", int(api.base_url.rsplit(":", 1)[1]), timeout=5)
     headers = {"x-api-key": "k", "anthropic-version": "2023-06-01", "content-type": "application/json"}
-    conn.request("POST", "/v1/messages", json.dumps({"model": "m", "max_tokens": 5, "messages": USER_HI,
-                                                     "stream": True}), headers)
+    conn.request(
+        "POST",
+        "/v1/messages",
+        json.dumps({"model": "m", "max_tokens": 5, "messages": USER_HI, "stream": True}),
+        headers,
+    )
     resp = conn.getresponse()
     assert resp.status == 200 and resp.getheader("transfer-encoding") == "chunked"
     assert resp.getheader("content-type").startswith("text/event-stream")
@@ -186,22 +202,26 @@ def test_sync_client_works_too():
 
 # -- errors, retries, broken connections ----------------------------------------------------------
 
+
 async def test_529_then_success_is_retried_instantly(api):
     api.add(error(529), message(text("ok")))
     t0 = time.monotonic()
     msg = await create(api, retries=2)
     assert msg.content[0].text == "ok"
-    assert time.monotonic() - t0 < 0.35           # retry-after-ms: 1 beats the SDK's >= 0.375 s backoff
+    assert time.monotonic() - t0 < 0.35  # retry-after-ms: 1 beats the SDK's >= 0.375 s backoff
     assert [r.status for r in api.requests] == [529, 200]
     assert [r.headers["x-stainless-retry-count"] for r in api.requests] == ["0", "1"]
     assert len(api.usage_log) == 1
 
 
-@pytest.mark.parametrize("status, exc, kind", [
-    (500, anthropic.InternalServerError, "api_error"),
-    (529, anthropic.OverloadedError, "overloaded_error"),
-    (429, anthropic.RateLimitError, "rate_limit_error"),
-])
+@pytest.mark.parametrize(
+    "status, exc, kind",
+    [
+        (500, anthropic.InternalServerError, "api_error"),
+        (529, anthropic.OverloadedError, "overloaded_error"),
+        (429, anthropic.RateLimitError, "rate_limit_error"),
+    ],
+)
 async def test_retries_exhausted(api, status, exc, kind):
     api.add(*[error(status, message=f"boom {i}") for i in range(3)])
     with pytest.raises(exc) as info:
@@ -220,11 +240,15 @@ async def test_client_errors_are_not_retried(api):
 
 async def test_error_headers_override(api):
     api.add(error(429, headers={"retry-after": "0.01", "x-extra": "1"}), message(text("ok")))
-    status, headers, body = raw_post(api, "/v1/messages", {"model": "m", "max_tokens": 1, "messages": USER_HI},
-                                     {"x-api-key": "k", "anthropic-version": "v"})
+    status, headers, body = raw_post(
+        api,
+        "/v1/messages",
+        {"model": "m", "max_tokens": 1, "messages": USER_HI},
+        {"x-api-key": "k", "anthropic-version": "v"},
+    )
     lower = {k.lower(): v for k, v in headers.items()}
     assert status == 429 and lower["retry-after"] == "0.01" and lower["x-extra"] == "1"
-    assert "retry-after-ms" not in lower                      # would shadow retry-after in the SDK
+    assert "retry-after-ms" not in lower  # would shadow retry-after in the SDK
     assert json.loads(body)["error"]["type"] == "rate_limit_error"
     assert (await create(api, retries=1)).content[0].text == "ok"
 
@@ -250,8 +274,7 @@ async def test_stream_cut_raises_a_transport_error_mid_stream(api):
     api.add(stream_cut(text("partial answer here")), message(text("fine")))
     seen = []
     async with client(api, retries=2) as c:
-        with pytest.raises((httpx2.RemoteProtocolError, anthropic.APIConnectionError),
-                           match="incomplete chunked read"):
+        with pytest.raises((httpx2.RemoteProtocolError, anthropic.APIConnectionError), match="incomplete chunked read"):
             async with c.messages.stream(model="m", max_tokens=5, messages=USER_HI) as s:
                 async for ev in s:
                     seen.append(ev.type)
@@ -284,17 +307,18 @@ async def test_request_validation(api):
     assert status == 401 and json.loads(body)["error"]["type"] == "authentication_error"
     status, _, body = raw_post(api, "/v1/messages", good, {"x-api-key": "k"})
     assert status == 400 and "anthropic-version" in json.loads(body)["error"]["message"]
-    status, _, body = raw_post(api, "/v1/messages", {"model": "m", "messages": USER_HI},
-                               {"x-api-key": "k", "anthropic-version": "v"})
+    status, _, body = raw_post(
+        api, "/v1/messages", {"model": "m", "messages": USER_HI}, {"x-api-key": "k", "anthropic-version": "v"}
+    )
     assert status == 400 and "max_tokens" in json.loads(body)["error"]["message"]
     status, _, body = raw_post(api, "/v1/models", good, {"x-api-key": "k", "anthropic-version": "v"})
     assert status == 404 and json.loads(body)["error"]["type"] == "not_found_error"
-    assert len(api.requests) == 4 and api.pending == 1      # errored requests consume no reply
+    assert len(api.requests) == 4 and api.pending == 1  # errored requests consume no reply
 
 
 # -- the prompt cache model ------------------------------------------------------------------------
 
-LONG = "The system prompt. " * 300                  # ~1400 tokens
+LONG = "The system prompt. " * 300  # ~1400 tokens
 TOOLS = [{"name": "Read", "description": "Read a file", "input_schema": {"type": "object"}}]
 
 
@@ -330,8 +354,7 @@ async def test_streaming_reports_the_same_cache_usage():
     with FakeAnthropic(default=message(text("ok"))) as api:
         await create(api, system=sys_blocks())
         async with client(api) as c:
-            async with c.messages.stream(model="claude-test", max_tokens=5, system=sys_blocks(),
-                                         messages=USER_HI) as s:
+            async with c.messages.stream(model="claude-test", max_tokens=5, system=sys_blocks(), messages=USER_HI) as s:
                 final = await s.get_final_message()
         sys_tokens = tok({"type": "text", "text": LONG})
         assert usage_of(final) == (sys_tokens, 0, tok("hi")) and final.usage.output_tokens == tok(text("ok"))
@@ -347,8 +370,8 @@ async def test_short_prefix_is_never_cached():
 
 async def test_breakpoint_below_the_minimum_is_not_written():
     with FakeAnthropic(default=message(text("ok")), min_cache_tokens=300) as api:
-        small = {"type": "text", "text": "s" * 400, "cache_control": CC}       # ~100 tokens: too short alone
-        big = {"type": "text", "text": "b" * 1600, "cache_control": CC}        # cumulative ~500: cached
+        small = {"type": "text", "text": "s" * 400, "cache_control": CC}  # ~100 tokens: too short alone
+        big = {"type": "text", "text": "b" * 1600, "cache_control": CC}  # cumulative ~500: cached
         await create(api, system=[small, big])
         plain = [{k: v for k, v in b.items() if k != "cache_control"} for b in (small, big)]
         assert api.usage_log[0]["cache_creation_input_tokens"] == tok(*plain)
@@ -360,6 +383,7 @@ async def test_breakpoint_below_the_minimum_is_not_written():
 
 async def test_growing_conversation_reads_the_whole_previous_prefix():
     with FakeAnthropic(default=message(text("ok"))) as api:
+
         def user(s, cached):
             block = {"type": "text", "text": s, **({"cache_control": CC} if cached else {})}
             return {"role": "user", "content": [block]}
@@ -373,9 +397,14 @@ async def test_growing_conversation_reads_the_whole_previous_prefix():
         prev_prefix = u1.cache_creation_input_tokens
         assert prev_prefix == tok(*TOOLS, text(LONG), text("first question " * 5))
         for turn in range(2, 5):
-            convo = [*(dict(m, content=[{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]])
-                       for m in convo),
-                     assistant(f"answer {turn}"), user(f"question {turn}", True)]
+            convo = [
+                *(
+                    dict(m, content=[{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]])
+                    for m in convo
+                ),
+                assistant(f"answer {turn}"),
+                user(f"question {turn}", True),
+            ]
             u = (await create(api, tools=TOOLS, system=sys_blocks(), messages=convo)).usage
             assert u.cache_read_input_tokens == prev_prefix
             assert u.cache_creation_input_tokens == tok(text(f"answer {turn}"), text(f"question {turn}"))
@@ -387,9 +416,13 @@ async def test_lookback_limits_how_far_back_a_read_can_reach():
     with FakeAnthropic(default=message(text("ok")), lookback=2) as api:
         base = [{"role": "user", "content": [{"type": "text", "text": "q0", "cache_control": CC}]}]
         await create(api, system=sys_blocks(), messages=base)
-        grown = [{"role": "user", "content": [text("q0")]}, {"role": "assistant", "content": [text("a1")]},
-                 {"role": "user", "content": [text("q1")]}, {"role": "assistant", "content": [text("a2")]},
-                 {"role": "user", "content": [{"type": "text", "text": "q2", "cache_control": CC}]}]
+        grown = [
+            {"role": "user", "content": [text("q0")]},
+            {"role": "assistant", "content": [text("a1")]},
+            {"role": "user", "content": [text("q1")]},
+            {"role": "assistant", "content": [text("a2")]},
+            {"role": "user", "content": [{"type": "text", "text": "q2", "cache_control": CC}]},
+        ]
         u = (await create(api, system=sys_blocks(), messages=grown)).usage
         # q0's entry is 4 pieces back from the last breakpoint: out of reach; the system breakpoint is not
         assert u.cache_read_input_tokens == tok({"type": "text", "text": LONG})
@@ -419,6 +452,7 @@ async def test_more_than_four_breakpoints_is_a_400(api):
 
 # -- lifecycle ---------------------------------------------------------------------------------------
 
+
 async def test_add_is_thread_safe_and_stop_closes_idle_connections():
     api = FakeAnthropic().start()
     threads = [threading.Thread(target=lambda: api.add(*[message(text("t"))] * 50)) for _ in range(4)]
@@ -427,8 +461,8 @@ async def test_add_is_thread_safe_and_stop_closes_idle_connections():
     for t in threads:
         t.join()
     assert api.pending == 200
-    assert (await create(api)).content[0].text == "t"     # leaves an idle keep-alive connection
+    assert (await create(api)).content[0].text == "t"  # leaves an idle keep-alive connection
     t0 = time.monotonic()
     api.stop()
     assert time.monotonic() - t0 < 2 and not api._thread.is_alive()
-    api.stop()                                              # idempotent
+    api.stop()  # idempotent

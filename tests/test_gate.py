@@ -42,7 +42,7 @@ def deny_in_toolmap(system: Path, tool_name: str = "Write") -> None:
     text_ = tm.read_text()
     start = text_.index(f"claude_tool: {tool_name}")
     end = text_.index("approval: ask", start)
-    tm.write_text(text_[:end] + "approval: deny" + text_[end + len("approval: ask"):])
+    tm.write_text(text_[:end] + "approval: deny" + text_[end + len("approval: ask") :])
 
 
 def outcome(steps: list) -> list[tuple[str, str, str]]:
@@ -60,6 +60,7 @@ def assert_refusals(results: list[str]) -> None:
 
 # ---------------------------------------------------------------- the rule itself
 
+
 @pytest.mark.parametrize("policy", ["ask", "side-effects", "never"])
 def test_the_rule_is_the_same_for_every_driver_but_the_documented_one(ws: Workspace, policy: str):
     deny_in_toolmap(ws.system)
@@ -72,12 +73,13 @@ def test_the_rule_is_the_same_for_every_driver_but_the_documented_one(ws: Worksp
         v = decide("Teleport", {"to": "mars"}, policy=policy, registry=registry, driver=driver)
         assert v.action == "invalid" and "unknown tool 'Teleport'" in v.message, driver
     hook = decide("Teleport", {"to": "mars"}, policy=policy, registry=registry, driver="hook")
-    assert hook.action == ("ask" if policy == "ask" else "run")   # the documented difference
+    assert hook.action == ("ask" if policy == "ask" else "run")  # the documented difference
     paused = decide("Teleport", {"to": "mars"}, policy=policy, registry=registry, driver="hook", paused=True)
     assert paused.action == "ask"
 
 
 # ---------------------------------------------------------------- each driver, end to end
+
 
 async def test_scripted(ws: Workspace):
     deny_in_toolmap(ws.system)
@@ -96,8 +98,15 @@ async def test_native(ws: Workspace):
         config = load_agent_config(ws.system / "SystemAgent.md").with_(approval="never")
         registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
         rt = NativeRuntime(api_key="test-key", base_url=api.base_url, model=config.model, max_retries=0)
-        r = Runner.start(ws, "refusals", config=config, registry=registry, runtime=rt, runtime_name="native",
-                         options=RunOptions(poll_interval=0.01))
+        r = Runner.start(
+            ws,
+            "refusals",
+            config=config,
+            registry=registry,
+            runtime=rt,
+            runtime_name="native",
+            options=RunOptions(poll_interval=0.01),
+        )
         assert await r.drive() == "completed"
         # what the model was told, turn by turn
         told = [json.dumps(req.body["messages"][-1]) for req in api.message_requests[1:3]]
@@ -119,8 +128,11 @@ def test_claude_code_sdk_driver(project: Path, home: Path):  # noqa: F811 - the 
     final = {}
     for r in journal(project):
         if r["kind"] == "step_status":
-            final[r["step"]] = (r["data"].get("tool") or final.get(r["step"], ("",))[0], r["to"],
-                                r["data"].get("human", {}).get("by", ""))
+            final[r["step"]] = (
+                r["data"].get("tool") or final.get(r["step"], ("",))[0],
+                r["to"],
+                r["data"].get("human", {}).get("by", ""),
+            )
     # Claude Code itself answers a call to a tool it does not have (it never reaches our gate):
     # the step is recorded as failed, as under the engine
     assert list(final.values()) == EXPECTED

@@ -14,12 +14,17 @@ from test_runner import WRITE_THEN_DONE, awaiting, until
 
 # ---------------------------------------------------------------- finding 1: control.jsonl lines
 
-@pytest.mark.parametrize("bad", [
-    b'{"id":"c-1","action":"deny","step":2,"feedback":"caf\xe9"}\n',
-    b"[" * 100_000 + b"\n",
-    b'{"id": 3, "action": "approve"}\n',
-    b"\xff\xfe not even text\n",
-], ids=["invalid-utf8", "deep-nesting", "wrong-types", "binary"])
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"id":"c-1","action":"deny","step":2,"feedback":"caf\xe9"}\n',
+        b"[" * 100_000 + b"\n",
+        b'{"id": 3, "action": "approve"}\n',
+        b"\xff\xfe not even text\n",
+    ],
+    ids=["invalid-utf8", "deep-nesting", "wrong-types", "binary"],
+)
 async def test_a_malformed_control_line_is_reported_and_the_driver_goes_on(ws, bad):
     r = start_runner(ws, WRITE_THEN_DONE, approval="side-effects")
     task = asyncio.create_task(r.drive())
@@ -30,7 +35,11 @@ async def test_a_malformed_control_line_is_reported_and_the_driver_goes_on(ws, b
     r.submit(new_command("approve", step=2))
     assert await asyncio.wait_for(task, 10) == "completed"
     assert (ws.root / "hello.txt").read_text() == "hi\n"
-    rejected = [rec for rec in read_records(ws.journal_path(r.run_id)) if rec["kind"] == "command" and not rec["data"]["applied"]]
+    rejected = [
+        rec
+        for rec in read_records(ws.journal_path(r.run_id))
+        if rec["kind"] == "command" and not rec["data"]["applied"]
+    ]
     assert len(rejected) == 1 and rejected[0]["data"]["reason"].startswith("control.jsonl line 1:")
 
 
@@ -49,7 +58,7 @@ async def test_a_torn_last_line_does_not_swallow_the_next_command(ws):
     task = asyncio.create_task(r.drive())
     await until(awaiting(r, 2))
     with open(ws.control_path(r.run_id), "ab") as fh:
-        fh.write(b'{"id":"c-torn","action":"sk')   # a writer killed mid-line: no newline
+        fh.write(b'{"id":"c-torn","action":"sk')  # a writer killed mid-line: no newline
     ControlChannel(ws.control_path(r.run_id)).append(new_command("approve", step=2))
     assert await asyncio.wait_for(task, 10) == "completed"
     assert (ws.root / "hello.txt").read_text() == "hi\n"
@@ -59,8 +68,9 @@ def test_the_cli_approve_after_a_torn_line_is_applied(project):
     ws_dir = project / "workspace"
     script = project / "s.yaml"
     script.write_text(WRITE_THEN_DONE)
-    r = cli("run", "--headless", "--no-wait", "--script", str(script), "--approve", "side-effects", "write",
-            cwd=project)
+    r = cli(
+        "run", "--headless", "--no-wait", "--script", str(script), "--approve", "side-effects", "write", cwd=project
+    )
     assert r.returncode == 3, r.stderr
     (control,) = ws_dir.glob("runs/*/")
     with open(control / "control.jsonl", "ab") as fh:

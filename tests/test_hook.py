@@ -38,10 +38,21 @@ def claude_project(tmp_path: Path) -> Path:
 def transcript(project: Path, prompt: str = "Write a greeting to hello.txt", prompt_id: str = PROMPT) -> Path:
     """A session transcript as Claude Code keeps it (one JSON object a line)."""
     path = project.parent / f"{SESSION}.jsonl"
-    lines = [{"type": "user", "promptId": prompt_id, "sessionId": SESSION, "isSidechain": False,
-              "message": {"role": "user", "content": prompt}, "uuid": "u-1"},
-             {"type": "assistant", "sessionId": SESSION, "message": {"role": "assistant", "content": [
-                 {"type": "text", "text": "On it."}]}}]
+    lines = [
+        {
+            "type": "user",
+            "promptId": prompt_id,
+            "sessionId": SESSION,
+            "isSidechain": False,
+            "message": {"role": "user", "content": prompt},
+            "uuid": "u-1",
+        },
+        {
+            "type": "assistant",
+            "sessionId": SESSION,
+            "message": {"role": "assistant", "content": [{"type": "text", "text": "On it."}]},
+        },
+    ]
     with open(path, "a") as fh:
         for line in lines:
             fh.write(json.dumps(line) + "\n")
@@ -50,9 +61,15 @@ def transcript(project: Path, prompt: str = "Write a greeting to hello.txt", pro
 
 def event(project: Path, name: str, prompt_id: str = PROMPT, **fields) -> dict:
     """Hook input as documented: the common fields, then the event's own."""
-    return {"session_id": SESSION, "transcript_path": str(project.parent / f"{SESSION}.jsonl"),
-            "cwd": str(project), "prompt_id": prompt_id, "permission_mode": "default",
-            "hook_event_name": name, **fields}
+    return {
+        "session_id": SESSION,
+        "transcript_path": str(project.parent / f"{SESSION}.jsonl"),
+        "cwd": str(project),
+        "prompt_id": prompt_id,
+        "permission_mode": "default",
+        "hook_event_name": name,
+        **fields,
+    }
 
 
 def pre(project: Path, tool: str, inputs: dict, tid: str, **kw) -> dict:
@@ -60,17 +77,30 @@ def pre(project: Path, tool: str, inputs: dict, tid: str, **kw) -> dict:
 
 
 def post(project: Path, tool: str, inputs: dict, tid: str, response, **kw) -> dict:
-    return event(project, "PostToolUse", tool_name=tool, tool_input=inputs, tool_response=response,
-                 tool_use_id=tid, duration_ms=12, **kw)
+    return event(
+        project,
+        "PostToolUse",
+        tool_name=tool,
+        tool_input=inputs,
+        tool_response=response,
+        tool_use_id=tid,
+        duration_ms=12,
+        **kw,
+    )
 
 
 def start_hook(payload: dict, *, wait: float = 30) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "llmos_tui", "hook", "--wait", str(wait)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=payload.get("cwd") or None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "hook", "--wait", str(wait)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=payload.get("cwd") or None,
+    )
     proc.stdin.write(json.dumps(payload))
     proc.stdin.close()
-    proc.stdin = None   # communicate() must not flush it again
+    proc.stdin = None  # communicate() must not flush it again
     return proc
 
 
@@ -112,11 +142,14 @@ def finish(proc: subprocess.Popen) -> tuple[int, dict | None]:
 
 # ---------------------------------------------------------------- init --claude
 
+
 def test_init_claude_adds_the_hooks_and_keeps_what_the_settings_held(tmp_path):
     project = tmp_path / "p"
     (project / ".claude").mkdir(parents=True)
-    mine = {"permissions": {"allow": ["Bash(ls:*)"]},
-            "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "echo mine"}]}]}}
+    mine = {
+        "permissions": {"allow": ["Bash(ls:*)"]},
+        "hooks": {"PreToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "echo mine"}]}]},
+    }
     (project / ".claude" / "settings.json").write_text(json.dumps(mine))
     r = cli("init", "--claude", str(project), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
@@ -147,6 +180,7 @@ def test_init_claude_leaves_a_broken_settings_file_alone(tmp_path):
 
 # ---------------------------------------------------------------- the documented hook JSON
 
+
 def test_a_write_waits_for_approval_and_the_session_becomes_a_run(claude_project):
     project = claude_project
     transcript(project)
@@ -162,8 +196,11 @@ def test_a_write_waits_for_approval_and_the_session_becomes_a_run(claude_project
     assert out["hookSpecificOutput"]["permissionDecision"] == "allow"
     assert "updatedInput" not in out["hookSpecificOutput"]
 
-    rc, out, _ = run_hook(post(project, "Write", write, "toolu_01A",
-                               {"type": "create", "filePath": write["file_path"], "content": "hi\n"}))
+    rc, out, _ = run_hook(
+        post(
+            project, "Write", write, "toolu_01A", {"type": "create", "filePath": write["file_path"], "content": "hi\n"}
+        )
+    )
     assert rc == 0 and out is None
     rc, out, _ = run_hook(event(project, "Stop", stop_hook_active=False, last_assistant_message="Wrote hello.txt."))
     assert rc == 0 and out is None
@@ -212,12 +249,21 @@ def test_no_decision_in_time_hands_the_question_back_to_claude_code(claude_proje
     assert st["status"] == "running" and st["steps"][0]["status"] == "running"
     # refused at Claude Code's own prompt: no PostToolUse; the next call settles it
     rc, out, _ = run_hook(pre(project, "Read", {"file_path": "a.txt"}, "toolu_01E"))
-    assert rc == 0 and out is None     # read-only: Claude Code's own rules decide
+    assert rc == 0 and out is None  # read-only: Claude Code's own rules decide
     steps = status(project)["steps"]
     assert [s["status"] for s in steps] == ["failed", "running"]
     assert "no result" in steps[0]["result"]
-    run_hook(event(project, "PostToolUseFailure", tool_name="Read", tool_input={"file_path": "a.txt"},
-                   tool_use_id="toolu_01E", error="File does not exist.", is_interrupt=False))
+    run_hook(
+        event(
+            project,
+            "PostToolUseFailure",
+            tool_name="Read",
+            tool_input={"file_path": "a.txt"},
+            tool_use_id="toolu_01E",
+            error="File does not exist.",
+            is_interrupt=False,
+        )
+    )
     run_hook(event(project, "Stop", stop_hook_active=False, last_assistant_message="a.txt is missing."))
     st = status(project)
     assert st["status"] == "completed"
@@ -231,18 +277,24 @@ def test_the_toolmap_denies_without_asking_and_todowrite_becomes_the_plan(claude
     text_ = toolmap.read_text()
     start = text_.index("claude_tool: Bash")
     end = text_.index("approval: ask", start)
-    toolmap.write_text(text_[:end] + "approval: deny" + text_[end + len("approval: ask"):])
+    toolmap.write_text(text_[:end] + "approval: deny" + text_[end + len("approval: ask") :])
     transcript(project)
     rc, out, _ = run_hook(pre(project, "Bash", {"command": "curl example.com"}, "toolu_01F"))
     assert rc == 0 and out["hookSpecificOutput"]["permissionDecision"] == "deny"
     assert "ToolMap" in out["hookSpecificOutput"]["permissionDecisionReason"]
-    todos = {"todos": [{"content": "Fetch the page", "status": "completed", "activeForm": "Fetching"},
-                       {"content": "Summarise it", "status": "in_progress", "activeForm": "Summarising"}]}
+    todos = {
+        "todos": [
+            {"content": "Fetch the page", "status": "completed", "activeForm": "Fetching"},
+            {"content": "Summarise it", "status": "in_progress", "activeForm": "Summarising"},
+        ]
+    }
     assert run_hook(pre(project, "TodoWrite", todos, "toolu_01G"))[1] is None
     run_hook(post(project, "TodoWrite", todos, "toolu_01G", {"oldTodos": [], "newTodos": todos["todos"]}))
     st = status(project)
-    assert st["plan"] == [{"title": "Fetch the page", "status": "completed"},
-                          {"title": "Summarise it", "status": "in_progress"}]
+    assert st["plan"] == [
+        {"title": "Fetch the page", "status": "completed"},
+        {"title": "Summarise it", "status": "in_progress"},
+    ]
 
 
 def test_a_new_prompt_starts_a_new_run_of_the_session(claude_project):
@@ -255,7 +307,7 @@ def test_a_new_prompt_starts_a_new_run_of_the_session(claude_project):
     transcript(project, "Now list the folder", other)
     run_hook(pre(project, "Glob", {"pattern": "*"}, "toolu_2", prompt_id=other))
     third = "b7c1d2e3-0000-4000-8000-00000000cccc"
-    run_hook(pre(project, "Glob", {"pattern": "*.md"}, "toolu_3", prompt_id=third))   # no Stop before it
+    run_hook(pre(project, "Glob", {"pattern": "*.md"}, "toolu_3", prompt_id=third))  # no Stop before it
     runs = cli("runs", "--workspace", str(project), cwd=project).stdout.splitlines()
     assert len(runs) == 3 and all(SESSION in line for line in runs)
     assert [line.split()[1] for line in runs] == ["running", "cancelled", "completed"]
@@ -284,14 +336,13 @@ def test_parallel_calls_are_recorded_one_at_a_time(claude_project):
     transcript(project)
     first = start_hook(pre(project, "Write", {"file_path": "a.txt", "content": "a"}, "toolu_P1"))
     wait_awaiting(project, 1, first)
-    second = start_hook(pre(project, "Read", {"file_path": "b.txt"}, "toolu_P2"))   # waits for the lock
+    second = start_hook(pre(project, "Read", {"file_path": "b.txt"}, "toolu_P2"))  # waits for the lock
     time.sleep(0.5)
     assert second.poll() is None and status(project)["steps_total"] == 1
     assert cli("approve", "--workspace", str(project), cwd=project).returncode == 0
     assert finish(first)[1]["hookSpecificOutput"]["permissionDecision"] == "allow"
-    assert finish(second)[1] is None      # read-only: Claude Code's own rules decide
-    assert [(s["tool"], s["status"]) for s in status(project)["steps"]] == [("Write", "running"),
-                                                                           ("Read", "running")]
+    assert finish(second)[1] is None  # read-only: Claude Code's own rules decide
+    assert [(s["tool"], s["status"]) for s in status(project)["steps"]] == [("Write", "running"), ("Read", "running")]
 
 
 def test_a_watcher_approves_a_waiting_hook_by_keypress(claude_project):
@@ -309,8 +360,9 @@ def test_a_watcher_approves_a_waiting_hook_by_keypress(claude_project):
     async def watch() -> None:
         app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.view is not None and app.remote_driver
-                           and app.view.current_step is not None)
+            await wait_for(
+                pilot, lambda: app.view is not None and app.remote_driver and app.view.current_step is not None
+            )
             await pilot.press("a")
             await wait_for(pilot, lambda: app.view.steps[0].status == "running")
 
@@ -321,12 +373,14 @@ def test_a_watcher_approves_a_waiting_hook_by_keypress(claude_project):
 
 def test_a_hook_never_blocks_claude_code_by_accident(tmp_path, claude_project):
     # no workspace here: nothing recorded, no decision, exit 0
-    rc, out, err = run_hook({**pre(claude_project, "Write", {"file_path": "x", "content": ""}, "t"),
-                             "cwd": str(tmp_path)})
+    rc, out, err = run_hook(
+        {**pre(claude_project, "Write", {"file_path": "x", "content": ""}, "t"), "cwd": str(tmp_path)}
+    )
     assert rc == 0 and out is None and "llmos-tui init --claude" in err
     # not hook JSON: exit 1 (Claude Code shows the line and goes on), never 2 (which blocks)
-    proc = subprocess.run([sys.executable, "-m", "llmos_tui", "hook"], input="not json", capture_output=True,
-                          text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", "hook"], input="not json", capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 1 and "hook JSON" in proc.stderr
     # a broken agent document: exit 1 with the reason
     (claude_project / "system" / "SystemAgent.md").write_text("---\napproval: sometimes\n---\nbody\n")
@@ -336,22 +390,31 @@ def test_a_hook_never_blocks_claude_code_by_accident(tmp_path, claude_project):
 
 # ---------------------------------------------------------------- a real Claude Code session
 
+
 @needs_claude
 def test_a_real_claude_p_session_in_a_folder_set_up_by_init_claude(claude_project, tmp_path_factory):
     project = claude_project
     home = tmp_path_factory.mktemp("claude-home")
     replies = [
-        message(text("Reading, then writing."),
-                tool_use("Read", {"file_path": "system/SystemAgent.md", "limit": 3}),
-                tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
+        message(
+            text("Reading, then writing."),
+            tool_use("Read", {"file_path": "system/SystemAgent.md", "limit": 3}),
+            tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"}),
+        ),
         message(tool_use("Write", {"file_path": "secret.txt", "content": "no\n"})),
         message(text("hello.txt is written; secret.txt was refused.")),
     ]
     with FakeAnthropic(replies) as api:
         env = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")}
         env.update(api.claude_code_env(home))
-        claude = subprocess.Popen([CLAUDE, "-p", "Write a greeting to hello.txt", "--output-format", "json"],
-                                  cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        claude = subprocess.Popen(
+            [CLAUDE, "-p", "Write a greeting to hello.txt", "--output-format", "json"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_awaiting(project, 2, claude, timeout=60)
             assert not (project / "hello.txt").exists()
@@ -370,12 +433,15 @@ def test_a_real_claude_p_session_in_a_folder_set_up_by_init_claude(claude_projec
     assert not (project / "secret.txt").exists()
     st = status(project)
     assert st["status"] == "completed" and st["goal"] == "Write a greeting to hello.txt"
-    assert [(s["tool"], s["status"]) for s in st["steps"]] == [("Read", "done"), ("Write", "done"),
-                                                               ("Write", "denied")]
+    assert [(s["tool"], s["status"]) for s in st["steps"]] == [("Read", "done"), ("Write", "done"), ("Write", "denied")]
     assert st["run_id"].endswith(json.loads(out)["session_id"])
     recs = records(project)
     assert [r["to"] for r in recs if r["kind"] == "step_status" and r["step"] == 2] == [
-        "proposed", "awaiting_approval", "running", "done"]
+        "proposed",
+        "awaiting_approval",
+        "running",
+        "done",
+    ]
 
 
 def test_between_hook_events_a_watcher_says_who_drives_and_pause_reaches_the_session(claude_project):
@@ -388,7 +454,7 @@ def test_between_hook_events_a_watcher_says_who_drives_and_pause_reaches_the_ses
 
     project = claude_project
     transcript(project)
-    assert run_hook(pre(project, "Read", {"file_path": "a.md"}, "toolu_R"))[0] == 0   # no lock held after
+    assert run_hook(pre(project, "Read", {"file_path": "a.md"}, "toolu_R"))[0] == 0  # no lock held after
     run_hook(post(project, "Read", {"file_path": "a.md"}, "toolu_R", {"content": "a"}))
 
     async def watch() -> None:
@@ -398,9 +464,9 @@ def test_between_hook_events_a_watcher_says_who_drives_and_pause_reaches_the_ses
             note = app.query_one("#header").note
             assert "Claude Code session" in note and "no driver" not in note
             assert app.remote_driver
-            await pilot.press("p")             # pause: a command for the session's next event
+            await pilot.press("p")  # pause: a command for the session's next event
             await pilot.pause(0.2)
-            assert app.runner is None          # never "taken over"
+            assert app.runner is None  # never "taken over"
 
     asyncio.run(watch())
     [run] = [p for p in (project / "workspace" / "runs").iterdir() if p.is_dir()]

@@ -50,25 +50,34 @@ def test_the_typical_file():
     assert st.goal == "Get weather for London and save to file"
     assert st.status == "running"
     assert st.current_step == 2
-    assert st.steps == (LegacyStep(1, "Fetch weather data", "completed"),
-                        LegacyStep(2, "Save to file", "in_progress"),
-                        LegacyStep(3, "Verify output", "pending"))
-    assert st.metadata == {"Goal": "Get weather for London and save to file", "Status": "In Progress",
-                           "Started": "2025-01-15 10:30:00", "Current Step": "2"}
+    assert st.steps == (
+        LegacyStep(1, "Fetch weather data", "completed"),
+        LegacyStep(2, "Save to file", "in_progress"),
+        LegacyStep(3, "Verify output", "pending"),
+    )
+    assert st.metadata == {
+        "Goal": "Get weather for London and save to file",
+        "Status": "In Progress",
+        "Started": "2025-01-15 10:30:00",
+        "Current Step": "2",
+    }
     assert is_legacy(EXAMPLE)
 
 
-@pytest.mark.parametrize("line", [
-    "- **Goal**: Fetch the news",
-    "- **Goal:** Fetch the news",
-    "**Goal:** Fetch the news",
-    "**Goal**: Fetch the news",
-    "Goal: Fetch the news",
-    "- goal: Fetch the news",
-    "* GOAL: Fetch the news",
-    "- 🎯 **Goal**: Fetch the news",
-    "| Goal | Fetch the news |",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "- **Goal**: Fetch the news",
+        "- **Goal:** Fetch the news",
+        "**Goal:** Fetch the news",
+        "**Goal**: Fetch the news",
+        "Goal: Fetch the news",
+        "- goal: Fetch the news",
+        "* GOAL: Fetch the news",
+        "- 🎯 **Goal**: Fetch the news",
+        "| Goal | Fetch the news |",
+    ],
+)
 def test_goal_line_variants(line):
     text = f"# Execution State\n\n## Metadata\n{line}\n- **Status**: running\n\n## Execution Plan\n\n### Step 1: Go\n"
     st = parse_legacy(text)
@@ -81,61 +90,119 @@ def test_goal_on_the_next_line():
     assert st.goal == "Fetch the news"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("In Progress", "in_progress"), ("in-progress", "in_progress"), ("IN_PROGRESS", "in_progress"),
-    ("InProgress", "in_progress"), ("running", "in_progress"), ("waiting", "in_progress"),
-    ("awaiting approval", "in_progress"), ("Awaiting-Approval", "in_progress"),
-    ("done", "completed"), ("complete", "completed"), ("Completed", "completed"),
-    ("success", "completed"), ("SUCCESS", "completed"), ("Completed (10:31)", "completed"),
-    ("✅ Completed", "completed"), ("✅", "completed"), ("**done**", "completed"),
-    ("failed", "failed"), ("error", "failed"), ("Error: timeout", "failed"), ("❌", "failed"),
-    ("skipped", "skipped"), ("N/A", "skipped"),
-    ("pending", "pending"), ("not started", "pending"), ("Not_Started", "pending"), ("⏳", "in_progress"),
-    ("banana", "pending"), ("", "pending"), ("🤷", "pending"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("In Progress", "in_progress"),
+        ("in-progress", "in_progress"),
+        ("IN_PROGRESS", "in_progress"),
+        ("InProgress", "in_progress"),
+        ("running", "in_progress"),
+        ("waiting", "in_progress"),
+        ("awaiting approval", "in_progress"),
+        ("Awaiting-Approval", "in_progress"),
+        ("done", "completed"),
+        ("complete", "completed"),
+        ("Completed", "completed"),
+        ("success", "completed"),
+        ("SUCCESS", "completed"),
+        ("Completed (10:31)", "completed"),
+        ("✅ Completed", "completed"),
+        ("✅", "completed"),
+        ("**done**", "completed"),
+        ("failed", "failed"),
+        ("error", "failed"),
+        ("Error: timeout", "failed"),
+        ("❌", "failed"),
+        ("skipped", "skipped"),
+        ("N/A", "skipped"),
+        ("pending", "pending"),
+        ("not started", "pending"),
+        ("Not_Started", "pending"),
+        ("⏳", "in_progress"),
+        ("banana", "pending"),
+        ("", "pending"),
+        ("🤷", "pending"),
+    ],
+)
 def test_step_status_words(raw, expected):
     assert normalise_step_status(raw) == expected
     assert expected in PLAN_STATUSES
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("In Progress", "running"), ("in-progress", "running"), ("IN_PROGRESS", "running"),
-    ("running", "running"), ("done", "completed"), ("complete", "completed"), ("completed", "completed"),
-    ("success", "completed"), ("failed", "failed"), ("error", "failed"), ("cancelled", "failed"),
-    ("paused", "paused"), ("waiting", "awaiting_approval"), ("awaiting approval", "awaiting_approval"),
-    ("Awaiting_Approval", "awaiting_approval"), ("pending", "planning"), ("not started", "planning"),
-    ("planning", "planning"), ("✅ Completed", "completed"), ("⏳", "running"), ("banana", None),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("In Progress", "running"),
+        ("in-progress", "running"),
+        ("IN_PROGRESS", "running"),
+        ("running", "running"),
+        ("done", "completed"),
+        ("complete", "completed"),
+        ("completed", "completed"),
+        ("success", "completed"),
+        ("failed", "failed"),
+        ("error", "failed"),
+        ("cancelled", "failed"),
+        ("paused", "paused"),
+        ("waiting", "awaiting_approval"),
+        ("awaiting approval", "awaiting_approval"),
+        ("Awaiting_Approval", "awaiting_approval"),
+        ("pending", "planning"),
+        ("not started", "planning"),
+        ("planning", "planning"),
+        ("✅ Completed", "completed"),
+        ("⏳", "running"),
+        ("banana", None),
+    ],
+)
 def test_run_status_words(raw, expected):
     assert normalise_run_status(raw) == expected
 
 
-@pytest.mark.parametrize("status_line", [
-    "- **Status**: {w}", "- **status**: {w}", "**Status:** {w}", "status: {w}", "- Status: {w}",
-    "- **State**: {w}",
-])
-@pytest.mark.parametrize("word, expected", [
-    ("Completed", "completed"), ("in-progress", "in_progress"), ("FAILED", "failed"),
-    ("skipped", "skipped"), ("not started", "pending"), ("whatever", "pending"),
-])
+@pytest.mark.parametrize(
+    "status_line",
+    [
+        "- **Status**: {w}",
+        "- **status**: {w}",
+        "**Status:** {w}",
+        "status: {w}",
+        "- Status: {w}",
+        "- **State**: {w}",
+    ],
+)
+@pytest.mark.parametrize(
+    "word, expected",
+    [
+        ("Completed", "completed"),
+        ("in-progress", "in_progress"),
+        ("FAILED", "failed"),
+        ("skipped", "skipped"),
+        ("not started", "pending"),
+        ("whatever", "pending"),
+    ],
+)
 def test_step_status_line_variants(status_line, word, expected):
     text = f"## Execution Plan\n\n### Step 1: Do it\n{status_line.format(w=word)}\n- **Tool**: X\n"
     assert parse_legacy(text).steps == (LegacyStep(1, "Do it", expected),)
 
 
-@pytest.mark.parametrize("heading, n, title", [
-    ("### Step 1: Fetch weather", 1, "Fetch weather"),
-    ("### Step 1 - Fetch weather", 1, "Fetch weather"),
-    ("### Step 1 — Fetch weather", 1, "Fetch weather"),
-    ("### Step 1 – Fetch weather", 1, "Fetch weather"),
-    ("### Step 1. Fetch weather", 1, "Fetch weather"),
-    ("### 1. Fetch weather", 1, "Fetch weather"),
-    ("### 1) Fetch weather", 1, "Fetch weather"),
-    ("### **Step 1**: Fetch weather", 1, "Fetch weather"),
-    ("#### Step 12: Fetch weather", 12, "Fetch weather"),
-    ("### step 3 of 5: Fetch weather", 3, "Fetch weather"),
-    ("## Step 1: Fetch weather", 1, "Fetch weather"),
-])
+@pytest.mark.parametrize(
+    "heading, n, title",
+    [
+        ("### Step 1: Fetch weather", 1, "Fetch weather"),
+        ("### Step 1 - Fetch weather", 1, "Fetch weather"),
+        ("### Step 1 — Fetch weather", 1, "Fetch weather"),
+        ("### Step 1 – Fetch weather", 1, "Fetch weather"),
+        ("### Step 1. Fetch weather", 1, "Fetch weather"),
+        ("### 1. Fetch weather", 1, "Fetch weather"),
+        ("### 1) Fetch weather", 1, "Fetch weather"),
+        ("### **Step 1**: Fetch weather", 1, "Fetch weather"),
+        ("#### Step 12: Fetch weather", 12, "Fetch weather"),
+        ("### step 3 of 5: Fetch weather", 3, "Fetch weather"),
+        ("## Step 1: Fetch weather", 1, "Fetch weather"),
+    ],
+)
 def test_step_heading_variants(heading, n, title):
     text = f"## Execution Plan\n\n{heading}\n- **Status**: done\n"
     assert parse_legacy(text).steps == (LegacyStep(n, title, "completed"),)
@@ -161,7 +228,7 @@ status: pending
         LegacyStep(1, "Fetch the forecast", "completed"),
         LegacyStep(2, "Save it", "pending"),
         LegacyStep(3, "Step 3", "pending"),
-        LegacyStep(4, "Bash", "pending"),   # no Action/Description: the first other bullet
+        LegacyStep(4, "Bash", "pending"),  # no Action/Description: the first other bullet
     )
 
 
@@ -253,7 +320,7 @@ Translate the README into French.
 """
     st = parse_legacy(text)
     assert st.goal == "Translate the README into French."
-    assert st.current_step == 2   # no `Current Step` line: the step in progress
+    assert st.current_step == 2  # no `Current Step` line: the step in progress
     assert [s.status for s in st.steps] == ["completed", "in_progress"]
 
 
@@ -328,8 +395,10 @@ status: done -->
 
 
 def test_crlf_bom_and_sub_headings_inside_a_step():
-    text = ("\ufeff## Metadata\r\n- **Goal**: g\r\n## Execution Plan\r\n### Step 1: A\r\n#### Details\r\n"
-            "- **Status**: completed\r\n### Step 2: B\r\n")
+    text = (
+        "\ufeff## Metadata\r\n- **Goal**: g\r\n## Execution Plan\r\n### Step 1: A\r\n#### Details\r\n"
+        "- **Status**: completed\r\n### Step 2: B\r\n"
+    )
     assert parse_legacy(text).steps == (LegacyStep(1, "A", "completed"), LegacyStep(2, "B", "pending"))
 
 
@@ -338,13 +407,16 @@ def test_metadata_section_alone_is_enough():
     assert st.goal == "Just started" and st.status == "planning" and st.steps == ()
 
 
-@pytest.mark.parametrize("text", [
-    "",
-    "\n\n   \n",
-    "# Shopping list\n\n- eggs\n- milk\n",
-    "# Notes\n\nSome thoughts about the weather.\n\n## Ideas\n\n- one\n- two\n",
-    "## Metadata\n- **Author**: me\n",   # metadata, but neither goal nor plan
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n\n   \n",
+        "# Shopping list\n\n- eggs\n- milk\n",
+        "# Notes\n\nSome thoughts about the weather.\n\n## Ideas\n\n- one\n- two\n",
+        "## Metadata\n- **Author**: me\n",  # metadata, but neither goal nor plan
+    ],
+)
 def test_nothing_usable_is_a_file_format_error(text):
     with pytest.raises(FileFormatError) as info:
         parse_legacy(text, "ws/execution_state.md")
@@ -360,9 +432,15 @@ def test_unrelated_markdown_is_not_legacy():
 
 
 def _llmos_state() -> RunState:
-    return RunState(run_id="20261125-093000-7f3a", goal="Get weather for London", status="running",
-                    runtime="scripted", current_step=None, started_at="2026-11-25T09:30:00Z",
-                    plan=(PlanItem("Fetch", "completed"), PlanItem("Save", "in_progress")))
+    return RunState(
+        run_id="20261125-093000-7f3a",
+        goal="Get weather for London",
+        status="running",
+        runtime="scripted",
+        current_step=None,
+        started_at="2026-11-25T09:30:00Z",
+        plan=(PlanItem("Fetch", "completed"), PlanItem("Save", "in_progress")),
+    )
 
 
 def test_a_real_llmos_tui_state_file_is_not_legacy():
@@ -396,17 +474,28 @@ def test_to_run_state_fields():
     assert run.status == "running"
     assert run.current_step == 2
     assert run.started_at == "2025-01-15 10:30:00"
-    assert run.plan == (PlanItem("Fetch weather data", "completed"), PlanItem("Save to file", "in_progress"),
-                        PlanItem("Verify output", "pending"))
+    assert run.plan == (
+        PlanItem("Fetch weather data", "completed"),
+        PlanItem("Save to file", "in_progress"),
+        PlanItem("Verify output", "pending"),
+    )
     assert run.steps == () and run.error is None
     # shown through the usual renderer, and read back by the strict parser unchanged
     assert parse(render(run)) == run
 
 
-@pytest.mark.parametrize("status, expected", [
-    (None, "running"), ("completed", "completed"), ("failed", "failed"), ("paused", "paused"),
-    ("awaiting_approval", "awaiting_approval"), ("planning", "planning"), ("bogus", "running"),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (None, "running"),
+        ("completed", "completed"),
+        ("failed", "failed"),
+        ("paused", "paused"),
+        ("awaiting_approval", "awaiting_approval"),
+        ("planning", "planning"),
+        ("bogus", "running"),
+    ],
+)
 def test_to_run_state_status_mapping(status, expected):
     assert to_run_state(LegacyState("g", status, None, (), {})).status == expected
 
@@ -414,9 +503,15 @@ def test_to_run_state_status_mapping(status, expected):
 def test_to_run_state_defaults_and_extras():
     run = to_run_state(LegacyState("g", None, None, (), {}))
     assert run.run_id == "legacy" and run.plan == () and run.current_step is None
-    run = to_run_state(LegacyState("g", "failed", 3, (LegacyStep(1, "a", "failed"),),
-                                   {"Mode": "Simulation", "Model": "claude-x", "Error": "HTTP 500",
-                                    "Last Updated": "2025-01-15 10:35"}))
+    run = to_run_state(
+        LegacyState(
+            "g",
+            "failed",
+            3,
+            (LegacyStep(1, "a", "failed"),),
+            {"Mode": "Simulation", "Model": "claude-x", "Error": "HTTP 500", "Last Updated": "2025-01-15 10:35"},
+        )
+    )
     assert run.mode == "simulate" and run.model == "claude-x"
     assert run.updated_at == "2025-01-15 10:35"
     assert run.error == {"step": 3, "type": "error", "message": "HTTP 500"}
@@ -424,8 +519,15 @@ def test_to_run_state_defaults_and_extras():
 
 
 def test_parsing_is_read_only_and_total_on_odd_input():
-    odd = ["### Step", "## Execution Plan\n### Step 0:", "## Plan\n1.\n- [ ]\n", "### Step 99999999999999999999",
-           "## Metadata\n- **Goal**:\n", "| | |\n|---|---|\n## Plan", "#" * 7 + " Step 1"]
+    odd = [
+        "### Step",
+        "## Execution Plan\n### Step 0:",
+        "## Plan\n1.\n- [ ]\n",
+        "### Step 99999999999999999999",
+        "## Metadata\n- **Goal**:\n",
+        "| | |\n|---|---|\n## Plan",
+        "#" * 7 + " Step 1",
+    ]
     for text in odd:
         try:
             st = parse_legacy(text)

@@ -13,8 +13,11 @@ from llmos_tui.core.memory import memory_prompt, parse_memory, read_memory, rele
 
 from conftest import cli, script_yaml, start_runner, text, tool
 
-GREET = script_yaml([tool("Write", file_path="hello.txt", content="hi\n")], [tool("Read", file_path="hello.txt")],
-                    [text("Wrote and checked hello.txt.")])
+GREET = script_yaml(
+    [tool("Write", file_path="hello.txt", content="hi\n")],
+    [tool("Read", file_path="hello.txt")],
+    [text("Wrote and checked hello.txt.")],
+)
 
 
 def entries(ws):
@@ -30,7 +33,7 @@ async def test_each_run_appends_one_experience_and_keeps_the_file(ws):
     runner = start_runner(ws, GREET, goal="Write a greeting to hello.txt")
     assert await runner.drive() == "completed"
     after = path.read_bytes()
-    assert after.startswith(before)   # appended, never rewritten
+    assert after.startswith(before)  # appended, never rewritten
     [e] = entries(ws)
     assert e["goal"] == "Write a greeting to hello.txt" and e["outcome"] == "completed"
     assert e["tools_used"] == ["Write", "Read"] and e["run_id"] == runner.run_id
@@ -48,9 +51,12 @@ async def test_each_run_appends_one_experience_and_keeps_the_file(ws):
 
 
 async def test_people_s_decisions_and_failures_become_learnings(ws):
-    script = script_yaml([tool("Write", file_path="a.txt", content="a")],
-                         [tool("Read", file_path="missing.txt")],
-                         [tool("Write", file_path="b.txt", content="b")], [text("Gave up on b.")])
+    script = script_yaml(
+        [tool("Write", file_path="a.txt", content="a")],
+        [tool("Read", file_path="missing.txt")],
+        [tool("Write", file_path="b.txt", content="b")],
+        [text("Gave up on b.")],
+    )
     runner = start_runner(ws, script, approval="side-effects", goal="write two files")
     decisions = iter([("approve", None), ("deny", "b.txt belongs to someone else")])
 
@@ -78,9 +84,14 @@ async def test_a_sub_agent_leaves_no_experience_of_its_own(ws):
 
 async def test_secrets_never_reach_the_memory_log(ws, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-PLANTEDSECRETVALUE0123456789")
-    runner = start_runner(ws, script_yaml([tool("Bash", command="echo $ANTHROPIC_API_KEY; exit 3")],
-                                          [text("The key is sk-ant-api03-PLANTEDSECRETVALUE0123456789")]),
-                          goal="print the key sk-ant-api03-PLANTEDSECRETVALUE0123456789")
+    runner = start_runner(
+        ws,
+        script_yaml(
+            [tool("Bash", command="echo $ANTHROPIC_API_KEY; exit 3")],
+            [text("The key is sk-ant-api03-PLANTEDSECRETVALUE0123456789")],
+        ),
+        goal="print the key sk-ant-api03-PLANTEDSECRETVALUE0123456789",
+    )
     assert await runner.drive() == "completed"
     log = (ws.system / "memory_log.md").read_text()
     assert "PLANTEDSECRET" not in log and "[REDACTED]" in log
@@ -98,7 +109,7 @@ async def test_a_broken_memory_log_is_reported_and_never_rewritten(ws):
     assert await runner.drive() == "completed"
     notes = [r["data"]["message"] for r in read_records(runner.run_dir / "journal.jsonl") if r["kind"] == "note"]
     assert any(n.startswith("SmartMemory not used:") and "memory_log.md" in n for n in notes)
-    assert path.read_bytes().startswith(before)   # appended after, the person's text untouched
+    assert path.read_bytes().startswith(before)  # appended after, the person's text untouched
 
 
 def test_memory_summary_by_the_model_when_there_is_one(project):
@@ -106,10 +117,16 @@ def test_memory_summary_by_the_model_when_there_is_one(project):
     from fakeapi import text as api_text
 
     with FakeAnthropic() as api:
-        api.add(message(api_text("Nothing to do.")),
-                message(api_text("Check the workspace first; it was empty.")))   # the summary call
-        r = cli("run", "--headless", "look around", cwd=project,
-                env={"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": api.base_url})
+        api.add(
+            message(api_text("Nothing to do.")), message(api_text("Check the workspace first; it was empty."))
+        )  # the summary call
+        r = cli(
+            "run",
+            "--headless",
+            "look around",
+            cwd=project,
+            env={"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": api.base_url},
+        )
         assert r.returncode == 0, r.stderr
         summary = api.message_requests[1]
         assert summary.model == "claude-haiku-4-5" and "look around" in summary.body["messages"][0]["content"]
@@ -124,30 +141,39 @@ def test_memory_summary_by_the_model_when_there_is_one(project):
 def mem(*items):
     text = "# SmartMemory Log\n"
     for i, (goal, tags, learn) in enumerate(items):
-        text += (f"\n---\nexperience_id: exp-2026110{i}-000000-000{i}\ngoal: {goal}\noutcome: completed\n"
-                 f"tags: {json.dumps(tags)}\ntools_used: [Write]\n---\nKey learnings: {learn}\n")
+        text += (
+            f"\n---\nexperience_id: exp-2026110{i}-000000-000{i}\ngoal: {goal}\noutcome: completed\n"
+            f"tags: {json.dumps(tags)}\ntools_used: [Write]\n---\nKey learnings: {learn}\n"
+        )
     return text
 
 
 def test_ranking_puts_the_most_relevant_first_and_leaves_the_unrelated_out():
-    es = parse_memory(mem(("Get weather for London and save to file", ["weather", "web"], "The page has a table."),
-                          ("Tidy meeting notes", ["notes"], "Sort by date."),
-                          ("Summarise weather in Paris", ["weather"], "Use the metric page."),
-                          ("Rename photos by date", ["photos"], "EXIF first."),
-                          ("Back up photos", ["backup"], "Copy first."),
-                          ("Back up photos", ["backup"], "Copy first.")))
+    es = parse_memory(
+        mem(
+            ("Get weather for London and save to file", ["weather", "web"], "The page has a table."),
+            ("Tidy meeting notes", ["notes"], "Sort by date."),
+            ("Summarise weather in Paris", ["weather"], "Use the metric page."),
+            ("Rename photos by date", ["photos"], "EXIF first."),
+            ("Back up photos", ["backup"], "Copy first."),
+            ("Back up photos", ["backup"], "Copy first."),
+        )
+    )
     top = relevant(es, "weather report for London", 3)
     assert [e["goal"] for e in top] == ["Get weather for London and save to file", "Summarise weather in Paris"]
     assert relevant(es, "completely different topic", 3) == []
-    assert relevant(es, "back up the photos", 2) == [es[5], es[4]]   # equals: the newer wins
+    assert relevant(es, "back up the photos", 2) == [es[5], es[4]]  # equals: the newer wins
     assert {e["goal"] for e in relevant(es, "photos", 5)} == {"Rename photos by date", "Back up photos"}
     assert relevant(es, "weather", 0) == []
 
 
 async def test_relevant_experiences_go_into_the_prompt_and_are_marked(ws):
-    (ws.system / "memory_log.md").write_text(mem(
-        ("Write a greeting file", ["greeting"], "Say hello in plain ASCII."),
-        ("Tidy meeting notes", ["notes"], "Sort by date.")))
+    (ws.system / "memory_log.md").write_text(
+        mem(
+            ("Write a greeting file", ["greeting"], "Say hello in plain ASCII."),
+            ("Tidy meeting notes", ["notes"], "Sort by date."),
+        )
+    )
     runner = start_runner(ws, GREET, goal="write a greeting")
     used = runner.ledger.config["memory_used"]
     assert used == ["exp-20261100-000000-0000"]
@@ -165,12 +191,18 @@ async def test_the_memory_pane_marks_the_experiences_in_the_prompt(project):
     from llmos_tui.tui.app import AppSettings, LlmosApp
     from llmos_tui.tui.widgets.panes import MemoryPane
 
-    (project / "system" / "memory_log.md").write_text(mem(
-        ("Write a greeting file", ["greeting"], "Say hello."), ("Tidy meeting notes", ["notes"], "Sort.")))
+    (project / "system" / "memory_log.md").write_text(
+        mem(("Write a greeting file", ["greeting"], "Say hello."), ("Tidy meeting notes", ["notes"], "Sort."))
+    )
     (project / "s.yaml").write_text(GREET)
-    app = LlmosApp(AppSettings(workspace=project, clock=False, watch_files=False,
-                               request=RunRequest(goal="write a greeting", script=project / "s.yaml",
-                                                  approval="ask")))
+    app = LlmosApp(
+        AppSettings(
+            workspace=project,
+            clock=False,
+            watch_files=False,
+            request=RunRequest(goal="write a greeting", script=project / "s.yaml", approval="ask"),
+        )
+    )
     async with app.run_test(size=(160, 45)) as pilot:
         for _ in range(100):
             if app.ledger is not None and app.ledger.status == "awaiting_approval":
@@ -184,8 +216,12 @@ async def test_the_memory_pane_marks_the_experiences_in_the_prompt(project):
 
 
 async def test_observed_tool_figures_beside_the_declared_ones(project, ws):
-    script = script_yaml([tool("Write", file_path="a.txt", content="a")], [tool("Read", file_path="nope.txt")],
-                         [tool("Read", file_path="a.txt")], [text("ok")])
+    script = script_yaml(
+        [tool("Write", file_path="a.txt", content="a")],
+        [tool("Read", file_path="nope.txt")],
+        [tool("Read", file_path="a.txt")],
+        [text("ok")],
+    )
     for _ in range(2):
         runner = start_runner(ws, script)
         assert await runner.drive() == "completed"
@@ -218,8 +254,9 @@ async def test_simulated_results_are_counted_but_not_timed(ws):
 def test_a_killed_run_has_its_trace_up_to_its_last_transition(project):
     from test_watch import headless, wait_status
 
-    (project / "s.yaml").write_text(script_yaml(
-        [tool("Read", file_path="x.txt")], [tool("Write", file_path="a.txt", content="a")], [text("done")]))
+    (project / "s.yaml").write_text(
+        script_yaml([tool("Read", file_path="x.txt")], [tool("Write", file_path="a.txt", content="a")], [text("done")])
+    )
     (project / "workspace" / "x.txt").write_text("x\n")
     driver = headless(project, "--script", "s.yaml", "--approve", "side-effects", "trace me")
     try:

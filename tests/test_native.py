@@ -48,10 +48,18 @@ def turns(api: FakeAnthropic) -> list:
 
 
 def cost_of(reqs) -> float:
-    return sum(price_for(r.model).cost(Usage(r.usage["input_tokens"], r.usage["output_tokens"],
-                                             r.usage["cache_read_input_tokens"],
-                                             r.usage["cache_creation_input_tokens"]))
-               for r in reqs if r.usage)
+    return sum(
+        price_for(r.model).cost(
+            Usage(
+                r.usage["input_tokens"],
+                r.usage["output_tokens"],
+                r.usage["cache_read_input_tokens"],
+                r.usage["cache_creation_input_tokens"],
+            )
+        )
+        for r in reqs
+        if r.usage
+    )
 
 
 def runtime(api: FakeAnthropic, **kw) -> NativeRuntime:
@@ -64,18 +72,35 @@ def parts(ws: Workspace, **changes):
     return config, ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
 
 
-def start(ws: Workspace, api: FakeAnthropic, goal: str = "write hello.txt", *, approval: str = "never",
-          mode: str = "execute", no_wait: bool = False, rt: NativeRuntime | None = None, **changes) -> Runner:
+def start(
+    ws: Workspace,
+    api: FakeAnthropic,
+    goal: str = "write hello.txt",
+    *,
+    approval: str = "never",
+    mode: str = "execute",
+    no_wait: bool = False,
+    rt: NativeRuntime | None = None,
+    **changes,
+) -> Runner:
     config, registry = parts(ws, approval=approval, **changes)
-    return Runner.start(ws, goal, config=config, registry=registry, runtime=rt or runtime(api),
-                        runtime_name="native", mode=mode,
-                        options=RunOptions(no_wait=no_wait, poll_interval=0.01))
+    return Runner.start(
+        ws,
+        goal,
+        config=config,
+        registry=registry,
+        runtime=rt or runtime(api),
+        runtime_name="native",
+        mode=mode,
+        options=RunOptions(no_wait=no_wait, poll_interval=0.01),
+    )
 
 
 def resume(ws: Workspace, api: FakeAnthropic, run_id: str, **kw) -> Runner:
     config, registry = parts(ws)
-    return Runner.resume(ws, run_id, config=config, registry=registry, runtime=runtime(api, **kw),
-                         options=RunOptions(poll_interval=0.01))
+    return Runner.resume(
+        ws, run_id, config=config, registry=registry, runtime=runtime(api, **kw), options=RunOptions(poll_interval=0.01)
+    )
 
 
 def tool_results(body: dict) -> list[dict]:
@@ -91,10 +116,12 @@ def has_breakpoint(x) -> bool:
 
 
 async def test_multi_step_tool_use_run_completes(ws, api):
-    api.add(message(text("Planning."), tool_use("UpdatePlan", {"steps": [{"title": "Write it", "status": "in_progress"}]})),
-            message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
-            message(tool_use("Read", {"file_path": "hello.txt"})),
-            message(text("Done: hello.txt holds hi.")))
+    api.add(
+        message(text("Planning."), tool_use("UpdatePlan", {"steps": [{"title": "Write it", "status": "in_progress"}]})),
+        message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})),
+        message(tool_use("Read", {"file_path": "hello.txt"})),
+        message(text("Done: hello.txt holds hi.")),
+    )
     runner = start(ws, api)
     streamed: list[str] = []
     runner.runtime.text_listeners.append(streamed.append)
@@ -102,14 +129,23 @@ async def test_multi_step_tool_use_run_completes(ws, api):
 
     assert (ws.root / "hello.txt").read_text() == "hi\n"
     reqs = turns(api)
-    assert len(reqs) == 4 and all(r.stream for r in reqs)      # streamed, every turn
+    assert len(reqs) == 4 and all(r.stream for r in reqs)  # streamed, every turn
     assert "".join(streamed) == "Planning.Done: hello.txt holds hi."
     first = reqs[0].body
     assert first["model"] == MODEL
     # the system prompt: SystemAgent.md's body, the ToolMap, the workspace
     system = first["system"][0]["text"]
     assert "UpdatePlan" in system and "side effects" in system.lower() and str(ws.root) in system
-    assert {t["name"] for t in first["tools"]} >= {"Read", "Write", "Edit", "Bash", "Grep", "Glob", "UpdatePlan", "WebFetch"}
+    assert {t["name"] for t in first["tools"]} >= {
+        "Read",
+        "Write",
+        "Edit",
+        "Bash",
+        "Grep",
+        "Glob",
+        "UpdatePlan",
+        "WebFetch",
+    }
     assert all("side effects:" in t["description"] for t in first["tools"])
     # cache breakpoints: last tool, the system block, the newest message block
     for r in reqs:
@@ -117,8 +153,7 @@ async def test_multi_step_tool_use_run_completes(ws, api):
         assert has_breakpoint(b["tools"][-1]) and not any(has_breakpoint(t) for t in b["tools"][:-1])
         assert has_breakpoint(b["system"][-1])
         assert has_breakpoint(b["messages"][-1]["content"][-1])
-        assert sum(has_breakpoint(blk) for m in b["messages"] for blk in m["content"]
-                   if isinstance(blk, dict)) == 1
+        assert sum(has_breakpoint(blk) for m in b["messages"] for blk in m["content"] if isinstance(blk, dict)) == 1
     # the tool results went back, matched to their calls
     read_result = tool_results(reqs[3].body)
     assert read_result[0]["content"].endswith("1\thi") and not read_result[0].get("is_error")
@@ -133,22 +168,34 @@ async def test_stable_prefix_is_read_from_cache_on_later_turns(ws, api):
     log = [r.usage for r in turns(api)]
     assert log[0]["cache_read_input_tokens"] == 0 and log[0]["cache_creation_input_tokens"] > 1000
     for before, after in zip(log, log[1:]):  # each turn reads all the turn before it wrote
-        assert after["cache_read_input_tokens"] == (before["cache_read_input_tokens"]
-                                                    + before["cache_creation_input_tokens"])
+        assert after["cache_read_input_tokens"] == (
+            before["cache_read_input_tokens"] + before["cache_creation_input_tokens"]
+        )
     total_in = sum(u["input_tokens"] + u["cache_read_input_tokens"] + u["cache_creation_input_tokens"] for u in log)
     assert sum(u["cache_read_input_tokens"] for u in log) / total_in > 0.75
 
 
 async def test_cost_is_usage_times_the_price_table(ws, api):
-    api.add(message(tool_use("Glob", {"pattern": "*"})), message(tool_use("Glob", {"pattern": "*.md"})),
-            message(text("Done.")))
+    api.add(
+        message(tool_use("Glob", {"pattern": "*"})),
+        message(tool_use("Glob", {"pattern": "*.md"})),
+        message(text("Done.")),
+    )
     runner = start(ws, api)
     assert await runner.drive() == "completed"
     price = price_for(MODEL)
     assert price is not None and price.input == 3.0 and price.output == 15.0
     conv = [r.usage for r in turns(api)]
-    expected = sum(u["input_tokens"] * 3.0 + u["output_tokens"] * 15.0 + u["cache_creation_input_tokens"] * 3.75
-                   + u["cache_read_input_tokens"] * 0.30 for u in conv) / 1e6
+    expected = (
+        sum(
+            u["input_tokens"] * 3.0
+            + u["output_tokens"] * 15.0
+            + u["cache_creation_input_tokens"] * 3.75
+            + u["cache_read_input_tokens"] * 0.30
+            for u in conv
+        )
+        / 1e6
+    )
     assert expected > 0 and expected == pytest.approx(cost_of(turns(api)))
     led = runner.ledger
     # the run's total: the conversation plus the memory summary (claude-haiku-4-5 prices)
@@ -201,15 +248,18 @@ async def test_overloaded_then_success_is_retried_by_the_sdk(ws, api):
 
 
 async def test_retries_exhausted_pause_then_resume_completes(ws, api):
-    api.add(message(tool_use("Write", {"file_path": "a.txt", "content": "a"})),
-            error(529), error(529), error(529))
+    api.add(message(tool_use("Write", {"file_path": "a.txt", "content": "a"})), error(529), error(529), error(529))
     runner = start(ws, api, no_wait=True)
     assert await runner.drive() == "paused"
     led = runner.ledger
     assert led.error["type"] == "runtime" and "529" in led.error["message"]
-    assert (ws.root / "a.txt").read_text() == "a" and led.steps[0].status == "done"   # no step lost
+    assert (ws.root / "a.txt").read_text() == "a" and led.steps[0].status == "done"  # no step lost
     recs = read_records(runner.run_dir / "journal.jsonl")
-    assert recs[-1]["kind"] == "run_status" and recs[-1]["to"] == "paused" and "529" in recs[-1]["data"]["error"]["message"]
+    assert (
+        recs[-1]["kind"] == "run_status"
+        and recs[-1]["to"] == "paused"
+        and "529" in recs[-1]["data"]["error"]["message"]
+    )
     st = StateFile(ws.state_path).load()
     assert st.status == "paused" and "529" in st.error["message"]
 
@@ -218,14 +268,15 @@ async def test_retries_exhausted_pause_then_resume_completes(ws, api):
     assert await again.drive() == "completed"
     assert again.ledger.steps[0].status == "done" and len(again.ledger.steps) == 1
     last = turns(api)[-1].body
-    assert tool_results(last)[0]["tool_use_id"] == led.steps[0].tool_use_id   # the conversation went on
+    assert tool_results(last)[0]["tool_use_id"] == led.steps[0].tool_use_id  # the conversation went on
 
 
 async def test_an_unreachable_server_pauses(ws, tmp_path):
     rt = NativeRuntime(api_key="test-key", base_url="http://127.0.0.1:9", model=MODEL, max_retries=0)
     config, registry = parts(ws)
-    runner = Runner.start(ws, "g", config=config, registry=registry, runtime=rt, runtime_name="native",
-                          options=RunOptions(no_wait=True))
+    runner = Runner.start(
+        ws, "g", config=config, registry=registry, runtime=rt, runtime_name="native", options=RunOptions(no_wait=True)
+    )
     assert await runner.drive() == "paused"
     assert "could not be reached" in runner.ledger.error["message"]
 
@@ -237,7 +288,7 @@ async def test_a_stream_cut_midway_is_retried(ws, api):
     runner.runtime.text_listeners.append(shown.append)
     assert await runner.drive() == "completed"
     assert len(turns(api)) == 2 and runner.ledger.last_text == "Done."
-    said = "".join(shown)   # the broken-off words are not passed off as part of the answer
+    said = "".join(shown)  # the broken-off words are not passed off as part of the answer
     assert said == "Half\n[the reply broke off; asking again]\nDone."
 
 
@@ -273,9 +324,12 @@ async def test_max_tokens_asks_to_continue(ws, api):
 
 
 async def test_a_tool_call_cut_by_max_tokens_is_never_run(ws, api):
-    api.add(message(text("Writing"), tool_use("Write", {"file_path": "half.txt", "content": "trunc"}),
-                    stop_reason="max_tokens"),
-            message(text("Done.")))
+    api.add(
+        message(
+            text("Writing"), tool_use("Write", {"file_path": "half.txt", "content": "trunc"}), stop_reason="max_tokens"
+        ),
+        message(text("Done.")),
+    )
     runner = start(ws, api)
     assert await runner.drive() == "completed"
     assert not (ws.root / "half.txt").exists() and runner.ledger.steps == []
@@ -299,8 +353,10 @@ async def test_refusal_fails_the_run(ws, api):
 
 
 async def test_a_denial_reaches_the_model_as_an_error_result(ws, api):
-    api.add(message(tool_use("Write", {"file_path": "secrets.txt", "content": "x"})),
-            message(text("Understood, I will not write it.")))
+    api.add(
+        message(tool_use("Write", {"file_path": "secrets.txt", "content": "x"})),
+        message(text("Understood, I will not write it.")),
+    )
     runner = start(ws, api, approval="ask")
 
     def decide(rec, led):
@@ -318,24 +374,31 @@ async def test_a_denial_reaches_the_model_as_an_error_result(ws, api):
 
 
 def tree_digest(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "runs" not in p.relative_to(root).parts
-            and p.name != "execution_state.md" and not p.name.startswith(".llmos")}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and "runs" not in p.relative_to(root).parts
+        and p.name != "execution_state.md"
+        and not p.name.startswith(".llmos")
+    }
 
 
 async def test_simulate_mode_leaves_the_workspace_byte_identical(ws, api):
     (ws.root / "data.txt").write_text("original\n")
     before = tree_digest(ws.root)
-    conversation = iter([
-        message(tool_use("Write", {"file_path": "data.txt", "content": "changed"})),
-        message(tool_use("Bash", {"command": "rm -f data.txt && touch made.txt"})),
-        message(tool_use("WebFetch", {"url": "https://example.com/", "prompt": "title?"})),
-        message(tool_use("Read", {"file_path": "data.txt"})),
-        message(text("Done.")),
-    ])
+    conversation = iter(
+        [
+            message(tool_use("Write", {"file_path": "data.txt", "content": "changed"})),
+            message(tool_use("Bash", {"command": "rm -f data.txt && touch made.txt"})),
+            message(tool_use("WebFetch", {"url": "https://example.com/", "prompt": "title?"})),
+            message(tool_use("Read", {"file_path": "data.txt"})),
+            message(text("Done.")),
+        ]
+    )
 
     def reply(req):
-        if req.body.get("tool_choice", {}).get("name") == "tool_result":   # a simulation call
+        if req.body.get("tool_choice", {}).get("name") == "tool_result":  # a simulation call
             tool = req.body["messages"][0]["content"].split("\n")[0]
             return message(tool_use("tool_result", {"content": f"simulated output of {tool}"}))
         return next(conversation)
@@ -387,37 +450,58 @@ async def test_webfetch_answer_comes_from_a_small_model(api):
 
 
 def test_the_context_stays_bounded_and_is_cut_in_rare_batches():
-    rt = NativeRuntime(api_key="k", base_url="http://127.0.0.1:9", trim_high=40_000, trim_low=10_000,
-                       keep_recent=2, trim_keep_chars=500)
+    rt = NativeRuntime(
+        api_key="k",
+        base_url="http://127.0.0.1:9",
+        trim_high=40_000,
+        trim_low=10_000,
+        keep_recent=2,
+        trim_keep_chars=500,
+    )
     messages = [{"role": "user", "content": "goal"}]
     sizes, batches, prev, trimmed_seen = [], 0, None, False
-    for i in range(150):   # a long run of large results: 7,500 tokens each
-        messages.append({"role": "assistant", "content": [{"type": "tool_use", "id": f"t{i}", "name": "Read",
-                                                           "input": {"file_path": f"big{i}.txt"}}]})
-        messages.append({"role": "user", "content": [{"type": "tool_result", "tool_use_id": f"t{i}",
-                                                      "content": f"line {i}\n" + "x" * 30_000}]})
-        params = rt.build_params(TurnRequest(system="s", tools=[], messages=messages, model=MODEL,
-                                             max_tokens=100, turn_index=i))
+    for i in range(150):  # a long run of large results: 7,500 tokens each
+        messages.append(
+            {
+                "role": "assistant",
+                "content": [{"type": "tool_use", "id": f"t{i}", "name": "Read", "input": {"file_path": f"big{i}.txt"}}],
+            }
+        )
+        messages.append(
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": f"t{i}", "content": f"line {i}\n" + "x" * 30_000}],
+            }
+        )
+        params = rt.build_params(
+            TurnRequest(system="s", tools=[], messages=messages, model=MODEL, max_tokens=100, turn_index=i)
+        )
         sent = params["messages"]
         sizes.append(len(json.dumps(sent)) // 4)
         trimmed_seen = trimmed_seen or "[trimmed from 30008 characters" in json.dumps(sent)
+
         # between batches the sent history only grows at its end: the cached prefix holds
         def strip(ms: list) -> str:
-            return json.dumps([{**m, "content": [{k: v for k, v in b.items() if k != "cache_control"}
-                                                 for b in m["content"]]} for m in ms])
-        if prev is not None and strip(sent[:len(prev) - 1]) != strip(prev[:-1]):
+            return json.dumps(
+                [
+                    {**m, "content": [{k: v for k, v in b.items() if k != "cache_control"} for b in m["content"]]}
+                    for m in ms
+                ]
+            )
+
+        if prev is not None and strip(sent[: len(prev) - 1]) != strip(prev[:-1]):
             batches += 1
         prev = sent
-        assert messages[-1]["content"][0]["content"].endswith("x" * 30_000)   # the ledger's copy is whole
+        assert messages[-1]["content"][0]["content"].endswith("x" * 30_000)  # the ledger's copy is whole
         assert sent[0]["role"] == "user" and all(a["role"] != b["role"] for a, b in zip(sent, sent[1:]))
         assert sum(1 for m in sent for b in m["content"] if "cache_control" in b) <= 2
-    assert max(sizes) <= 40_000 + 7_600          # bounded by trim_high and one result, however long the run
+    assert max(sizes) <= 40_000 + 7_600  # bounded by trim_high and one result, however long the run
     assert max(sizes[-20:]) <= 40_000 + 7_600
-    assert batches <= 150 // 3                   # in rare batches, not every turn
+    assert batches <= 150 // 3  # in rare batches, not every turn
     note = prev[0]["content"][1]["text"]
     assert note.startswith("[Earlier in this run: ") and "(the last 60 shown)" in note
     assert "Read(file_path='big100.txt') → line 100" in note and "big0.txt" not in note
-    assert trimmed_seen   # stage 1 (results cut to their start) came before stage 2 (left out)
+    assert trimmed_seen  # stage 1 (results cut to their start) came before stage 2 (left out)
 
 
 # ---------------------------------------------------------------- the command line
@@ -431,12 +515,21 @@ def test_run_without_a_key_says_how_to_set_one(project):
 
 
 def test_run_on_claude_through_anthropic_base_url(project, api):
-    api.add(message(text("Writing it."), tool_use("Write", {"file_path": "out.txt", "content": "ok\n"})),
-            message(text("Done.")))
-    proc = cli("run", "--headless", "--approve", "never", "write out.txt", cwd=project,
-               env={"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": api.base_url})
+    api.add(
+        message(text("Writing it."), tool_use("Write", {"file_path": "out.txt", "content": "ok\n"})),
+        message(text("Done.")),
+    )
+    proc = cli(
+        "run",
+        "--headless",
+        "--approve",
+        "never",
+        "write out.txt",
+        cwd=project,
+        env={"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": api.base_url},
+    )
     assert proc.returncode == 0, proc.stderr
     assert (project / "workspace" / "out.txt").read_text() == "ok\n"
     assert "Writing it." in proc.stdout and "completed" in proc.stdout
-    h = api.requests[0].headers   # the SDK sends the key as x-api-key or (2.x) a bearer token
+    h = api.requests[0].headers  # the SDK sends the key as x-api-key or (2.x) a bearer token
     assert h.get("x-api-key") == "test-key" or h.get("authorization") == "Bearer test-key"

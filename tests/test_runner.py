@@ -24,13 +24,18 @@ async def until(pred, timeout: float = 5.0) -> None:
 
 
 def awaiting(runner, n: int):
-    return lambda: runner.ledger.status == "awaiting_approval" and runner.ledger.current_step \
-        and runner.ledger.current_step.n == n
+    return lambda: (
+        runner.ledger.status == "awaiting_approval" and runner.ledger.current_step and runner.ledger.current_step.n == n
+    )
 
 
 def tool_results(runner) -> list[dict]:
-    return [b for m in runner.ledger.messages if m["role"] == "user" and isinstance(m["content"], list)
-            for b in m["content"]]
+    return [
+        b
+        for m in runner.ledger.messages
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for b in m["content"]
+    ]
 
 
 WRITE_THEN_DONE = script_yaml(
@@ -64,6 +69,7 @@ async def test_policy_decides_which_steps_wait(ws, policy, asks):
         cur = r.ledger.current_step
         seen.append(cur.n)
         from llmos_tui.core.control import ControlChannel
+
         ControlChannel(r.run_dir / "control.jsonl").append(new_command("approve", step=cur.n))
         r = resume_runner(ws, r.run_id, WRITE_THEN_DONE, no_wait=True)
     assert seen == asks
@@ -79,7 +85,7 @@ async def test_toolmap_deny_always_refuses(ws):
     text_ = tm.read_text()
     start = text_.index("claude_tool: Write")
     end = text_.index("approval: ask", start)
-    tm.write_text(text_[:end] + "approval: deny" + text_[end + len("approval: ask"):])
+    tm.write_text(text_[:end] + "approval: deny" + text_[end + len("approval: ask") :])
     r = start_runner(ws, WRITE_THEN_DONE, approval="never")
     assert await r.drive() == "completed"
     assert not (ws.root / "hello.txt").exists()
@@ -128,11 +134,14 @@ async def test_edit_then_approve_runs_the_edited_inputs(ws):
     assert step.human["decision"] == "edited" and step.proposed_inputs["file_path"] == "hello.txt"
 
 
-@pytest.mark.parametrize("inputs,reason", [
-    ({"file_path": "x.txt"}, "'content' is a required property"),
-    ({"file_path": 3, "content": "x"}, "file_path: 3 is not of type 'string'"),
-    ({"file_path": "x", "content": "y", "mode": "fast"}, "Additional properties"),
-])
+@pytest.mark.parametrize(
+    "inputs,reason",
+    [
+        ({"file_path": "x.txt"}, "'content' is a required property"),
+        ({"file_path": 3, "content": "x"}, "file_path: 3 is not of type 'string'"),
+        ({"file_path": "x", "content": "y", "mode": "fast"}, "Additional properties"),
+    ],
+)
 async def test_edit_that_does_not_fit_the_schema_is_rejected_and_nothing_lost(ws, inputs, reason):
     r = start_runner(ws, WRITE_THEN_DONE, approval="side-effects")
     task = asyncio.create_task(r.drive())
@@ -149,9 +158,12 @@ async def test_edit_that_does_not_fit_the_schema_is_rejected_and_nothing_lost(ws
 
 
 async def test_approve_rest_stops_asking(ws):
-    script = script_yaml([tool("Write", file_path="a.txt", content="a")],
-                         [tool("Write", file_path="b.txt", content="b")],
-                         [tool("Bash", command="echo c > c.txt")], [text("done")])
+    script = script_yaml(
+        [tool("Write", file_path="a.txt", content="a")],
+        [tool("Write", file_path="b.txt", content="b")],
+        [tool("Bash", command="echo c > c.txt")],
+        [text("done")],
+    )
     r = start_runner(ws, script, approval="ask")
     task = asyncio.create_task(r.drive())
     await until(awaiting(r, 1))
@@ -188,8 +200,12 @@ async def test_commands_that_do_not_apply_are_rejected_with_a_reason(ws):
     r = start_runner(ws, WRITE_THEN_DONE, approval="side-effects")
     task = asyncio.create_task(r.drive())
     await until(awaiting(r, 2))
-    bad = [r.submit(new_command("retry", step=2)), r.submit(new_command("approve", step=1)),
-           r.submit(new_command("approve", step=9)), r.submit(new_command("resume"))]
+    bad = [
+        r.submit(new_command("retry", step=2)),
+        r.submit(new_command("approve", step=1)),
+        r.submit(new_command("approve", step=9)),
+        r.submit(new_command("resume")),
+    ]
     with open(r.run_dir / "control.jsonl", "a") as fh:
         fh.write('{"action": "launch"}\nnot json at all\n')
     await until(lambda: all(c.id in r.ledger.commands_seen for c in bad))
@@ -222,9 +238,14 @@ async def test_each_command_is_applied_once_even_if_repeated(ws):
 
 
 async def test_tool_errors_and_bad_calls_go_back_to_the_model(ws):
-    script = script_yaml([tool("Read", file_path="missing.txt")], [tool("Teleport", to="mars")],
-                         [tool("Write", file_path="x.txt")], [tool("Read", file_path="../../etc/passwd")],
-                         [tool("Bash", command="exit 3")], [text("I could not do it.")])
+    script = script_yaml(
+        [tool("Read", file_path="missing.txt")],
+        [tool("Teleport", to="mars")],
+        [tool("Write", file_path="x.txt")],
+        [tool("Read", file_path="../../etc/passwd")],
+        [tool("Bash", command="exit 3")],
+        [text("I could not do it.")],
+    )
     r = start_runner(ws, script, approval="never")
     assert await r.drive() == "completed"
     results = tool_results(r)
@@ -277,10 +298,13 @@ async def test_second_driver_is_refused(ws):
 
 async def test_simulate_mode_touches_nothing(ws):
     (ws.root / "keep.txt").write_text("original")
-    script = script_yaml([tool("UpdatePlan", steps=[{"title": "t", "status": "pending"}])],
-                         [tool("Write", file_path="keep.txt", content="changed")],
-                         [tool("Bash", command="rm keep.txt; touch made.txt")], [text("done")],
-                         simulated_results={1: ["Wrote 7 bytes to keep.txt"]})
+    script = script_yaml(
+        [tool("UpdatePlan", steps=[{"title": "t", "status": "pending"}])],
+        [tool("Write", file_path="keep.txt", content="changed")],
+        [tool("Bash", command="rm keep.txt; touch made.txt")],
+        [text("done")],
+        simulated_results={1: ["Wrote 7 bytes to keep.txt"]},
+    )
     before = sorted((p.name, p.read_bytes()) for p in ws.root.iterdir() if p.is_file() and p.suffix == ".txt")
     r = start_runner(ws, script, mode="simulate")
     assert await r.drive() == "completed"
@@ -298,8 +322,11 @@ async def test_pause_by_editing_the_state_file(ws):
     await until(awaiting(r, 2))
     await asyncio.sleep(0.05)
     text_ = ws.state_path.read_text()
-    ws.state_path.write_text(text_.replace("status: awaiting_approval\n", "status: paused\n", 1)
-                             .replace("content: 'hi\n\n    '", "content: edited by hand", 1))
+    ws.state_path.write_text(
+        text_.replace("status: awaiting_approval\n", "status: paused\n", 1).replace(
+            "content: 'hi\n\n    '", "content: edited by hand", 1
+        )
+    )
     await until(lambda: r.ledger.status == "paused")
     r.submit(new_command("resume"))
     await until(awaiting(r, 2))
@@ -330,7 +357,7 @@ async def test_broken_state_edit_pauses_and_is_never_overwritten(ws):
     ws.state_path.write_text(broken)
     await until(lambda: r.ledger.status == "paused")
     assert r.ledger.error["type"] == "state_file" and "does not parse" in r.ledger.error["message"]
-    r.submit(new_command("resume"))   # refused while the file is broken
+    r.submit(new_command("resume"))  # refused while the file is broken
     await asyncio.sleep(0.1)
     assert r.ledger.status == "paused"
     assert ws.state_path.read_text() == broken
@@ -350,13 +377,15 @@ async def test_resume_of_a_paused_run_lets_it_go_on(ws):
 
 
 async def test_a_turns_cost_is_shared_by_the_calls_it_proposed(ws):
-    script = ("turns:\n"
-              "  - usage: {input_tokens: 100, output_tokens: 10, cost_usd: 0.003}\n"
-              "    content:\n"
-              "      - {type: tool_use, name: Glob, input: {pattern: '*'}}\n"
-              "      - {type: tool_use, name: Glob, input: {pattern: '*.md'}}\n"
-              "  - usage: {input_tokens: 50, output_tokens: 5, cost_usd: 0.001}\n"
-              "    content: [{type: text, text: done}]\n")
+    script = (
+        "turns:\n"
+        "  - usage: {input_tokens: 100, output_tokens: 10, cost_usd: 0.003}\n"
+        "    content:\n"
+        "      - {type: tool_use, name: Glob, input: {pattern: '*'}}\n"
+        "      - {type: tool_use, name: Glob, input: {pattern: '*.md'}}\n"
+        "  - usage: {input_tokens: 50, output_tokens: 5, cost_usd: 0.001}\n"
+        "    content: [{type: text, text: done}]\n"
+    )
     r = start_runner(ws, script)
     assert await r.drive() == "completed"
     assert r.ledger.usage.cost_usd == pytest.approx(0.004)
@@ -374,16 +403,39 @@ def test_the_step_to_decide_is_the_first_awaiting_one_even_behind_a_running_call
     seq = iter(range(1, 100))
 
     def rec(kind, step=None, frm=None, to=None, **data):
-        led.apply({"seq": next(seq), "at": "2026-11-25T09:30:00Z", "kind": kind, "step": step,
-                   "from": frm, "to": to, "data": data})
+        led.apply(
+            {
+                "seq": next(seq),
+                "at": "2026-11-25T09:30:00Z",
+                "kind": kind,
+                "step": step,
+                "from": frm,
+                "to": to,
+                "data": data,
+            }
+        )
 
     rec("run_started", run_id="r", goal="g", mode="execute", runtime="claude-code")
-    rec("model_turn", content=[{"type": "tool_use", "id": "a", "name": "Bash", "input": {"command": "sleep 9"}},
-                               {"type": "tool_use", "id": "b", "name": "Write", "input": {"file_path": "x", "content": "x"}}],
-        stop_reason="tool_use", usage={})
+    rec(
+        "model_turn",
+        content=[
+            {"type": "tool_use", "id": "a", "name": "Bash", "input": {"command": "sleep 9"}},
+            {"type": "tool_use", "id": "b", "name": "Write", "input": {"file_path": "x", "content": "x"}},
+        ],
+        stop_reason="tool_use",
+        usage={},
+    )
     for n, tid, tool_name in ((1, "a", "Bash"), (2, "b", "Write")):
-        rec("step_status", step=n, to="proposed", tool=tool_name, inputs={}, tool_use_id=tid,
-            side_effects="process", turn=0)
+        rec(
+            "step_status",
+            step=n,
+            to="proposed",
+            tool=tool_name,
+            inputs={},
+            tool_use_id=tid,
+            side_effects="process",
+            turn=0,
+        )
     rec("step_status", step=1, frm="proposed", to="running")
     assert led.decision_step is None and led.current_step.n == 1
     rec("step_status", step=2, frm="proposed", to="awaiting_approval")

@@ -58,14 +58,14 @@ def layout(tmp_path: Path) -> dict[str, Path]:
     (ws / ".llmos-driver.lock").write_text("123\n")
     (ws / "link_file").symlink_to(outside / "secret.txt")
     (ws / "link_dir").symlink_to(outside)
-    (ws / "chain2").symlink_to("../outside")            # relative link out
-    (ws / "chain1").symlink_to("chain2")                # link to a link out
-    (ws / "sub" / "up").symlink_to("../..")             # points at the workspace's parent
-    (ws / "dangling").symlink_to(outside / "new.txt")   # target does not exist yet
-    (ws / "runs_alias").symlink_to("runs")              # inside, but into reserved state
+    (ws / "chain2").symlink_to("../outside")  # relative link out
+    (ws / "chain1").symlink_to("chain2")  # link to a link out
+    (ws / "sub" / "up").symlink_to("../..")  # points at the workspace's parent
+    (ws / "dangling").symlink_to(outside / "new.txt")  # target does not exist yet
+    (ws / "runs_alias").symlink_to("runs")  # inside, but into reserved state
     (ws / "loop1").symlink_to("loop2")
     (ws / "loop2").symlink_to("loop1")
-    (ws / "good_link").symlink_to("sub/inner.txt")      # inside -> inside: allowed
+    (ws / "good_link").symlink_to("sub/inner.txt")  # inside -> inside: allowed
     (ws / "ü").mkdir()
     return {"ws": ws, "outside": outside, "tmp": tmp_path}
 
@@ -80,11 +80,11 @@ ESCAPES: list[tuple[str, dict[str, object]]] = [
     ("Read", {"file_path": "../outside/secret.txt"}),
     ("Read", {"file_path": "sub/../../outside/secret.txt"}),
     ("Read", {"file_path": "/etc/passwd"}),
-    ("Read", {"file_path": "{outside}/secret.txt"}),                   # absolute sibling
-    ("Read", {"file_path": "link_file"}),                              # symlinked file
-    ("Read", {"file_path": "link_dir/secret.txt"}),                    # symlinked folder
-    ("Read", {"file_path": "chain1/secret.txt"}),                      # chain of links
-    ("Read", {"file_path": "sub/up/outside/secret.txt"}),              # link to a parent
+    ("Read", {"file_path": "{outside}/secret.txt"}),  # absolute sibling
+    ("Read", {"file_path": "link_file"}),  # symlinked file
+    ("Read", {"file_path": "link_dir/secret.txt"}),  # symlinked folder
+    ("Read", {"file_path": "chain1/secret.txt"}),  # chain of links
+    ("Read", {"file_path": "sub/up/outside/secret.txt"}),  # link to a parent
     ("Read", {"file_path": "~/x"}),
     ("Read", {"file_path": "~root/x"}),
     ("Read", {"file_path": "secret\x00.txt"}),
@@ -92,31 +92,31 @@ ESCAPES: list[tuple[str, dict[str, object]]] = [
     ("Read", {"file_path": "   "}),
     ("Read", {"file_path": "./../outside/secret.txt"}),
     ("Read", {"file_path": "sub/./../../outside/secret.txt"}),
-    ("Read", {"file_path": "../"}),                                    # trailing slash
+    ("Read", {"file_path": "../"}),  # trailing slash
     ("Read", {"file_path": "link_dir/"}),
-    ("Read", {"file_path": "ü/../../outside/secret.txt"}),             # unicode names
+    ("Read", {"file_path": "ü/../../outside/secret.txt"}),  # unicode names
     ("Read", {"file_path": "sub/Ω名 x/../../../outside/secret.txt"}),
-    ("Read", {"file_path": "sub//..//..//outside//secret.txt"}),      # doubled slashes
+    ("Read", {"file_path": "sub//..//..//outside//secret.txt"}),  # doubled slashes
     ("Read", {"file_path": "/proc/self/environ"}),
-    ("Read", {"file_path": "/"}),                                      # root's parent chain
-    ("Read", {"file_path": "{ws}/../outside/secret.txt"}),             # absolute via ..
-    ("Read", {"file_path": "loop1"}),                                  # symlink loop
+    ("Read", {"file_path": "/"}),  # root's parent chain
+    ("Read", {"file_path": "{ws}/../outside/secret.txt"}),  # absolute via ..
+    ("Read", {"file_path": "loop1"}),  # symlink loop
     ("Write", {"file_path": "../outside/new.txt", "content": "x"}),
     ("Write", {"file_path": "{outside}/new.txt", "content": "x"}),
-    ("Write", {"file_path": "link_file", "content": "pwned"}),         # through a symlink
+    ("Write", {"file_path": "link_file", "content": "pwned"}),  # through a symlink
     ("Write", {"file_path": "link_dir/new.txt", "content": "x"}),
     ("Write", {"file_path": "chain1/new/deep.txt", "content": "x"}),
-    ("Write", {"file_path": "dangling", "content": "x"}),              # dangling link out
-    ("Write", {"file_path": "../outside/newdir/", "content": "x"}),    # trailing slash
+    ("Write", {"file_path": "dangling", "content": "x"}),  # dangling link out
+    ("Write", {"file_path": "../outside/newdir/", "content": "x"}),  # trailing slash
     ("Write", {"file_path": "~/x.txt", "content": "x"}),
-    ("Write", {"file_path": "runs/x", "content": "x"}),                # reserved state
+    ("Write", {"file_path": "runs/x", "content": "x"}),  # reserved state
     ("Write", {"file_path": "runs/r1/journal.jsonl", "content": "x"}),
     ("Write", {"file_path": "runs", "content": "x"}),
     ("Write", {"file_path": "execution_state.md", "content": "x"}),
     ("Write", {"file_path": "./runs/../runs/x", "content": "x"}),
     ("Write", {"file_path": ".llmos-driver.lock", "content": "x"}),
     ("Write", {"file_path": "{ws}/execution_state.md", "content": "x"}),
-    ("Write", {"file_path": "runs_alias/x", "content": "x"}),          # link into reserved
+    ("Write", {"file_path": "runs_alias/x", "content": "x"}),  # link into reserved
     ("Write", {"file_path": "sub/../execution_state.md", "content": "x"}),
     ("Edit", {"file_path": "link_file", "old_string": "TOP", "new_string": "x"}),
     ("Edit", {"file_path": "link_dir/secret.txt", "old_string": "TOP", "new_string": "x"}),
@@ -196,22 +196,17 @@ def test_outside_message_names_workspace(layout: dict[str, Path]) -> None:
     with pytest.raises(ToolError) as info:
         sandbox.resolve_read("../x")
     assert str(info.value) == (
-        f"Path '../x' is outside the workspace ({layout['ws']}); "
-        "tools may only touch files inside it."
+        f"Path '../x' is outside the workspace ({layout['ws']}); tools may only touch files inside it."
     )
 
 
-@pytest.mark.parametrize(
-    "path", ["runs/x", "execution_state.md", ".llmos-driver.lock", "./runs/../runs/x"]
-)
+@pytest.mark.parametrize("path", ["runs/x", "execution_state.md", ".llmos-driver.lock", "./runs/../runs/x"])
 def test_reserved_writes_say_reserved(layout: dict[str, Path], path: str) -> None:
     with pytest.raises(ToolError, match="reserved for llmos-tui's own state"):
         Sandbox(layout["ws"]).resolve_write(path)
 
 
-async def test_grep_and_glob_from_root_never_show_outside(
-    layout: dict[str, Path], ctx: ToolContext
-) -> None:
+async def test_grep_and_glob_from_root_never_show_outside(layout: dict[str, Path], ctx: ToolContext) -> None:
     """Walking the tree must not follow links out: no secret, no linked names."""
     grep = await GrepTool().run({"pattern": "SECRET", "output_mode": "content"}, ctx)
     assert grep.text == "No matches found"
@@ -223,9 +218,7 @@ async def test_grep_and_glob_from_root_never_show_outside(
 # -- what is allowed ----------------------------------------------------------------------------
 
 
-async def test_nested_relative_and_absolute_paths_inside(
-    layout: dict[str, Path], ctx: ToolContext
-) -> None:
+async def test_nested_relative_and_absolute_paths_inside(layout: dict[str, Path], ctx: ToolContext) -> None:
     ws = layout["ws"]
     out = await WriteTool().run({"file_path": "sub/deeper/new.txt", "content": "hi\n"}, ctx)
     assert "sub/deeper/new.txt" in out.text
@@ -239,9 +232,7 @@ async def test_nested_relative_and_absolute_paths_inside(
 async def test_symlink_inside_pointing_inside(layout: dict[str, Path], ctx: ToolContext) -> None:
     read = await ReadTool().run({"file_path": "good_link"}, ctx)
     assert read.text == "     1\tinner"
-    await EditTool().run(
-        {"file_path": "good_link", "old_string": "inner", "new_string": "changed"}, ctx
-    )
+    await EditTool().run({"file_path": "good_link", "old_string": "inner", "new_string": "changed"}, ctx)
     assert (layout["ws"] / "sub" / "inner.txt").read_text() == "changed\n"
     assert (layout["ws"] / "good_link").is_symlink()  # the link itself is kept
 

@@ -33,8 +33,14 @@ if CHROMIUM is None and os.environ.get("LLMOS_REQUIRE_CHROMIUM"):
 GOAL = "greet the browser"
 VIEWPORT = {"width": 1280, "height": 800}
 CHROMIUM_ARGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
     # belt and braces: no name but localhost resolves, so nothing outside can be reached
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 ]
@@ -73,9 +79,15 @@ def start_serve(project: Path, *args: str, logs: Path) -> subprocess.Popen:
     stdout and stderr go to logs/serve.out and logs/serve.err."""
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
     with open(logs / "serve.out", "wb") as out, open(logs / "serve.err", "wb") as err:
-        return subprocess.Popen([sys.executable, "-m", "llmos_tui", "serve", *args], cwd=project,
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "llmos_tui", "serve", *args],
+            cwd=project,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            start_new_session=True,
+        )
 
 
 def stop_serve(proc: subprocess.Popen) -> None:
@@ -151,13 +163,15 @@ def descendants(pid: int) -> list[int]:
 # ---------------------------------------------------------------- the browser test
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); "
-                                             ".ci/run installs it on CI")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium); .ci/run installs it on CI"
+)
 def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
     from playwright.sync_api import sync_playwright  # the `test` extra
 
-    (project / "s.yaml").write_text(script_yaml([tool("Write", file_path="hello.txt", content="hi\n")],
-                                                [text("Done.")]))
+    (project / "s.yaml").write_text(
+        script_yaml([tool("Write", file_path="hello.txt", content="hi\n")], [text("Done.")])
+    )
     driver = headless(project, "--script", "s.yaml", "--approve", "side-effects", GOAL)
     port = free_port()
     server = None
@@ -170,8 +184,13 @@ def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
 
         with sync_playwright() as pw:
             browser = pw.chromium.launch_persistent_context(
-                str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
-                args=CHROMIUM_ARGS, viewport=VIEWPORT, timeout=30_000)
+                str(tmp_path / "chromium-profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport=VIEWPORT,
+                timeout=30_000,
+            )
             try:
                 outside: list[str] = []
                 patched: list[bool] = []
@@ -183,8 +202,7 @@ def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
                         r.abort()
                     elif url.endswith("/static/js/textual.js"):
                         resp = r.fetch()
-                        js, n = TERMINAL_NEW.subn(r"this.terminal=window.__llmosTerminal=new \1.Terminal(",
-                                                  resp.text())
+                        js, n = TERMINAL_NEW.subn(r"this.terminal=window.__llmosTerminal=new \1.Terminal(", resp.text())
                         patched.append(n == 1)
                         r.fulfill(response=resp, body=js)
                     else:
@@ -210,8 +228,10 @@ def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
                         page.wait_for_timeout(100)
                     raise AssertionError(f"the page never showed {what}; it shows:\n{screen()}")
 
-                wait_screen(lambda s: GOAL in s and "awaiting approval" in s and "a approve" in s
-                            and "driven by pid" in s, "the goal awaiting approval")
+                wait_screen(
+                    lambda s: GOAL in s and "awaiting approval" in s and "a approve" in s and "driven by pid" in s,
+                    "the goal awaiting approval",
+                )
                 assert not (project / "workspace" / "hello.txt").exists()
 
                 # click into the terminal (the empty Plan pane: nothing there reacts to a click), press a
@@ -222,6 +242,7 @@ def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
 
                 assert driver.wait(30) == 0, driver.stderr.read()
                 assert (project / "workspace" / "hello.txt").read_text() == "hi\n"
+
                 # the next state, all of it (the header, the tool-call row and the footer repaint in
                 # separate frames). The header's note after " — " is left out: it can go stale when the
                 # driver exits before the watcher reads its last records (llmos_tui/core/source.py
@@ -229,10 +250,15 @@ def test_approve_from_the_browser_completes_a_headless_run(project, tmp_path):
                 def completed(s: str) -> bool:
                     lines = s.splitlines()
                     body = "\n".join(lines[2:])
-                    return (len(lines) > 2 and lines[0].strip() == GOAL
-                            and re.match(r" *completed · execute · ", lines[1]) is not None
-                            and re.search(r"1 ✓ Write .*hello\.txt.* done", body) is not None
-                            and "awaiting" not in body and "a Approve" not in body and "n New goal" in body)
+                    return (
+                        len(lines) > 2
+                        and lines[0].strip() == GOAL
+                        and re.match(r" *completed · execute · ", lines[1]) is not None
+                        and re.search(r"1 ✓ Write .*hello\.txt.* done", body) is not None
+                        and "awaiting" not in body
+                        and "a Approve" not in body
+                        and "n New goal" in body
+                    )
 
                 wait_screen(completed, "the run completed")
 
@@ -279,8 +305,9 @@ def test_serve_on_all_interfaces_warns_on_stderr(project, tmp_path):
     port = free_port()
     server = start_serve(project, "--host", "0.0.0.0", "--port", str(port), logs=tmp_path)
     try:
-        err = wait_for(lambda: "\n" in (e := (tmp_path / "serve.err").read_text()) and e,
-                       "a line on stderr", timeout=10)
+        err = wait_for(
+            lambda: "\n" in (e := (tmp_path / "serve.err").read_text()) and e, "a line on stderr", timeout=10
+        )
         line = err.splitlines()[0]
         assert line.startswith("warning: serving on 0.0.0.0:") and "approve" in line, err
         assert wait_for(lambda: listeners(port), "listening") == {"00000000"}  # it took the wildcard

@@ -19,12 +19,27 @@ SIZE = (160, 45)
 THEMES = ["llmos-dark", "llmos-light"]
 
 WRITE = script_yaml(
-    [text("I'll write the greeting."), tool("UpdatePlan", steps=[
-        {"title": "Write the greeting", "status": "in_progress"}, {"title": "Check it", "status": "pending"}])],
+    [
+        text("I'll write the greeting."),
+        tool(
+            "UpdatePlan",
+            steps=[
+                {"title": "Write the greeting", "status": "in_progress"},
+                {"title": "Check it", "status": "pending"},
+            ],
+        ),
+    ],
     [tool("Write", file_path="hello.txt", content="Hello from llmos-tui\n")],
     [tool("Read", file_path="hello.txt")],
-    [tool("UpdatePlan", steps=[{"title": "Write the greeting", "status": "completed"},
-                               {"title": "Check it", "status": "completed"}])],
+    [
+        tool(
+            "UpdatePlan",
+            steps=[
+                {"title": "Write the greeting", "status": "completed"},
+                {"title": "Check it", "status": "completed"},
+            ],
+        )
+    ],
     [text("Done: hello.txt holds the greeting.")],
 )
 
@@ -40,8 +55,13 @@ def app_for(project, script, approval="side-effects", theme="llmos-dark"):
         req = None
     else:
         (project / "s.yaml").write_text(script)
-        req = RunRequest(goal="Write a greeting to hello.txt", runtime="scripted",
-                         script=project / "s.yaml", approval=approval, run_id="20261125-093000-snap")
+        req = RunRequest(
+            goal="Write a greeting to hello.txt",
+            runtime="scripted",
+            script=project / "s.yaml",
+            approval=approval,
+            run_id="20261125-093000-snap",
+        )
     return LlmosApp(AppSettings(workspace=project, request=req, clock=False, watch_files=False, theme=theme))
 
 
@@ -58,6 +78,7 @@ def until(pred, settle: float = 0.3):
         await pilot.pause(settle)
         app.run_screen.read_state_file()
         await pilot.pause(0.1)
+
     return run_before
 
 
@@ -67,24 +88,36 @@ def status_is(status):
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_goal_prompt(snap_compare, project, theme):
-    assert snap_compare(app_for(project, None, theme=theme), terminal_size=SIZE,
-                        run_before=until(lambda app: len(app.screen_stack) > 1))
+    assert snap_compare(
+        app_for(project, None, theme=theme), terminal_size=SIZE, run_before=until(lambda app: len(app.screen_stack) > 1)
+    )
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_awaiting_approval(snap_compare, project, theme):
-    assert snap_compare(app_for(project, WRITE, theme=theme), terminal_size=SIZE,
-                        run_before=until(status_is("awaiting_approval")))
+    assert snap_compare(
+        app_for(project, WRITE, theme=theme), terminal_size=SIZE, run_before=until(status_is("awaiting_approval"))
+    )
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_running(snap_compare, project, theme):
-    script = script_yaml([tool("UpdatePlan", steps=[{"title": "Wait for the build", "status": "in_progress"}])],
-                         [tool("Bash", command="sleep 20")], [text("done")])
-    running = lambda app: (app.ledger is not None and app.ledger.current_step is not None  # noqa: E731
-                           and app.ledger.current_step.status == "running")
-    assert snap_compare(app_for(project, script, approval="never", theme=theme), terminal_size=SIZE,
-                        run_before=until(running))
+    script = script_yaml(
+        [tool("UpdatePlan", steps=[{"title": "Wait for the build", "status": "in_progress"}])],
+        [tool("Bash", command="sleep 20")],
+        [text("done")],
+    )
+
+    def running(app):
+        return (
+            app.ledger is not None
+            and app.ledger.current_step is not None
+            and app.ledger.current_step.status == "running"
+        )
+
+    assert snap_compare(
+        app_for(project, script, approval="never", theme=theme), terminal_size=SIZE, run_before=until(running)
+    )
 
 
 @pytest.mark.parametrize("theme", THEMES)
@@ -93,20 +126,27 @@ def test_paused(snap_compare, project, theme):
         await until(status_is("awaiting_approval"), settle=0.1)(pilot)
         await pilot.press("p")
         await until(status_is("paused"))(pilot)
+
     assert snap_compare(app_for(project, WRITE, theme=theme), terminal_size=SIZE, run_before=pause_it)
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_completed(snap_compare, project, theme):
-    assert snap_compare(app_for(project, WRITE, approval="never", theme=theme), terminal_size=SIZE,
-                        run_before=until(status_is("completed")))
+    assert snap_compare(
+        app_for(project, WRITE, approval="never", theme=theme),
+        terminal_size=SIZE,
+        run_before=until(status_is("completed")),
+    )
 
 
 @pytest.mark.parametrize("theme", THEMES)
 def test_failed(snap_compare, project, theme):
     script = script_yaml([tool("Glob", pattern="*.txt")])  # the script ends: the run fails
-    assert snap_compare(app_for(project, script, approval="never", theme=theme), terminal_size=SIZE,
-                        run_before=until(status_is("failed")))
+    assert snap_compare(
+        app_for(project, script, approval="never", theme=theme),
+        terminal_size=SIZE,
+        run_before=until(status_is("failed")),
+    )
 
 
 @pytest.mark.parametrize("theme", THEMES)
@@ -115,4 +155,5 @@ def test_edit_modal(snap_compare, project, theme):
         await until(status_is("awaiting_approval"))(pilot)
         await pilot.press("e")
         await pilot.pause(0.2)
+
     assert snap_compare(app_for(project, WRITE, theme=theme), terminal_size=SIZE, run_before=open_editor)

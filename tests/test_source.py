@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import start_runner, text
+from test_task import CHILD, TASK, with_subagents
+
 from llmos_tui.core.control import ControlChannel, new_command
 from llmos_tui.core.source import DrivenRun, FollowedRun
+
+from conftest import start_runner, text
 from test_runner import WRITE_THEN_DONE, awaiting, until
-from test_task import CHILD, TASK, with_subagents
 
 
 async def test_a_followed_run_follows_its_running_sub_agent_and_decides_its_step(ws):
     runner = start_runner(ws, with_subagents([[TASK], [text("done")]], CHILD), approval="side-effects")
     drive = asyncio.create_task(runner.drive())
     child_id = f"{runner.run_id}/task-1"
-    await until(awaiting(runner, 1))   # the Task itself waits first (it starts an agent)
+    await until(awaiting(runner, 1))  # the Task itself waits first (it starts an agent)
     runner.submit(new_command("approve", step=1))
     await until(lambda: runner.active is not runner and runner.active.ledger.status == "awaiting_approval")
 
@@ -43,13 +45,13 @@ async def test_a_followed_run_follows_its_running_sub_agent_and_decides_its_step
 
 async def test_a_run_no_one_drives_takes_no_command(ws):
     runner = start_runner(ws, WRITE_THEN_DONE, approval="side-effects", no_wait=True)
-    assert await runner.drive() == "waiting"   # the driver stopped at the decision and let go
+    assert await runner.drive() == "waiting"  # the driver stopped at the decision and let go
     source = FollowedRun.open(ws, runner.run_id)
     assert not source.has_driver and not source.driven
     assert "with no driver — p takes it over here" in source.describe_driver()
     assert source.send("approve") is None
     assert not ws.control_path(runner.run_id).exists()
-    assert source.check_driver() is False   # asked again: the answer has not changed
+    assert source.check_driver() is False  # asked again: the answer has not changed
 
 
 async def test_a_driven_run_and_a_followed_one_answer_alike(ws):
@@ -61,7 +63,7 @@ async def test_a_driven_run_and_a_followed_one_answer_alike(ws):
     for source in (here, there):
         assert source.driven and source.run_id == runner.run_id
         assert source.ledger.current_step.n == 2 and source.ledger.status == "awaiting_approval"
-    assert here.poll() == []   # records reach a driven run's listeners as they are written
+    assert here.poll() == []  # records reach a driven run's listeners as they are written
     here.send("approve", step=2)
     assert await asyncio.wait_for(drive, 10) == "completed"
     there.poll()

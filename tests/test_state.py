@@ -11,15 +11,34 @@ from conftest import cli
 
 
 def sample(n_steps: int = 3, **kw) -> RunState:
-    steps = tuple(StepView(n=i, tool="Write", inputs={"file_path": f"f{i}.txt", "content": "x" * 50},
-                           status="done", side_effects="filesystem", result="ok")
-                  for i in range(1, n_steps + 1))
-    base = dict(run_id="20261125-093000-7f3a", goal="Get weather for London and save to file",
-                mode="execute", runtime="scripted", status="running", current_step=None,
-                model="claude-sonnet-4-6", started_at="2026-11-25T09:30:00Z",
-                updated_at="2026-11-25T09:30:05Z", variables={"city": "London"},
-                plan=(PlanItem("Fetch", "completed"), PlanItem("Save", "in_progress")), steps=steps,
-                usage=Usage(1840, 210, 1500, 300, 0.0023), steps_total=n_steps, turns=2)
+    steps = tuple(
+        StepView(
+            n=i,
+            tool="Write",
+            inputs={"file_path": f"f{i}.txt", "content": "x" * 50},
+            status="done",
+            side_effects="filesystem",
+            result="ok",
+        )
+        for i in range(1, n_steps + 1)
+    )
+    base = dict(
+        run_id="20261125-093000-7f3a",
+        goal="Get weather for London and save to file",
+        mode="execute",
+        runtime="scripted",
+        status="running",
+        current_step=None,
+        model="claude-sonnet-4-6",
+        started_at="2026-11-25T09:30:00Z",
+        updated_at="2026-11-25T09:30:05Z",
+        variables={"city": "London"},
+        plan=(PlanItem("Fetch", "completed"), PlanItem("Save", "in_progress")),
+        steps=steps,
+        usage=Usage(1840, 210, 1500, 300, 0.0023),
+        steps_total=n_steps,
+        turns=2,
+    )
     base.update(kw)
     return RunState(**base)
 
@@ -33,15 +52,32 @@ def test_round_trip_keeps_every_field():
 def test_contract_keys_are_in_the_front_matter():
     text = render(sample())
     head = text.split("---\n")[1]
-    for key in ("llmos_state: 1", "run_id:", "goal:", "mode: execute", "runtime: scripted",
-                "status: running", "current_step: null", "model:", "started_at:", "updated_at:",
-                "variables:", "plan:", "steps:", "usage:", "error: null"):
+    for key in (
+        "llmos_state: 1",
+        "run_id:",
+        "goal:",
+        "mode: execute",
+        "runtime: scripted",
+        "status: running",
+        "current_step: null",
+        "model:",
+        "started_at:",
+        "updated_at:",
+        "variables:",
+        "plan:",
+        "steps:",
+        "usage:",
+        "error: null",
+    ):
         assert key in head
 
 
 def test_body_shows_plan_current_step_and_results():
-    st = sample(current_step=4, steps=sample().steps + (
-        StepView(4, "Write", {"file_path": "london.txt", "content": "15°C"}, "awaiting_approval", "filesystem"),))
+    st = sample(
+        current_step=4,
+        steps=sample().steps
+        + (StepView(4, "Write", {"file_path": "london.txt", "content": "15°C"}, "awaiting_approval", "filesystem"),),
+    )
     body = render(st).split("---\n", 2)[2]
     assert "- [x] Fetch" in body and "- [~] Save" in body
     assert "Step 4 · Write · awaiting approval" in body and "london.txt" in body
@@ -50,9 +86,13 @@ def test_body_shows_plan_current_step_and_results():
 
 def test_pending_step_inputs_stay_whole_while_settled_ones_are_shortened():
     big = "y" * 5000
-    st = sample(steps=(StepView(1, "Write", {"file_path": "a", "content": big}, "done", "filesystem"),
-                       StepView(2, "Write", {"file_path": "b", "content": big}, "awaiting_approval", "filesystem")),
-                current_step=2)
+    st = sample(
+        steps=(
+            StepView(1, "Write", {"file_path": "a", "content": big}, "done", "filesystem"),
+            StepView(2, "Write", {"file_path": "b", "content": big}, "awaiting_approval", "filesystem"),
+        ),
+        current_step=2,
+    )
     back = parse(render(st))
     assert back.steps[1].inputs["content"] == big
     assert len(back.steps[0].inputs["content"]) < 600 and "[+4600 chars]" in back.steps[0].inputs["content"]
@@ -100,8 +140,10 @@ def test_no_front_matter_at_all(tmp_path):
         StateFile(path).load()
 
 
-@pytest.mark.parametrize("old,new,line", [("status: completed\n", "status: [completed\n", 8),
-                                          ("status: completed\n", "status: finished\n", 7)])
+@pytest.mark.parametrize(
+    "old,new,line",
+    [("status: completed\n", "status: [completed\n", 8), ("status: completed\n", "status: finished\n", 7)],
+)
 def test_broken_state_file_left_byte_for_byte_by_run_and_resume(project, old, new, line):
     """A new run and a resume both refuse (exit 2, with the line) and never rewrite the file."""
     ws = project / "workspace"
@@ -135,5 +177,5 @@ def test_state_file_size_is_bounded_however_long_the_run(project):
         r = start_runner(ws, script_yaml(*turns), max_turns=1000)
         assert asyncio.run(r.drive()) == "completed"
         sizes[n] = (ws.state_path.stat().st_size, (r.run_dir / "journal.jsonl").stat().st_size)
-    assert sizes[300][0] < sizes[30][0] * 1.1     # state file: constant
-    assert sizes[300][1] > sizes[30][1] * 8       # journal: grows with the run
+    assert sizes[300][0] < sizes[30][0] * 1.1  # state file: constant
+    assert sizes[300][1] > sizes[30][1] * 8  # journal: grows with the run

@@ -54,7 +54,9 @@ async def test_task_runs_a_child_run_and_returns_its_final_report(ws):
     step = runner.ledger.steps[0]
     assert step.tool == "Task" and step.status == "done"
     child_id = f"{runner.run_id}/task-1"
-    assert step.content.startswith("Wrote notes.txt (1 byte).") and f"sub-agent run {child_id}: completed" in step.content
+    assert (
+        step.content.startswith("Wrote notes.txt (1 byte).") and f"sub-agent run {child_id}: completed" in step.content
+    )
     # its own journal, trace and state file, in the parent's folder, linked both ways
     child_dir = ws.run_dir(child_id)
     first = read_records(child_dir / "journal.jsonl")[0]
@@ -77,7 +79,7 @@ async def test_the_child_shares_the_approval_gate(ws):
     seen = decide_all(runner)
     assert await runner.drive() == "completed"
     child_id = f"{runner.run_id}/task-1"
-    assert seen == [(runner.run_id, "Task"), (child_id, "Write")]   # the Task, then the child's Write
+    assert seen == [(runner.run_id, "Task"), (child_id, "Write")]  # the Task, then the child's Write
     child = read_records(ws.run_dir(child_id) / "journal.jsonl")
     applied = [r["data"] for r in child if r["kind"] == "command" and r["data"].get("applied")]
     assert [a["action"] for a in applied] == ["approve"]
@@ -88,8 +90,9 @@ async def test_the_child_shares_the_approval_gate(ws):
 
 
 async def test_a_denial_in_the_child_reaches_the_childs_model(ws):
-    script = with_subagents([[TASK], [text("Done.")]],
-                            [[tool("Write", file_path="notes.txt", content="n")], [text("Could not write.")]])
+    script = with_subagents(
+        [[TASK], [text("Done.")]], [[tool("Write", file_path="notes.txt", content="n")], [text("Could not write.")]]
+    )
     runner = start_runner(ws, script, approval="side-effects")
     calls = []
 
@@ -121,8 +124,9 @@ async def test_the_depth_limit_refuses_runaway_nesting(ws):
 
 
 async def test_nested_sub_agents_up_to_the_limit(ws):
-    inner = {"turns": [{"content": [tool("Write", file_path="deep.txt", content="d")]},
-                       {"content": [text("inner done")]}]}
+    inner = {
+        "turns": [{"content": [tool("Write", file_path="deep.txt", content="d")]}, {"content": [text("inner done")]}]
+    }
     middle = {"turns": [{"content": [TASK]}, {"content": [text("middle done")]}], "subagents": [inner]}
     doc = yaml.safe_load(script_yaml([TASK], [text("top done")]))
     doc["subagents"] = [middle]
@@ -137,10 +141,10 @@ async def test_nested_sub_agents_up_to_the_limit(ws):
 async def test_no_wait_stops_at_the_childs_decision_and_resume_goes_on(ws):
     script = with_subagents([[TASK], [text("Done.")]], CHILD)
     runner = start_runner(ws, script, approval="side-effects", no_wait=True)
-    assert await runner.drive() == WAITING                       # the Task itself asks first
+    assert await runner.drive() == WAITING  # the Task itself asks first
     ControlChannel(runner.run_dir / "control.jsonl").append(new_command("approve"))
     runner = resume_runner(ws, runner.run_id, script, no_wait=True)
-    assert await runner.drive() == WAITING                       # now the child's Write asks
+    assert await runner.drive() == WAITING  # now the child's Write asks
     st = StateFile(ws.state_path).load()
     assert st.status == "awaiting_approval" and st.steps[0].status == "running"
     child_state = StateFile(ws.run_dir(f"{runner.run_id}/task-1") / "execution_state.md").load()
@@ -152,7 +156,7 @@ async def test_no_wait_stops_at_the_childs_decision_and_resume_goes_on(ws):
     assert await again.drive() == "completed"
     assert (ws.root / "notes.txt").read_text() == "n"
     child = read_records(ws.run_dir(f"{runner.run_id}/task-1") / "journal.jsonl")
-    assert sum(1 for r in child if r["kind"] == "step_status" and r["to"] == "done") == 1   # once
+    assert sum(1 for r in child if r["kind"] == "step_status" and r["to"] == "done") == 1  # once
     assert again.ledger.steps[0].status == "done"
 
 
@@ -179,7 +183,7 @@ async def test_simulate_mode_simulates_the_childs_tools(ws):
     child = read_records(ws.run_dir(f"{runner.run_id}/task-1") / "journal.jsonl")
     done = [r for r in child if r["kind"] == "step_status" and r["to"] == "done"]
     assert done[0]["data"]["simulated"] is True and done[0]["data"]["content"] == "Wrote 1 bytes to notes.txt"
-    assert not runner.ledger.steps[0].simulated   # the Task itself really ran its sub-agent
+    assert not runner.ledger.steps[0].simulated  # the Task itself really ran its sub-agent
 
 
 async def test_a_script_without_a_subagent_gives_the_model_an_error(ws):
@@ -190,15 +194,24 @@ async def test_a_script_without_a_subagent_gives_the_model_an_error(ws):
 
 async def test_native_sub_agent_has_its_own_conversation_and_its_cost_counts(ws):
     with FakeAnthropic() as api:
-        api.add(message(api_tool_use("Task", {"description": "Count files", "prompt": "Count the files here."})),
-                message(api_tool_use("Glob", {"pattern": "*"})),          # the child's first turn
-                message(api_text("There are no files.")),                 # the child's report
-                message(api_text("The sub-agent found no files.")))       # the parent again
+        api.add(
+            message(api_tool_use("Task", {"description": "Count files", "prompt": "Count the files here."})),
+            message(api_tool_use("Glob", {"pattern": "*"})),  # the child's first turn
+            message(api_text("There are no files.")),  # the child's report
+            message(api_text("The sub-agent found no files.")),
+        )  # the parent again
         config = load_agent_config(ws.system / "SystemAgent.md").with_(approval="never", model="claude-sonnet-4-6")
         registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
         rt = NativeRuntime(api_key="test-key", base_url=api.base_url, model="claude-sonnet-4-6", max_retries=0)
-        runner = Runner.start(ws, "count files", config=config, registry=registry, runtime=rt,
-                              runtime_name="native", options=RunOptions(poll_interval=0.01))
+        runner = Runner.start(
+            ws,
+            "count files",
+            config=config,
+            registry=registry,
+            runtime=rt,
+            runtime_name="native",
+            options=RunOptions(poll_interval=0.01),
+        )
         assert await runner.drive() == "completed"
         reqs = api.message_requests
         assert reqs[1].body["messages"][0]["content"][0]["text"] == "Count the files here."
@@ -210,8 +223,17 @@ async def test_native_sub_agent_has_its_own_conversation_and_its_cost_counts(ws)
         from llmos_tui.core.state import Usage
 
         p = price_for("claude-sonnet-4-6")
-        total = sum(p.cost(Usage(u["input_tokens"], u["output_tokens"], u["cache_read_input_tokens"],
-                                 u["cache_creation_input_tokens"])) for u in api.usage_log)
+        total = sum(
+            p.cost(
+                Usage(
+                    u["input_tokens"],
+                    u["output_tokens"],
+                    u["cache_read_input_tokens"],
+                    u["cache_creation_input_tokens"],
+                )
+            )
+            for u in api.usage_log
+        )
         assert abs(runner.ledger.usage.cost_usd - total) < 1e-6
 
 
@@ -229,10 +251,16 @@ def test_kill_9_inside_a_sub_agent_then_resume(project):
 
     from test_watch import headless
 
-    (project / "s.yaml").write_text(with_subagents(
-        [[TASK], [text("Done.")]],
-        [[tool("Write", file_path="a.txt", content="a")], [tool("Bash", command="sleep 30; echo late > b.txt")],
-         [text("child done")]]))
+    (project / "s.yaml").write_text(
+        with_subagents(
+            [[TASK], [text("Done.")]],
+            [
+                [tool("Write", file_path="a.txt", content="a")],
+                [tool("Bash", command="sleep 30; echo late > b.txt")],
+                [text("child done")],
+            ],
+        )
+    )
     driver = headless(project, "--approve", "never", "--script", "s.yaml", "delegate")
     ws_dir = project / "workspace"
     deadline = time.monotonic() + 20
@@ -256,7 +284,7 @@ def test_kill_9_inside_a_sub_agent_then_resume(project):
     r = cli("resume", "--headless", "--no-wait", cwd=project)
     assert r.returncode == 3, r.stdout + r.stderr
     assert "uncertain" in r.stdout
-    assert (ws_dir / "a.txt").read_text() == "a"          # the child's done step is not redone
+    assert (ws_dir / "a.txt").read_text() == "a"  # the child's done step is not redone
     r = cli("status", cwd=project)
     assert "↳ sub-agent" in r.stdout and "step 2 Bash is uncertain" in r.stdout, r.stdout
     r = cli("skip", cwd=project)

@@ -48,11 +48,21 @@ def test_schema_shape(tool: object) -> None:
 def test_claude_code_names() -> None:
     assert [t.name for t in ALL_TOOLS] == ["Read", "Write", "Edit", "Bash", "Grep", "Glob"]
     grep_props = set(GrepTool.input_schema["properties"])
-    assert {"pattern", "path", "glob", "output_mode", "-i", "-n", "-A", "-B", "-C",
-            "head_limit", "multiline"} == grep_props
+    assert {
+        "pattern",
+        "path",
+        "glob",
+        "output_mode",
+        "-i",
+        "-n",
+        "-A",
+        "-B",
+        "-C",
+        "head_limit",
+        "multiline",
+    } == grep_props
     assert set(ReadTool.input_schema["properties"]) == {"file_path", "offset", "limit"}
-    assert set(EditTool.input_schema["properties"]) == {
-        "file_path", "old_string", "new_string", "replace_all"}
+    assert set(EditTool.input_schema["properties"]) == {"file_path", "old_string", "new_string", "replace_all"}
     assert set(BashTool.input_schema["properties"]) == {"command", "timeout", "description"}
 
 
@@ -69,9 +79,7 @@ async def test_read_numbers_lines(ws: Path, ctx: ToolContext) -> None:
 async def test_read_offset_limit_and_more_note(ws: Path, ctx: ToolContext) -> None:
     (ws / "n.txt").write_text("".join(f"line {i}\n" for i in range(1, 11)))
     out = await ReadTool().run({"file_path": "n.txt", "offset": 3, "limit": 2}, ctx)
-    assert out.text == (
-        "     3\tline 3\n     4\tline 4\n… 6 more lines; use offset=5 to read on"
-    )
+    assert out.text == ("     3\tline 3\n     4\tline 4\n… 6 more lines; use offset=5 to read on")
     tail = await ReadTool().run({"file_path": "n.txt", "offset": 9}, ctx)
     assert tail.text == "     9\tline 9\n    10\tline 10"
 
@@ -182,10 +190,7 @@ async def test_read_large_file_with_offset(ws: Path, ctx: ToolContext) -> None:
     (ws / "large.txt").write_text("".join(f"row {i:07d}\n" for i in range(1, 200_001)))
     assert (ws / "large.txt").stat().st_size > 1024 * 1024
     out = await ReadTool().run({"file_path": "large.txt", "offset": 150_000, "limit": 2}, ctx)
-    assert out.text == (
-        "150000\trow 0150000\n150001\trow 0150001\n"
-        "… 49999 more lines; use offset=150002 to read on"
-    )
+    assert out.text == ("150000\trow 0150000\n150001\trow 0150001\n… 49999 more lines; use offset=150002 to read on")
 
 
 # -- Write --------------------------------------------------------------------------------------
@@ -227,9 +232,7 @@ async def test_write_large_content(ws: Path, ctx: ToolContext) -> None:
 async def test_edit_once_preserves_the_rest_byte_for_byte(ws: Path, ctx: ToolContext) -> None:
     original = b"line1\nbad \xff byte\nkeep = 1\nvalue = 2\ntail\t \n"
     (ws / "c.py").write_bytes(original)
-    out = await EditTool().run(
-        {"file_path": "c.py", "old_string": "value = 2", "new_string": "value = 3"}, ctx
-    )
+    out = await EditTool().run({"file_path": "c.py", "old_string": "value = 2", "new_string": "value = 3"}, ctx)
     assert (ws / "c.py").read_bytes() == original.replace(b"value = 2", b"value = 3")
     assert out.text.startswith("Edited c.py: 1 replacement.")
     assert "     4\tvalue = 3" in out.text
@@ -260,9 +263,7 @@ async def test_edit_many_needs_context_or_replace_all(ws: Path, ctx: ToolContext
     "old, new, words",
     [("same", "same", "identical"), ("", "x", "empty")],
 )
-async def test_edit_rejects_useless_strings(
-    ws: Path, ctx: ToolContext, old: str, new: str, words: str
-) -> None:
+async def test_edit_rejects_useless_strings(ws: Path, ctx: ToolContext, old: str, new: str, words: str) -> None:
     (ws / "f.txt").write_text("same\n")
     with pytest.raises(ToolError, match=words):
         await EditTool().run({"file_path": "f.txt", "old_string": old, "new_string": new}, ctx)
@@ -276,9 +277,7 @@ async def test_edit_missing_file(ctx: ToolContext) -> None:
 
 async def test_edit_crlf_file_with_lf_strings(ws: Path, ctx: ToolContext) -> None:
     (ws / "win.txt").write_bytes(b"one\r\ntwo\r\nthree\r\n")
-    await EditTool().run(
-        {"file_path": "win.txt", "old_string": "one\ntwo", "new_string": "1\n2"}, ctx
-    )
+    await EditTool().run({"file_path": "win.txt", "old_string": "one\ntwo", "new_string": "1\n2"}, ctx)
     assert (ws / "win.txt").read_bytes() == b"1\r\n2\r\nthree\r\n"
 
 
@@ -295,7 +294,7 @@ def _group_alive(pgid: int) -> list[int]:
             stat = Path("/proc", entry, "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         state, pgrp = fields[0], int(fields[2])
         if pgrp == pgid and state not in ("Z", "X"):
             alive.append(int(entry))
@@ -355,9 +354,7 @@ async def test_bash_timeout_kills_grandchildren(ctx: ToolContext) -> None:
 
 
 async def test_bash_cancel_kills_process_group(ws: Path, ctx: ToolContext) -> None:
-    task = asyncio.create_task(
-        BashTool().run({"command": "echo $$ > pid.txt; sleep 30 & sleep 30"}, ctx)
-    )
+    task = asyncio.create_task(BashTool().run({"command": "echo $$ > pid.txt; sleep 30 & sleep 30"}, ctx))
     deadline = time.monotonic() + 5
     while not (ws / "pid.txt").exists() or not (ws / "pid.txt").read_text().strip():
         assert time.monotonic() < deadline
@@ -432,62 +429,42 @@ def tree(ws: Path) -> Path:
 
 async def test_grep_files_with_matches_newest_first(tree: Path, ctx: ToolContext) -> None:
     out = await GrepTool().run({"pattern": "TODO"}, ctx)
-    assert out.text == (
-        "Found 5 files\ndocs/guide.md\nsrc/ui.ts\nsrc/view.tsx\nsrc/app.py\nREADME.md"
-    )
+    assert out.text == ("Found 5 files\ndocs/guide.md\nsrc/ui.ts\nsrc/view.tsx\nsrc/app.py\nREADME.md")
 
 
-async def test_grep_skips_state_dotdirs_and_binaries_unless_named(
-    tree: Path, ctx: ToolContext
-) -> None:
+async def test_grep_skips_state_dotdirs_and_binaries_unless_named(tree: Path, ctx: ToolContext) -> None:
     out = await GrepTool().run({"pattern": "TODO"}, ctx)
     for hidden in ("runs/", "execution_state.md", ".git", "bin.dat"):
         assert hidden not in out.text
     runs = await GrepTool().run({"pattern": "TODO", "path": "runs"}, ctx)
     assert runs.text == "Found 1 file\nruns/r1/journal.jsonl"
-    state = await GrepTool().run(
-        {"pattern": "TODO", "path": "execution_state.md", "output_mode": "content"}, ctx
-    )
+    state = await GrepTool().run({"pattern": "TODO", "path": "execution_state.md", "output_mode": "content"}, ctx)
     assert state.text == "execution_state.md:1:TODO state"
 
 
 async def test_grep_content_with_and_without_numbers(tree: Path, ctx: ToolContext) -> None:
     out = await GrepTool().run({"pattern": "TODO", "output_mode": "content", "path": "src"}, ctx)
     assert out.text == (
-        "src/app.py:3:    return TODO\nsrc/ui.ts:1:const a = 1; // TODO\n"
-        "src/view.tsx:1:export const TODO = 2"
+        "src/app.py:3:    return TODO\nsrc/ui.ts:1:const a = 1; // TODO\nsrc/view.tsx:1:export const TODO = 2"
     )
-    bare = await GrepTool().run(
-        {"pattern": "TODO", "output_mode": "content", "path": "src/app.py", "-n": False}, ctx
-    )
+    bare = await GrepTool().run({"pattern": "TODO", "output_mode": "content", "path": "src/app.py", "-n": False}, ctx)
     assert bare.text == "src/app.py:    return TODO"
 
 
 async def test_grep_case_insensitive(tree: Path, ctx: ToolContext) -> None:
-    out = await GrepTool().run(
-        {"pattern": "todo", "-i": True, "output_mode": "content", "path": "src/app.py"}, ctx
-    )
+    out = await GrepTool().run({"pattern": "todo", "-i": True, "output_mode": "content", "path": "src/app.py"}, ctx)
     assert out.text == "src/app.py:3:    return TODO\nsrc/app.py:4:# todo later"
 
 
 async def test_grep_context_lines(tree: Path, ctx: ToolContext) -> None:
-    out = await GrepTool().run(
-        {"pattern": "TODO", "output_mode": "content", "-C": 1, "glob": "*.md"}, ctx
-    )
+    out = await GrepTool().run({"pattern": "TODO", "output_mode": "content", "-C": 1, "glob": "*.md"}, ctx)
     assert out.text == (
-        "README.md:1:readme TODO\n--\n"
-        "docs/guide.md-1-Intro\ndocs/guide.md:2:TODO: write\ndocs/guide.md-3-End"
+        "README.md:1:readme TODO\n--\ndocs/guide.md-1-Intro\ndocs/guide.md:2:TODO: write\ndocs/guide.md-3-End"
     )
-    after = await GrepTool().run(
-        {"pattern": "Intro", "output_mode": "content", "-A": 1, "path": "docs"}, ctx
-    )
+    after = await GrepTool().run({"pattern": "Intro", "output_mode": "content", "-A": 1, "path": "docs"}, ctx)
     assert after.text == "docs/guide.md:1:Intro\ndocs/guide.md-2-TODO: write"
-    before = await GrepTool().run(
-        {"pattern": "End", "output_mode": "content", "-B": 2, "path": "docs"}, ctx
-    )
-    assert before.text == (
-        "docs/guide.md-1-Intro\ndocs/guide.md-2-TODO: write\ndocs/guide.md:3:End"
-    )
+    before = await GrepTool().run({"pattern": "End", "output_mode": "content", "-B": 2, "path": "docs"}, ctx)
+    assert before.text == ("docs/guide.md-1-Intro\ndocs/guide.md-2-TODO: write\ndocs/guide.md:3:End")
 
 
 async def test_grep_count(tree: Path, ctx: ToolContext) -> None:
@@ -505,9 +482,7 @@ async def test_grep_count(tree: Path, ctx: ToolContext) -> None:
         ("./docs/*.md", {"docs/guide.md"}),
     ],
 )
-async def test_grep_glob_filter(
-    tree: Path, ctx: ToolContext, glob: str, expected: set[str]
-) -> None:
+async def test_grep_glob_filter(tree: Path, ctx: ToolContext, glob: str, expected: set[str]) -> None:
     out = await GrepTool().run({"pattern": "TODO", "glob": glob}, ctx)
     assert set(out.text.splitlines()[1:]) == expected
 
@@ -526,9 +501,7 @@ async def test_grep_no_matches_is_not_an_error(tree: Path, ctx: ToolContext) -> 
 async def test_grep_head_limit(tree: Path, ctx: ToolContext) -> None:
     files = await GrepTool().run({"pattern": "TODO", "head_limit": 2}, ctx)
     assert files.text == "Found 5 files\ndocs/guide.md\nsrc/ui.ts\n… 3 more files (head_limit=2)"
-    lines = await GrepTool().run(
-        {"pattern": "TODO", "output_mode": "content", "head_limit": 1, "path": "src"}, ctx
-    )
+    lines = await GrepTool().run({"pattern": "TODO", "output_mode": "content", "head_limit": 1, "path": "src"}, ctx)
     assert lines.text == "src/app.py:3:    return TODO\n… 2 more lines (head_limit=1)"
 
 
@@ -543,9 +516,7 @@ async def test_grep_multiline(tree: Path, ctx: ToolContext) -> None:
 
 
 async def test_grep_anchors_are_per_line(tree: Path, ctx: ToolContext) -> None:
-    out = await GrepTool().run(
-        {"pattern": r"^End$", "output_mode": "content", "path": "docs"}, ctx
-    )
+    out = await GrepTool().run({"pattern": r"^End$", "output_mode": "content", "path": "docs"}, ctx)
     assert out.text == "docs/guide.md:3:End"
     spans = await GrepTool().run({"pattern": r"Intro\sTODO", "path": "docs"}, ctx)
     assert spans.text == "No matches found"  # \s may not cross lines without multiline

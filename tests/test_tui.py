@@ -30,11 +30,17 @@ def make_app(project: Path, script: str | None = WRITE, approval: str = "side-ef
     req = None
     if script is not None:
         (project / "s.yaml").write_text(script)
-        req = RunRequest(goal="write a greeting", runtime="scripted", script=project / "s.yaml",
-                         approval=approval)
-    return LlmosApp(AppSettings(workspace=project, request=req, clock=False, watch_files=False,
-                                default_request=RunRequest(goal="", runtime="scripted",
-                                                           script=project / "s.yaml"), **kw))
+        req = RunRequest(goal="write a greeting", runtime="scripted", script=project / "s.yaml", approval=approval)
+    return LlmosApp(
+        AppSettings(
+            workspace=project,
+            request=req,
+            clock=False,
+            watch_files=False,
+            default_request=RunRequest(goal="", runtime="scripted", script=project / "s.yaml"),
+            **kw,
+        )
+    )
 
 
 async def wait_for(pilot, pred, timeout: float = 5.0) -> None:
@@ -47,8 +53,12 @@ async def wait_for(pilot, pred, timeout: float = 5.0) -> None:
 
 
 def awaiting(app, n: int):
-    return lambda: (app.ledger is not None and app.ledger.status == "awaiting_approval"
-                    and app.ledger.current_step is not None and app.ledger.current_step.n == n)
+    return lambda: (
+        app.ledger is not None
+        and app.ledger.status == "awaiting_approval"
+        and app.ledger.current_step is not None
+        and app.ledger.current_step.n == n
+    )
 
 
 async def test_approve_with_a_runs_the_step(project):
@@ -134,13 +144,16 @@ async def test_edit_saves_valid_inputs_and_approve_runs_them(project):
         assert app.ledger.steps[1].human["decision"] == "edited"
 
 
-@pytest.mark.parametrize("bad,reason", [
-    ("file_path: [unclosed\n", "Not valid YAML"),
-    ("- just\n- a list\n", "must be a mapping"),
-    ("file_path: x.txt\n", "'content' is a required property"),
-    ("file_path: x.txt\ncontent: hi\nmode: fast\n", "('mode' was unexpected)"),
-    ("file_path: 42\ncontent: hi\n", "42 is not of type 'string'"),
-])
+@pytest.mark.parametrize(
+    "bad,reason",
+    [
+        ("file_path: [unclosed\n", "Not valid YAML"),
+        ("- just\n- a list\n", "must be a mapping"),
+        ("file_path: x.txt\n", "'content' is a required property"),
+        ("file_path: x.txt\ncontent: hi\nmode: fast\n", "('mode' was unexpected)"),
+        ("file_path: 42\ncontent: hi\n", "42 is not of type 'string'"),
+    ],
+)
 async def test_edit_refuses_bad_inputs_in_place_and_keeps_the_text(project, bad, reason):
     app = make_app(project)
     async with app.run_test(size=SIZE) as pilot:
@@ -253,8 +266,9 @@ async def test_retry_runs_an_uncertain_step_again(project):
     assert not (ws.root / "hello.txt").exists()
     app = make_app(project, script=None, resume_run_id=runner.run_id)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.ledger.current_step is not None
-                       and app.ledger.current_step.status == "uncertain")
+        await wait_for(
+            pilot, lambda: app.ledger.current_step is not None and app.ledger.current_step.status == "uncertain"
+        )
         assert "uncertain" in str(app.query_one("#pending").render())
         await pilot.press("r")
         await wait_for(pilot, lambda: app.ledger.status == "completed")
@@ -312,8 +326,9 @@ async def test_the_ui_stays_responsive_while_a_step_runs(project):
     script = script_yaml([tool("Bash", command="sleep 2")], [text("done")])
     app = make_app(project, script=script, approval="never")
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.ledger.current_step is not None
-                       and app.ledger.current_step.status == "running")
+        await wait_for(
+            pilot, lambda: app.ledger.current_step is not None and app.ledger.current_step.status == "running"
+        )
         await pilot.press("p")  # answered at once, applied when the step ends
         log = app.query_one(ToolCallLog)
         await pilot.press("up", "down")
@@ -324,9 +339,12 @@ async def test_the_ui_stays_responsive_while_a_step_runs(project):
 
 def _fake_editor(tmp_path, old: str, new: str) -> str:
     script = tmp_path / "fake_editor.py"
-    script.write_text("import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
-                      f"p.write_text(p.read_text().replace({old!r}, {new!r}, 1))\n")
+    script.write_text(
+        "import sys, pathlib\np = pathlib.Path(sys.argv[1])\n"
+        f"p.write_text(p.read_text().replace({old!r}, {new!r}, 1))\n"
+    )
     import sys
+
     return f"{sys.executable} {script}"
 
 
@@ -371,8 +389,7 @@ async def test_broken_state_edit_is_reported_and_resume_refused(project, tmp_pat
 
 
 async def test_run_list_in_the_palette_opens_an_older_run(project):
-    first = make_app(project, script=script_yaml([tool("Glob", pattern="*")], [text("first done")]),
-                     approval="never")
+    first = make_app(project, script=script_yaml([tool("Glob", pattern="*")], [text("first done")]), approval="never")
     async with first.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: first.ledger is not None and first.ledger.status == "completed")
         first_id = first.ledger.run_id
@@ -395,15 +412,24 @@ async def test_a_sub_agents_steps_are_shown_and_decided_by_keypress(project):
 
     from llmos_tui.tui.widgets.panes import RunHeader
 
-    doc = yaml.safe_load(script_yaml(
-        [tool("Task", description="Write the notes", prompt="Write notes.txt holding n.")], [text("All done.")]))
-    doc["subagents"] = [{"turns": [{"content": [tool("Write", file_path="notes.txt", content="n")]},
-                                   {"content": [text("Wrote notes.txt.")]}]}]
+    doc = yaml.safe_load(
+        script_yaml(
+            [tool("Task", description="Write the notes", prompt="Write notes.txt holding n.")], [text("All done.")]
+        )
+    )
+    doc["subagents"] = [
+        {
+            "turns": [
+                {"content": [tool("Write", file_path="notes.txt", content="n")]},
+                {"content": [text("Wrote notes.txt.")]},
+            ]
+        }
+    ]
     app = make_app(project, yaml.safe_dump(doc))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, awaiting(app, 1))
         assert app.ledger.current_step.tool == "Task"
-        await pilot.press("a")                                  # let the sub-agent start
+        await pilot.press("a")  # let the sub-agent start
         await wait_for(pilot, lambda: app.ledger.parent is not None and app.ledger.status == "awaiting_approval")
         await pilot.pause(0.1)
         # the screen is the sub-agent's: its goal in the header, its Write waiting in the log
@@ -411,7 +437,7 @@ async def test_a_sub_agents_steps_are_shown_and_decided_by_keypress(project):
         rows = app.query_one(ToolCallLog).rows
         assert [r.tool for r in rows] == ["Write"]
         assert "Write" in str(app.query_one("#pending").render())
-        await pilot.press("a")                                  # approve the sub-agent's Write
+        await pilot.press("a")  # approve the sub-agent's Write
         await wait_for(pilot, lambda: app.ledger.status == "completed")
         await pilot.pause(0.1)
         assert (project / "workspace" / "notes.txt").read_text() == "n"

@@ -21,8 +21,14 @@ SIZE = (160, 45)
 
 def headless(project, *args: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    return subprocess.Popen([sys.executable, "-m", "llmos_tui", "run", "--headless", *args],
-                            cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "run", "--headless", *args],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def wait_status(project, status: str, timeout: float = 20) -> dict:
@@ -47,26 +53,42 @@ async def wait_for(pilot, pred, timeout: float = 10.0) -> None:
 
 
 async def test_approve_from_a_watcher_completes_a_headless_run(project):
-    (project / "s.yaml").write_text(script_yaml(
-        [tool("UpdatePlan", steps=[{"title": "Write hello", "status": "in_progress"}])],
-        [tool("Write", file_path="hello.txt", content="hi\n")],
-        [tool("Write", file_path="bye.txt", content="bye\n")],
-        [text("Done.")]))
+    (project / "s.yaml").write_text(
+        script_yaml(
+            [tool("UpdatePlan", steps=[{"title": "Write hello", "status": "in_progress"}])],
+            [tool("Write", file_path="hello.txt", content="hi\n")],
+            [tool("Write", file_path="bye.txt", content="bye\n")],
+            [text("Done.")],
+        )
+    )
     driver = headless(project, "--script", "s.yaml", "--approve", "side-effects", "say hi")
     try:
         wait_status(project, "awaiting_approval")
         app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.view is not None and app.remote_driver
-                           and app.view.current_step is not None and app.view.current_step.n == 2)
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.view is not None
+                    and app.remote_driver
+                    and app.view.current_step is not None
+                    and app.view.current_step.n == 2
+                ),
+            )
             assert app.runner is None  # a watcher never drives
             assert "driven by pid" in app.query_one("#header").note
             log = app.query_one(ToolCallLog)
             await wait_for(pilot, lambda: len(log.rows) == 2)
             assert log.rows[1].status == "awaiting_approval"
             await pilot.press("a")
-            await wait_for(pilot, lambda: app.view.current_step is not None and app.view.current_step.n == 3
-                           and app.view.current_step.status == "awaiting_approval")
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.view.current_step is not None
+                    and app.view.current_step.n == 3
+                    and app.view.current_step.status == "awaiting_approval"
+                ),
+            )
             assert (project / "workspace" / "hello.txt").read_text() == "hi\n"
             await pilot.press("d")
             await pilot.press(*"not today")
@@ -83,8 +105,9 @@ async def test_approve_from_a_watcher_completes_a_headless_run(project):
 
 
 async def test_a_run_whose_driver_died_is_shown_so_and_can_be_taken_over(project):
-    (project / "s.yaml").write_text(script_yaml([tool("Write", file_path="hello.txt", content="hi\n")],
-                                                [text("Done.")]))
+    (project / "s.yaml").write_text(
+        script_yaml([tool("Write", file_path="hello.txt", content="hi\n")], [text("Done.")])
+    )
     driver = headless(project, "--script", "s.yaml", "say hi")
     wait_status(project, "awaiting_approval")
     driver.kill()  # the driver dies while the step waits
@@ -131,8 +154,9 @@ def test_follower_reads_only_complete_lines(tmp_path):
 
 
 async def test_quitting_a_watcher_leaves_the_run_to_its_driver(project):
-    (project / "s.yaml").write_text(script_yaml([tool("Write", file_path="hello.txt", content="hi\n")],
-                                                [text("Done.")]))
+    (project / "s.yaml").write_text(
+        script_yaml([tool("Write", file_path="hello.txt", content="hi\n")], [text("Done.")])
+    )
     driver = headless(project, "--script", "s.yaml", "say hi")
     try:
         wait_status(project, "awaiting_approval")
@@ -182,8 +206,9 @@ async def test_an_llmunix_state_file_is_shown_read_only(tmp_path):
         assert "Fetch weather data" in plan and "Save to file" in plan and "Verify output" in plan
         assert "read-only" in app.query_one("#header").note
         assert not app.check_action("approve", ()) and not app.check_action("pause", ())
-        (folder / "execution_state.md").write_text(LLMUNIX.replace("- **status**: in_progress",
-                                                                   "- **status**: completed"))
+        (folder / "execution_state.md").write_text(
+            LLMUNIX.replace("- **status**: in_progress", "- **status**: completed")
+        )
         await wait_for(pilot, lambda: str(app.query_one("#plan").render()).count("●") == 2)
     assert sorted(p.name for p in folder.iterdir()) == before  # the watcher wrote nothing
 
@@ -191,28 +216,48 @@ async def test_an_llmunix_state_file_is_shown_read_only(tmp_path):
 async def test_a_watcher_follows_a_sub_agent_and_decides_its_steps(project):
     import yaml
 
-    doc = yaml.safe_load(script_yaml(
-        [tool("Task", description="Write the notes", prompt="Write notes.txt holding n.")], [text("All done.")]))
-    doc["subagents"] = [{"turns": [{"content": [tool("Write", file_path="notes.txt", content="n")]},
-                                   {"content": [text("Wrote notes.txt.")]}]}]
+    doc = yaml.safe_load(
+        script_yaml(
+            [tool("Task", description="Write the notes", prompt="Write notes.txt holding n.")], [text("All done.")]
+        )
+    )
+    doc["subagents"] = [
+        {
+            "turns": [
+                {"content": [tool("Write", file_path="notes.txt", content="n")]},
+                {"content": [text("Wrote notes.txt.")]},
+            ]
+        }
+    ]
     (project / "s.yaml").write_text(yaml.safe_dump(doc))
     driver = headless(project, "--script", "s.yaml", "--approve", "side-effects", "delegate")
     try:
         wait_status(project, "awaiting_approval")
         app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False))
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.view is not None and app.remote_driver
-                           and app.ledger.current_step is not None
-                           and app.ledger.current_step.status == "awaiting_approval")
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.view is not None
+                    and app.remote_driver
+                    and app.ledger.current_step is not None
+                    and app.ledger.current_step.status == "awaiting_approval"
+                ),
+            )
             assert app.ledger.current_step.tool == "Task"
-            await pilot.press("a")                       # the Task: its sub-agent starts
-            await wait_for(pilot, lambda: app.ledger.parent is not None
-                           and app.ledger.current_step is not None
-                           and app.ledger.current_step.status == "awaiting_approval")
+            await pilot.press("a")  # the Task: its sub-agent starts
+            await wait_for(
+                pilot,
+                lambda: (
+                    app.ledger.parent is not None
+                    and app.ledger.current_step is not None
+                    and app.ledger.current_step.status == "awaiting_approval"
+                ),
+            )
             await pilot.pause(0.1)
             assert app.query_one("#header").state.goal == "Write the notes"
             assert [r.tool for r in app.query_one(ToolCallLog).rows] == ["Write"]
-            await pilot.press("a")                       # the sub-agent's Write
+            await pilot.press("a")  # the sub-agent's Write
             await wait_for(pilot, lambda: app.view.status == "completed")
             await wait_for(pilot, lambda: app.ledger is app.view)
             await pilot.pause(0.1)

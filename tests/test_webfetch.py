@@ -35,9 +35,9 @@ PAGE = """<!DOCTYPE html>
 </body></html>"""
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 64
-BIG = 11 * 1024 * 1024          # over WebFetch's 10 MB cap
-SLOW = 3.0                       # seconds the slow routes stall
-SHORT_TIMEOUT = 0.5              # the timeout the tests give WebFetch for slow routes
+BIG = 11 * 1024 * 1024  # over WebFetch's 10 MB cap
+SLOW = 3.0  # seconds the slow routes stall
+SHORT_TIMEOUT = 0.5  # the timeout the tests give WebFetch for slow routes
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -78,8 +78,9 @@ class Handler(BaseHTTPRequestHandler):
             body = "<html><body><p>Caf\u00e9 cr\u00e8me</p></body></html>".encode("latin-1")
             self._send(200, "text/html; charset=iso-8859-1", body)
         elif path == "/meta-charset.html":
-            body = ('<html><head><meta charset="windows-1252"></head>'
-                    "<body><p>\u201cquoted\u201d</p></body></html>").encode("cp1252")
+            body = (
+                '<html><head><meta charset="windows-1252"></head><body><p>\u201cquoted\u201d</p></body></html>'
+            ).encode("cp1252")
             self._send(200, "text/html", body)
         elif path == "/data.json":
             body = json.dumps({"name": "llmos", "items": [1, 2, 3], "ok": True}).encode()
@@ -89,8 +90,7 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/untyped.txt":
             self._send(200, None, b"plain words, no content type\n")
         elif path == "/big.txt":
-            self._send(200, "text/plain", b"".join(b"row %05d of filler text\n" % i
-                                                   for i in range(2000)))
+            self._send(200, "text/plain", b"".join(b"row %05d of filler text\n" % i for i in range(2000)))
         elif path == "/empty":
             self._send(200, "text/plain", b"")
         elif path == "/missing":
@@ -160,8 +160,7 @@ def server() -> Iterator[_Server]:
     srv = _Server(("127.0.0.1", 0), Handler)
     srv.hits = Counter()
     srv.agents = []
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     yield srv
     srv.shutdown()
@@ -179,8 +178,7 @@ def site(server: _Server) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     # A proxy in the environment must not capture requests meant for 127.0.0.1.
-    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                "all_proxy"):
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
 
@@ -236,8 +234,7 @@ def test_schema() -> None:
 async def test_html_becomes_markdown(tool: WebFetchTool, ctx: ToolContext, site: str) -> None:
     text = await fetch(tool, ctx, f"{site}/page.html")
     assert text.startswith(
-        f"Content of {site}/page.html (no model available to answer the prompt; "
-        "the raw page follows):\n\n"
+        f"Content of {site}/page.html (no model available to answer the prompt; the raw page follows):\n\n"
     )
     assert "Title: Test Page & Co" in text
     assert "# Main Heading" in text
@@ -246,13 +243,11 @@ async def test_html_becomes_markdown(tool: WebFetchTool, ctx: ToolContext, site:
     assert "alpha" in text and "42" in text and "Name" in text
     assert "---" in text  # a markdown table rule
     assert "Caf\u00e9 closing words." in text
-    for hidden in ("SCRIPT_TEXT_MARK", "SECOND_SCRIPT_MARK", "STYLE_RULE_MARK", "SVG_TEXT_MARK",
-                   "<script", "<p>"):
+    for hidden in ("SCRIPT_TEXT_MARK", "SECOND_SCRIPT_MARK", "STYLE_RULE_MARK", "SVG_TEXT_MARK", "<script", "<p>"):
         assert hidden not in text
 
 
-async def test_user_agent_names_llmos(tool: WebFetchTool, ctx: ToolContext, site: str,
-                                      server: _Server) -> None:
+async def test_user_agent_names_llmos(tool: WebFetchTool, ctx: ToolContext, site: str, server: _Server) -> None:
     await fetch(tool, ctx, f"{site}/notes.txt")
     assert "llmos-tui" in server.agents[0] and server.agents[0].startswith("Mozilla/5.0")
 
@@ -289,8 +284,9 @@ async def test_prompt_answered_by_runtime(tool: WebFetchTool, ctx: ToolContext, 
         calls.append((prompt, markdown, url))
         return "The value of alpha is 42."
 
-    text = await fetch(tool, with_extra(ctx, webfetch_answer=answer), f"{site}/page.html",
-                       prompt="What is alpha's value?")
+    text = await fetch(
+        tool, with_extra(ctx, webfetch_answer=answer), f"{site}/page.html", prompt="What is alpha's value?"
+    )
     assert text == f"Answer from {site}/page.html:\n\nThe value of alpha is 42."
     assert len(calls) == 1
     prompt, markdown, url = calls[0]
@@ -299,8 +295,7 @@ async def test_prompt_answered_by_runtime(tool: WebFetchTool, ctx: ToolContext, 
     assert "# Main Heading" in markdown and "SCRIPT_TEXT_MARK" not in markdown
 
 
-async def test_failing_answer_falls_back_to_page(tool: WebFetchTool, ctx: ToolContext,
-                                                 site: str) -> None:
+async def test_failing_answer_falls_back_to_page(tool: WebFetchTool, ctx: ToolContext, site: str) -> None:
     async def broken(prompt: str, markdown: str, url: str) -> str:
         raise RuntimeError("model unavailable")
 
@@ -321,8 +316,7 @@ async def test_output_cap(tool: WebFetchTool, tmp_path: Path, site: str) -> None
 # -- redirects ------------------------------------------------------------------------------------
 
 
-async def test_same_host_redirects_followed(tool: WebFetchTool, ctx: ToolContext, site: str,
-                                            server: _Server) -> None:
+async def test_same_host_redirects_followed(tool: WebFetchTool, ctx: ToolContext, site: str, server: _Server) -> None:
     text = await fetch(tool, ctx, f"{site}/chain/4")
     assert text.startswith(f"Content of {site}/page.html ")
     assert "# Main Heading" in text
@@ -331,15 +325,13 @@ async def test_same_host_redirects_followed(tool: WebFetchTool, ctx: ToolContext
     assert "line one" in text
 
 
-async def test_redirect_loop(tool: WebFetchTool, ctx: ToolContext, site: str,
-                             server: _Server) -> None:
+async def test_redirect_loop(tool: WebFetchTool, ctx: ToolContext, site: str, server: _Server) -> None:
     message = await fails(tool, ctx, f"{site}/loop")
     assert "too many redirects" in message and f"{site}/loop" in message
     assert server.hits["/loop"] == web.MAX_REDIRECTS + 1
 
 
-async def test_cross_host_redirect_reported(tool: WebFetchTool, ctx: ToolContext, site: str,
-                                            server: _Server) -> None:
+async def test_cross_host_redirect_reported(tool: WebFetchTool, ctx: ToolContext, site: str, server: _Server) -> None:
     port = server.server_address[1]
     out = await tool.run({"url": f"{site}/cross", "prompt": "Find the heading"}, ctx)
     assert not out.is_error
@@ -351,8 +343,7 @@ async def test_cross_host_redirect_reported(tool: WebFetchTool, ctx: ToolContext
     assert server.hits["/page.html"] == 0  # reported, not followed
 
 
-async def test_redirect_to_other_scheme_refused(tool: WebFetchTool, ctx: ToolContext,
-                                                site: str) -> None:
+async def test_redirect_to_other_scheme_refused(tool: WebFetchTool, ctx: ToolContext, site: str) -> None:
     assert "not an http(s) URL" in await fails(tool, ctx, f"{site}/to-ftp")
 
 
@@ -360,7 +351,7 @@ def test_same_site_rules() -> None:
     same = web._same_site
     assert same("http://127.0.0.1:8000/a", "http://127.0.0.1:8000/b")
     assert same("https://example.com/", "https://www.example.com/x")
-    assert same("http://example.com/", "https://example.com/")         # upgrade only
+    assert same("http://example.com/", "https://example.com/")  # upgrade only
     assert not same("https://example.com/", "http://example.com/")
     assert not same("http://127.0.0.1:8000/", "http://localhost:8000/")
     assert not same("http://127.0.0.1:8000/", "http://127.0.0.1:8001/")
@@ -372,8 +363,7 @@ def test_same_site_rules() -> None:
 
 async def test_http_errors(tool: WebFetchTool, ctx: ToolContext, site: str) -> None:
     assert await fails(tool, ctx, f"{site}/missing") == f"HTTP 404 Not Found for {site}/missing"
-    assert await fails(tool, ctx, f"{site}/boom") == \
-        f"HTTP 500 Internal Server Error for {site}/boom"
+    assert await fails(tool, ctx, f"{site}/boom") == f"HTTP 500 Internal Server Error for {site}/boom"
     assert (await fails(tool, ctx, f"{site}/teapot")).startswith("HTTP 418 ")
 
 
@@ -407,18 +397,21 @@ async def test_connection_refused(tool: WebFetchTool, ctx: ToolContext) -> None:
     assert message.startswith(f"Connection refused by 127.0.0.1:{port}")
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("file:///etc/passwd", "not file://"),
-    ("ftp://127.0.0.1/file", "not ftp://"),
-    ("javascript:alert(1)", "not javascript://"),
-    ("127.0.0.1/page", "not no scheme"),
-    ("http://", "no host"),
-    ("http:///path", "no host"),
-    ("http://127.0.0.1:99999/", "Malformed URL"),
-    ("http://127.0.0.1/a b", "Malformed URL"),
-    ("http://user:pw@127.0.0.1/", "user name or password"),
-    ("", "url is empty"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        ("file:///etc/passwd", "not file://"),
+        ("ftp://127.0.0.1/file", "not ftp://"),
+        ("javascript:alert(1)", "not javascript://"),
+        ("127.0.0.1/page", "not no scheme"),
+        ("http://", "no host"),
+        ("http:///path", "no host"),
+        ("http://127.0.0.1:99999/", "Malformed URL"),
+        ("http://127.0.0.1/a b", "Malformed URL"),
+        ("http://user:pw@127.0.0.1/", "user name or password"),
+        ("", "url is empty"),
+    ],
+)
 async def test_bad_urls(tool: WebFetchTool, ctx: ToolContext, url: str, expected: str) -> None:
     assert expected in await fails(tool, ctx, url)
 
@@ -433,8 +426,7 @@ async def test_non_string_inputs(tool: WebFetchTool, ctx: ToolContext) -> None:
 # -- cache ----------------------------------------------------------------------------------------
 
 
-async def test_cache_hit(tool: WebFetchTool, ctx: ToolContext, site: str,
-                         server: _Server) -> None:
+async def test_cache_hit(tool: WebFetchTool, ctx: ToolContext, site: str, server: _Server) -> None:
     first = await fetch(tool, ctx, f"{site}/counted.html")
     second = await fetch(tool, ctx, f"{site}/counted.html")
     assert first == second
@@ -446,8 +438,7 @@ async def test_cache_hit(tool: WebFetchTool, ctx: ToolContext, site: str,
         seen.append(prompt)
         return "cached answer"
 
-    text = await fetch(tool, with_extra(ctx, webfetch_answer=answer), f"{site}/counted.html",
-                       prompt="second question")
+    text = await fetch(tool, with_extra(ctx, webfetch_answer=answer), f"{site}/counted.html", prompt="second question")
     assert text.endswith("cached answer") and seen == ["second question"]
     assert server.hits["/counted.html"] == 1
     # Another cache (another process) fetches again; failures are never cached.

@@ -14,8 +14,15 @@ from typing import Any
 from llmos_tui.core.errors import BadInput
 
 # the decision commands and the control actions they send
-DECISIONS = {"approve": "approve", "deny": "deny", "skip": "skip", "retry": "retry",
-             "pause": "pause", "resume-run": "resume", "cancel": "cancel"}
+DECISIONS = {
+    "approve": "approve",
+    "deny": "deny",
+    "skip": "skip",
+    "retry": "retry",
+    "pause": "pause",
+    "resume-run": "resume",
+    "cancel": "cancel",
+}
 
 
 def _step_line(tool: str, status: str, inputs: dict[str, Any], width: int) -> str:
@@ -38,8 +45,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"run {st.run_id}: {st.status}" + (f" at step {st.current_step}" if st.current_step else ""))
     print(f"goal: {st.goal}")
-    print(f"mode {st.mode} · runtime {st.runtime} · {st.steps_total} steps · {st.turns} turns · "
-          f"${st.usage.cost_usd:.4f}")
+    print(
+        f"mode {st.mode} · runtime {st.runtime} · {st.steps_total} steps · {st.turns} turns · ${st.usage.cost_usd:.4f}"
+    )
     if st.plan:
         marks = {"completed": "x", "in_progress": "~", "failed": "!", "skipped": "-"}
         for p in st.plan:
@@ -50,14 +58,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     for depth, (sub_id, sub_led) in enumerate(running_subagents(ws, run_id, led), start=1):
         sub = sub_led.snapshot()
         scur = sub.pending_step
-        print(f"{'  ' * depth}↳ sub-agent {sub_id}: {sub.status} · {sub.steps_total} steps · ${sub.usage.cost_usd:.4f}"
-              + (f"; step {scur.n} " + _step_line(scur.tool, scur.status, scur.inputs, 160) if scur is not None else ""))
+        print(
+            f"{'  ' * depth}↳ sub-agent {sub_id}: {sub.status} · {sub.steps_total} steps · ${sub.usage.cost_usd:.4f}"
+            + (f"; step {scur.n} " + _step_line(scur.tool, scur.status, scur.inputs, 160) if scur is not None else "")
+        )
     if st.error:
         print(f"error: {st.error.get('type')}: {st.error.get('message')}")
     if st.status not in ("completed", "failed", "cancelled"):
-        idle = ("a Claude Code session, through its hooks (it goes on when the session calls them)"
-                if st.runtime == "external" else
-                "none (no process drives this run; `llmos-tui resume` continues it)")
+        idle = (
+            "a Claude Code session, through its hooks (it goes on when the session calls them)"
+            if st.runtime == "external"
+            else "none (no process drives this run; `llmos-tui resume` continues it)"
+        )
         print("driver: " + (f"pid {holder.get('pid')}" if holder else idle))
     return 0
 
@@ -78,14 +90,18 @@ def cmd_tools(args: argparse.Namespace) -> int:
     def secs(v: float | None) -> str:
         return "-" if v is None else (f"{v * 1000:.0f}ms" if v < 1 else f"{v:.1f}s")
 
-    print(f"{'tool':<11} {'declared: cost':<14} {'latency':<9} {'side effects':<12} {'approval':<8} │ "
-          f"{'calls':>6} {'errors':>7} {'p50':>7} {'p95':>7} {'$/call':>9} {'denied':>6}")
+    print(
+        f"{'tool':<11} {'declared: cost':<14} {'latency':<9} {'side effects':<12} {'approval':<8} │ "
+        f"{'calls':>6} {'errors':>7} {'p50':>7} {'p95':>7} {'$/call':>9} {'denied':>6}"
+    )
     for r in rows:
         err = "-" if r["error_rate"] is None else f"{r['error_rate']:.0%}"
         cost = "-" if r["cost_per_call"] is None else f"{r['cost_per_call']:.4f}"
-        print(f"{r['tool']:<11} {r['declared_cost']:<14} {r['declared_latency']:<9} {r['side_effects']:<12} "
-              f"{r['approval']:<8} │ {r['calls']:>6} {err:>7} {secs(r['p50_s']):>7} {secs(r['p95_s']):>7} "
-              f"{cost:>9} {r['denied']:>6}")
+        print(
+            f"{r['tool']:<11} {r['declared_cost']:<14} {r['declared_latency']:<9} {r['side_effects']:<12} "
+            f"{r['approval']:<8} │ {r['calls']:>6} {err:>7} {secs(r['p50_s']):>7} {secs(r['p95_s']):>7} "
+            f"{cost:>9} {r['denied']:>6}"
+        )
     n = len(stats.get("runs", []))
     print(f"observed over {n} run{'s' if n != 1 else ''} (system/tool_stats.json; simulated results not timed)")
     return 0
@@ -105,7 +121,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if r.problem:
             print(f"{r.run_id}  (unreadable: {r.problem})")
             continue
-        print(f"{r.run_id}  {r.status:<17} {r.steps:>5} steps  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}")
+        print(
+            f"{r.run_id}  {r.status:<17} {r.steps:>5} steps  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}"
+        )
     return 0
 
 
@@ -130,24 +148,39 @@ def cmd_export(args: argparse.Namespace) -> int:
             since = dt.date.fromisoformat(args.since)
         except ValueError:
             raise BadInput(f"--since needs a date YYYY-MM-DD, not {args.since!r}") from None
-    flags: dict[str, Any] = {"status": args.status, "mode": args.mode,
-                             "human_reviewed": args.human_reviewed, "since": since}
+    flags: dict[str, Any] = {
+        "status": args.status,
+        "mode": args.mode,
+        "human_reviewed": args.human_reviewed,
+        "since": since,
+    }
     ids: list[str] | None
     if args.all:
         filters, ids = Filters.for_all(settings, **flags), None
     else:
         filters, ids = Filters.for_named(**flags), list(dict.fromkeys(ws.resolve_run_id(r) for r in args.run_ids))
     if fmt not in settings.formats:
-        print(f"llmos-tui: note: {fmt} is not in the formats of {settings.path or 'TrainingDataCollector.md'} "
-              f"({', '.join(settings.formats)}); exporting it as asked", file=sys.stderr)
+        print(
+            f"llmos-tui: note: {fmt} is not in the formats of {settings.path or 'TrainingDataCollector.md'} "
+            f"({', '.join(settings.formats)}); exporting it as asked",
+            file=sys.stderr,
+        )
     stats = ExportStats()
-    rows = export_rows(ws, fmt, run_ids=ids, filters=filters, redactor=Redactor.from_settings(settings),
-                       subagents=not args.no_subagents, stats=stats, strict=not args.all)
+    rows = export_rows(
+        ws,
+        fmt,
+        run_ids=ids,
+        filters=filters,
+        redactor=Redactor.from_settings(settings),
+        subagents=not args.no_subagents,
+        stats=stats,
+        strict=not args.all,
+    )
     if args.output == "-":
         try:
             n = write_jsonl(rows, sys.stdout)
             sys.stdout.flush()
-        except BrokenPipeError:   # `| head`: the reader has what it wanted
+        except BrokenPipeError:  # `| head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
         where, say = "stdout", sys.stderr
@@ -164,9 +197,11 @@ def cmd_export(args: argparse.Namespace) -> int:
         notes.append(f"{stats.empty} with nothing to export in this format")
     if stats.unreadable:
         notes.append(f"{len(stats.unreadable)} unreadable")
-    print(f"{n} {fmt} row{'s' if n != 1 else ''} from {stats.runs_exported} of {stats.runs_seen} run"
-          f"{'s' if stats.runs_seen != 1 else ''} written to {where}" + (f"; {'; '.join(notes)}" if notes else ""),
-          file=say)
+    print(
+        f"{n} {fmt} row{'s' if n != 1 else ''} from {stats.runs_exported} of {stats.runs_seen} run"
+        f"{'s' if stats.runs_seen != 1 else ''} written to {where}" + (f"; {'; '.join(notes)}" if notes else ""),
+        file=say,
+    )
     return 0
 
 
@@ -209,16 +244,27 @@ def cmd_decide(args: argparse.Namespace) -> int:
             step = cur.n
         elif not (action == "retry" and led.status == "paused"):
             wanted = WAITS_FOR[action]
-            raise BadInput(f"run {run_id} has no step {' or '.join(w.replace('_', ' ') for w in wanted)} "
-                           f"(status {led.status}); name one with --step N")
+            raise BadInput(
+                f"run {run_id} has no step {' or '.join(w.replace('_', ' ') for w in wanted)} "
+                f"(status {led.status}); name one with --step N"
+            )
     inputs = _inputs_arg(getattr(args, "inputs", None))
-    sent = send_decision(ws, target, action, step=step, feedback=args.feedback, inputs=inputs,
-                         scope="rest" if getattr(args, "rest", False) else None)
+    sent = send_decision(
+        ws,
+        target,
+        action,
+        step=step,
+        feedback=args.feedback,
+        inputs=inputs,
+        scope="rest" if getattr(args, "rest", False) else None,
+    )
     cmd_id = sent.command.id
     what = args.command + (f" step {step}" if step else "") + (f" of sub-agent {run_id}" if run_id != top_id else "")
     if not sent.driven:
-        print(f"{what} queued for run {top_id} ({cmd_id}); no process drives it now: "
-              f"`llmos-tui resume {top_id}` applies it")
+        print(
+            f"{what} queued for run {top_id} ({cmd_id}); no process drives it now: "
+            f"`llmos-tui resume {top_id}` applies it"
+        )
         return 0
     outcome = await_outcome(ws, run_id, cmd_id, sent.journal_offset, timeout=args.timeout)
     if outcome is None:
@@ -241,11 +287,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 
         rel, what = install_claude_hooks(target)
         print(f"{what:>8}  {target.name}/{rel}")
-        print(f"ready: run `claude` in {target}; its tool calls are recorded in workspace/ (llmos-tui watch "
-              f"{target}) and those that need approval wait for `llmos-tui approve` or a watcher's key")
+        print(
+            f"ready: run `claude` in {target}; its tool calls are recorded in workspace/ (llmos-tui watch "
+            f"{target}) and those that need approval wait for `llmos-tui approve` or a watcher's key"
+        )
         return 0
-    print(f"ready: cd {target} && llmos-tui run \"your goal\"   (with ANTHROPIC_API_KEY set; offline: "
-          f"--script FILE replays a script, and `llmos-tui demo` shows the whole thing)")
+    print(
+        f'ready: cd {target} && llmos-tui run "your goal"   (with ANTHROPIC_API_KEY set; offline: '
+        f"--script FILE replays a script, and `llmos-tui demo` shows the whole thing)"
+    )
     return 0
 
 

@@ -48,8 +48,11 @@ def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
     elif kind == "command" and data.get("applied") is False and data.get("reason"):
         line = f"command {data.get('action', '?')} rejected: {data['reason']}"
     if kind == "task":
-        line = (f"sub-agent {data['child']} started" if data.get("event") == "started"
-                else f"sub-agent {data['child']} {data.get('status', 'ended')}")
+        line = (
+            f"sub-agent {data['child']} started"
+            if data.get("event") == "started"
+            else f"sub-agent {data['child']} {data.get('status', 'ended')}"
+        )
     if line and led.parent:  # a Task sub-agent's progress, indented under its parent's step
         line = "  " * int(led.parent.get("depth", 1)) + "↳ " + line
     return line
@@ -62,6 +65,7 @@ def progress_printer(quiet: bool) -> ProgressListener:
         line = progress_line(rec, led)
         if line:
             print(line, flush=True)
+
     return show
 
 
@@ -97,11 +101,12 @@ def report_end(runner: Runner, result: str) -> None:
         cur = inner.ledger.current_step
         what = f"step {cur.n} ({cur.tool}, {cur.status.replace('_', ' ')})" if cur else "a step"
         verbs = decide_verbs(cur.status if cur is not None else "awaiting_approval")
-        print(f"run {st.run_id} stopped at {what}{where}, which needs a decision (--no-wait); "
-              f"decide with `llmos-tui {verbs}`, then `llmos-tui resume`")
+        print(
+            f"run {st.run_id} stopped at {what}{where}, which needs a decision (--no-wait); "
+            f"decide with `llmos-tui {verbs}`, then `llmos-tui resume`"
+        )
     elif result == "paused":
         why = f" ({st.error['message']})" if st.error else ""
         print(f"run {st.run_id} paused{why}; continue with `llmos-tui resume {st.run_id}`")
     else:
-        print(f"run {st.run_id} {result}: {st.steps_total} steps, {st.turns} model turns, "
-              f"${st.usage.cost_usd:.4f}")
+        print(f"run {st.run_id} {result}: {st.steps_total} steps, {st.turns} model turns, ${st.usage.cost_usd:.4f}")

@@ -20,33 +20,50 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def workspace_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--workspace", metavar="DIR",
-                        help="the workspace folder, or a project folder holding workspace/ (default: ./workspace)")
+        sp.add_argument(
+            "--workspace",
+            metavar="DIR",
+            help="the workspace folder, or a project folder holding workspace/ (default: ./workspace)",
+        )
 
     def drive_args(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--headless", action="store_true", help="run without the terminal UI")
         sp.add_argument("--theme", help="colour theme: llmos-dark, llmos-light, llmos-high-contrast (remembered)")
-        sp.add_argument("--approve", choices=["ask", "side-effects", "never"],
-                        help="which tool calls wait for a person (default: SystemAgent.md's approval)")
-        sp.add_argument("--no-wait", action="store_true",
-                        help="stop (exit 3) when a person must decide, instead of waiting")
+        sp.add_argument(
+            "--approve",
+            choices=["ask", "side-effects", "never"],
+            help="which tool calls wait for a person (default: SystemAgent.md's approval)",
+        )
+        sp.add_argument(
+            "--no-wait", action="store_true", help="stop (exit 3) when a person must decide, instead of waiting"
+        )
         sp.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
         workspace_arg(sp)
 
     r = sub.add_parser("run", help="run a goal", description="Run a goal to its end, step by step.")
     r.add_argument("goal", help="what the agent should do")
-    r.add_argument("--mode", choices=["execute", "simulate"], default="execute",
-                   help="execute: real tools; simulate: results simulated, nothing touched")
-    r.add_argument("--runtime", choices=["native", "claude-code", "scripted"],
-                   help="what produces the model's turns (default: scripted with --script, else native)")
+    r.add_argument(
+        "--mode",
+        choices=["execute", "simulate"],
+        default="execute",
+        help="execute: real tools; simulate: results simulated, nothing touched",
+    )
+    r.add_argument(
+        "--runtime",
+        choices=["native", "claude-code", "scripted"],
+        help="what produces the model's turns (default: scripted with --script, else native)",
+    )
     r.add_argument("--script", metavar="FILE", help="YAML script of assistant turns for --runtime scripted")
     r.add_argument("--model", help="model name (default: SystemAgent.md's model)")
     r.add_argument("--max-cost", type=float, metavar="USD", help="pause the run when its cost reaches this")
     drive_args(r)
     r.set_defaults(func=cmd_run)
 
-    rs = sub.add_parser("resume", help="continue a paused or interrupted run",
-                        description="Continue a run from its journal (the latest run by default).")
+    rs = sub.add_parser(
+        "resume",
+        help="continue a paused or interrupted run",
+        description="Continue a run from its journal (the latest run by default).",
+    )
     rs.add_argument("run_id", nargs="?", metavar="RUN_ID")
     rs.add_argument("--max-cost", type=float, metavar="USD", help="raise the run's cost budget")
     drive_args(rs)
@@ -62,46 +79,72 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(rn)
     rn.set_defaults(func=cmd_runs)
 
-    tl = sub.add_parser("tools", help="the ToolMap's declared figures beside the observed ones",
-                        description="Each tool's declared cost, latency, side effects and approval "
-                                    "(system/ClaudeCodeToolMap.md) beside what runs observed "
-                                    "(system/tool_stats.json): calls, error rate, p50/p95 latency, cost.")
+    tl = sub.add_parser(
+        "tools",
+        help="the ToolMap's declared figures beside the observed ones",
+        description="Each tool's declared cost, latency, side effects and approval "
+        "(system/ClaudeCodeToolMap.md) beside what runs observed "
+        "(system/tool_stats.json): calls, error rate, p50/p95 latency, cost.",
+    )
     tl.add_argument("--json", action="store_true", help="machine-readable rows")
     workspace_arg(tl)
     tl.set_defaults(func=cmd_tools)
 
     ex = sub.add_parser(
-        "export", help="turn runs' traces into training data (JSON Lines)",
+        "export",
+        help="turn runs' traces into training data (JSON Lines)",
         description="Export runs as training data, one JSON object per line, redacted. Named runs are "
-                    "exported whatever their status (a killed run: what it has); --all takes every run, "
-                    "sub-agent runs included, that passes TrainingDataCollector.md's filters, which the "
-                    "flags below override. Formats: seed (the trace), anthropic, openai, sharegpt, "
-                    "preference (pairs from edited and denied steps).")
+        "exported whatever their status (a killed run: what it has); --all takes every run, "
+        "sub-agent runs included, that passes TrainingDataCollector.md's filters, which the "
+        "flags below override. Formats: seed (the trace), anthropic, openai, sharegpt, "
+        "preference (pairs from edited and denied steps).",
+    )
     ex.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to export (a prefix or suffix will do)")
     ex.add_argument("--all", action="store_true", help="every run that passes the filters")
-    ex.add_argument("--format", choices=["seed", "anthropic", "openai", "sharegpt", "preference"],
-                    help="default: TrainingDataCollector.md's default_format; a format left out of its "
-                         "`formats` list is still exported when named here")
-    ex.add_argument("-o", "--output", metavar="FILE",
-                    help="where to write (- for stdout); default: <workspace>/<output_dir>/<format>-<time>.jsonl")
-    ex.add_argument("--status", nargs="+", metavar="S",
-                    choices=["completed", "failed", "cancelled", "paused", "running", "awaiting_approval", "planning"],
-                    help="only runs with these statuses (default with --all: the file's filters.status)")
-    ex.add_argument("--mode", nargs="+", metavar="M", choices=["execute", "simulate"],
-                    help="only runs in these modes")
-    ex.add_argument("--human-reviewed", action=argparse.BooleanOptionalAction, default=None,
-                    help="only runs where a person approved, edited, denied, skipped or retried a step")
+    ex.add_argument(
+        "--format",
+        choices=["seed", "anthropic", "openai", "sharegpt", "preference"],
+        help="default: TrainingDataCollector.md's default_format; a format left out of its "
+        "`formats` list is still exported when named here",
+    )
+    ex.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="where to write (- for stdout); default: <workspace>/<output_dir>/<format>-<time>.jsonl",
+    )
+    ex.add_argument(
+        "--status",
+        nargs="+",
+        metavar="S",
+        choices=["completed", "failed", "cancelled", "paused", "running", "awaiting_approval", "planning"],
+        help="only runs with these statuses (default with --all: the file's filters.status)",
+    )
+    ex.add_argument("--mode", nargs="+", metavar="M", choices=["execute", "simulate"], help="only runs in these modes")
+    ex.add_argument(
+        "--human-reviewed",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="only runs where a person approved, edited, denied, skipped or retried a step",
+    )
     ex.add_argument("--since", metavar="YYYY-MM-DD", help="only runs started on or after this date (UTC)")
     ex.add_argument("--no-subagents", action="store_true", help="with --all: leave Task sub-agent runs out")
     workspace_arg(ex)
     ex.set_defaults(func=cmd_export)
 
-    helps = {"approve": "let the pending step run", "deny": "refuse the pending step (give --feedback why)",
-             "skip": "skip the pending step without running it", "retry": "run an uncertain step again",
-             "pause": "pause the run after the current step", "resume-run": "let a paused run go on",
-             "cancel": "cancel the run"}
+    helps = {
+        "approve": "let the pending step run",
+        "deny": "refuse the pending step (give --feedback why)",
+        "skip": "skip the pending step without running it",
+        "retry": "run an uncertain step again",
+        "pause": "pause the run after the current step",
+        "resume-run": "let a paused run go on",
+        "cancel": "cancel the run",
+    }
     for name, text in helps.items():
-        d = sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]} (appends to the run's control.jsonl).")
+        d = sub.add_parser(
+            name, help=text, description=f"{text[0].upper()}{text[1:]} (appends to the run's control.jsonl)."
+        )
         d.add_argument("run_id", nargs="?", metavar="RUN_ID")
         if name in ("approve", "deny", "skip", "retry"):
             d.add_argument("--step", type=int, metavar="N", help="the step (default: the one waiting)")
@@ -110,24 +153,35 @@ def build_parser() -> argparse.ArgumentParser:
             d.add_argument("--inputs", metavar="JSON", help="run the step with these inputs instead")
         if name == "approve":
             d.add_argument("--rest", action="store_true", help="approve this step and every later one")
-        d.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                       help="how long to wait for the driver to apply it (default 10)")
+        d.add_argument(
+            "--timeout",
+            type=float,
+            default=10.0,
+            metavar="S",
+            help="how long to wait for the driver to apply it (default 10)",
+        )
         workspace_arg(d)
         d.set_defaults(func=cmd_decide)
 
-    w = sub.add_parser("watch", help="the TUI on a run another process drives (approve from here)",
-                       description="Follow the latest run of WORKSPACE (default ./workspace) as another "
-                                   "process drives it; keys send decisions through the run's control.jsonl. "
-                                   "A run whose driver died can be taken over with p.")
+    w = sub.add_parser(
+        "watch",
+        help="the TUI on a run another process drives (approve from here)",
+        description="Follow the latest run of WORKSPACE (default ./workspace) as another "
+        "process drives it; keys send decisions through the run's control.jsonl. "
+        "A run whose driver died can be taken over with p.",
+    )
     w.add_argument("workspace_dir", nargs="?", metavar="WORKSPACE")
     w.add_argument("--theme", help="colour theme (remembered)")
     workspace_arg(w)
     w.set_defaults(func=cmd_watch)
 
-    sv = sub.add_parser("serve", help="the TUI in a web browser (watch mode), on 127.0.0.1",
-                        description="Serve `llmos-tui watch WORKSPACE` to web browsers through textual-serve. "
-                                    "Binds 127.0.0.1 unless --host is given: whoever reaches the port can "
-                                    "approve commands.")
+    sv = sub.add_parser(
+        "serve",
+        help="the TUI in a web browser (watch mode), on 127.0.0.1",
+        description="Serve `llmos-tui watch WORKSPACE` to web browsers through textual-serve. "
+        "Binds 127.0.0.1 unless --host is given: whoever reaches the port can "
+        "approve commands.",
+    )
     sv.add_argument("workspace_dir", nargs="?", metavar="WORKSPACE")
     sv.add_argument("--host", help="address to bind (default 127.0.0.1; anything else is reachable by others)")
     sv.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -135,32 +189,52 @@ def build_parser() -> argparse.ArgumentParser:
     workspace_arg(sv)
     sv.set_defaults(func=cmd_serve)
 
-    dm = sub.add_parser("demo", help="the offline demo: a scripted agent, real tools, the real TUI",
-                        description="Open a bundled scenario in the TUI: a scripted model, real tools in a "
-                                    "temporary (or named) workspace, and a small web page served on 127.0.0.1.")
-    dm.add_argument("--scenario", choices=["weather", "notes"], default="weather",
-                    help="weather: the seed's London weather goal (default); notes: tidy meeting notes")
+    dm = sub.add_parser(
+        "demo",
+        help="the offline demo: a scripted agent, real tools, the real TUI",
+        description="Open a bundled scenario in the TUI: a scripted model, real tools in a "
+        "temporary (or named) workspace, and a small web page served on 127.0.0.1.",
+    )
+    dm.add_argument(
+        "--scenario",
+        choices=["weather", "notes"],
+        default="weather",
+        help="weather: the seed's London weather goal (default); notes: tidy meeting notes",
+    )
     drive_args(dm)
     dm.set_defaults(func=cmd_demo, approve="side-effects")
 
-    i = sub.add_parser("init", help="lay out system/ and workspace/",
-                       description="Create system/ (default agent documents) and workspace/ in DIR; "
-                                   "never overwrites a file.")
+    i = sub.add_parser(
+        "init",
+        help="lay out system/ and workspace/",
+        description="Create system/ (default agent documents) and workspace/ in DIR; never overwrites a file.",
+    )
     i.add_argument("dir", nargs="?", metavar="DIR")
-    i.add_argument("--claude", action="store_true",
-                   help="also add hooks to DIR/.claude/settings.json, so the Claude Code sessions you run "
-                        "there are recorded and gated as runs (keeps the file's other settings)")
+    i.add_argument(
+        "--claude",
+        action="store_true",
+        help="also add hooks to DIR/.claude/settings.json, so the Claude Code sessions you run "
+        "there are recorded and gated as runs (keeps the file's other settings)",
+    )
     i.set_defaults(func=cmd_init)
 
-    hk = sub.add_parser("hook", help="Claude Code's hook (set up by `init --claude`): records a session's "
-                                     "tool calls as a run, waits for approvals",
-                        description="Read a Claude Code hook event (PreToolUse, PostToolUse, "
-                                    "PostToolUseFailure, Stop) as JSON on stdin and record it in the run of "
-                                    "that session in <cwd>/workspace. A PreToolUse that needs approval waits "
-                                    "for `llmos-tui approve|deny|skip` or a watcher's key and answers in "
-                                    "Claude Code's hook JSON; after --wait seconds it hands the question "
-                                    "back to Claude Code's own prompt.")
-    hk.add_argument("--wait", type=float, default=120.0, metavar="S",
-                    help="how long a call waits for a decision here before Claude Code asks (default 120)")
+    hk = sub.add_parser(
+        "hook",
+        help="Claude Code's hook (set up by `init --claude`): records a session's "
+        "tool calls as a run, waits for approvals",
+        description="Read a Claude Code hook event (PreToolUse, PostToolUse, "
+        "PostToolUseFailure, Stop) as JSON on stdin and record it in the run of "
+        "that session in <cwd>/workspace. A PreToolUse that needs approval waits "
+        "for `llmos-tui approve|deny|skip` or a watcher's key and answers in "
+        "Claude Code's hook JSON; after --wait seconds it hands the question "
+        "back to Claude Code's own prompt.",
+    )
+    hk.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="S",
+        help="how long a call waits for a decision here before Claude Code asks (default 120)",
+    )
     hk.set_defaults(func=cmd_hook)
     return p

@@ -40,8 +40,7 @@ async def drive(runner: Runner, quiet: bool) -> str:
         if interrupts == 1:
             from llmos_tui.core.control import new_command
 
-            print("pausing after the current step, then exiting (again to stop at once)…",
-                  file=sys.stderr, flush=True)
+            print("pausing after the current step, then exiting (again to stop at once)…", file=sys.stderr, flush=True)
             runner.exit_when_paused = True
             runner.submit(new_command("pause", feedback="interrupted from the terminal"))
         elif task is not None:
@@ -67,8 +66,15 @@ def drive_headless(runner: Runner, args: argparse.Namespace) -> int:
 def request_from(args: argparse.Namespace) -> RunRequest:
     from llmos_tui.core.session import RunRequest
 
-    return RunRequest(goal=args.goal, runtime=args.runtime, script=Path(args.script) if args.script else None,
-                      mode=args.mode, model=args.model, approval=args.approve, max_cost_usd=args.max_cost)
+    return RunRequest(
+        goal=args.goal,
+        runtime=args.runtime,
+        script=Path(args.script) if args.script else None,
+        mode=args.mode,
+        model=args.model,
+        approval=args.approve,
+        max_cost_usd=args.max_cost,
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -86,8 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
     led = runner.ledger
     if not args.quiet:
-        print(f"run {runner.run_id} started: {led.goal} (mode {led.mode}, "
-              f"runtime {led.runtime}, approval {led.approval})", flush=True)
+        print(
+            f"run {runner.run_id} started: {led.goal} (mode {led.mode}, "
+            f"runtime {led.runtime}, approval {led.approval})",
+            flush=True,
+        )
     code = drive_headless(runner, args)
     args.fast_exit = runner.ledger.runtime == "native"
     return code
@@ -105,8 +114,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
         preflight(ws)
         return run_tui(ws.root, args, resume_run_id=run_id)
-    runner = resume_run(ws, run_id, approval=args.approve, max_cost_usd=args.max_cost,
-                        options=RunOptions(no_wait=args.no_wait))
+    runner = resume_run(
+        ws, run_id, approval=args.approve, max_cost_usd=args.max_cost, options=RunOptions(no_wait=args.no_wait)
+    )
     if not args.quiet:
         print(f"run {run_id} resumed at {runner.ledger.status}: {runner.ledger.goal}", flush=True)
     code = drive_headless(runner, args)
@@ -180,7 +190,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             from llmos_tui.core.session import preflight
 
             preflight(ws, req)
-            code = run_tui(ws.root, args, request=req,
-                           note=f"demo · page served on {site.base_url}", default_request=req)
+            code = run_tui(
+                ws.root, args, request=req, note=f"demo · page served on {site.base_url}", default_request=req
+            )
     print(f"the demo's files are in {demo.project} (look: llmos-tui status --workspace {demo.project})")
     return code

@@ -84,15 +84,24 @@ def load_agent_config(path: Path) -> AgentConfig:
     prices = section("prices")
     for m, table in prices.items():
         if not isinstance(table, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in table.values()):
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in table.values()
+        ):
             fail("prices", f"prices.{m} must map input/output/cache_write/cache_read to numbers")
     if not fm.body.strip():
         raise FileFormatError(p, None, "the body (the system prompt) is empty")
     return AgentConfig(
-        name=str(d.get("name", "SystemAgent")), model=model,
-        max_turns=get_int("max_turns", 60, 1), max_tokens=get_int("max_tokens", 8192, 1),
+        name=str(d.get("name", "SystemAgent")),
+        model=model,
+        max_turns=get_int("max_turns", 60, 1),
+        max_tokens=get_int("max_tokens", 8192, 1),
         max_task_depth=get_int("max_task_depth", 2, 0),
-        approval=approval, max_cost_usd=float(cost) if cost is not None else None,
-        allow_read=lists["allow_read"], allow_write=lists["allow_write"], memory_top_k=top_k,
-        recent_steps=recent, prices=prices, system_prompt=fm.body.strip() + "\n", path=p,
+        approval=approval,
+        max_cost_usd=float(cost) if cost is not None else None,
+        allow_read=lists["allow_read"],
+        allow_write=lists["allow_write"],
+        memory_top_k=top_k,
+        recent_steps=recent,
+        prices=prices,
+        system_prompt=fm.body.strip() + "\n",
+        path=p,
     )

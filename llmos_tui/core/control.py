@@ -26,7 +26,7 @@ class Command:
     step: int | None = None
     inputs: dict[str, Any] | None = None
     feedback: str | None = None
-    scope: str | None = None      # "rest" on approve: approve this step and every later one
+    scope: str | None = None  # "rest" on approve: approve this step and every later one
     at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -51,10 +51,23 @@ class BadCommand:
     reason: str
 
 
-def new_command(action: str, *, step: int | None = None, inputs: dict[str, Any] | None = None,
-                feedback: str | None = None, scope: str | None = None) -> Command:
-    return Command(id="c-" + secrets.token_hex(6), action=action, step=step, inputs=inputs,
-                   feedback=feedback, scope=scope, at=utcnow())
+def new_command(
+    action: str,
+    *,
+    step: int | None = None,
+    inputs: dict[str, Any] | None = None,
+    feedback: str | None = None,
+    scope: str | None = None,
+) -> Command:
+    return Command(
+        id="c-" + secrets.token_hex(6),
+        action=action,
+        step=step,
+        inputs=inputs,
+        feedback=feedback,
+        scope=scope,
+        at=utcnow(),
+    )
 
 
 def parse_command(raw: bytes) -> Command:
@@ -91,8 +104,9 @@ def parse_command(raw: bytes) -> Command:
     scope = d.get("scope")
     if scope not in (None, "rest"):
         raise ValueError("scope must be 'rest' or absent")
-    return Command(id=cid, action=action, step=step, inputs=inputs, feedback=feedback,
-                   scope=scope, at=str(d.get("at") or ""))
+    return Command(
+        id=cid, action=action, step=step, inputs=inputs, feedback=feedback, scope=scope, at=str(d.get("at") or "")
+    )
 
 
 class ControlChannel:
@@ -128,7 +142,7 @@ class ControlChannel:
             nl = data.find(b"\n", pos - offset)
             if nl < 0:
                 break
-            raw = data[pos - offset:nl]
+            raw = data[pos - offset : nl]
             end = offset + nl + 1
             if raw.strip():
                 try:

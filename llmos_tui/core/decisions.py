@@ -61,9 +61,9 @@ def running_subagents(ws: Workspace, run_id: str, ledger: Ledger) -> Iterator[tu
 
 @dataclass(frozen=True)
 class DecisionTarget:
-    top_id: str      # the run whose control.jsonl carries the command
-    run_id: str      # the run that decides: top_id, or the sub-agent a Task step of it is running
-    ledger: Ledger   # run_id's, as its journal tells it
+    top_id: str  # the run whose control.jsonl carries the command
+    run_id: str  # the run that decides: top_id, or the sub-agent a Task step of it is running
+    ledger: Ledger  # run_id's, as its journal tells it
 
 
 def decision_target(ws: Workspace, run_id: str) -> DecisionTarget:
@@ -91,13 +91,20 @@ def waiting_step(ledger: Ledger, action: str) -> StepRecord | None:
 class SentDecision:
     command: Command
     target: DecisionTarget
-    journal_offset: int   # the deciding run's journal size before the command was sent
-    driven: bool          # a live process drives the run (else the command waits for a resume)
+    journal_offset: int  # the deciding run's journal size before the command was sent
+    driven: bool  # a live process drives the run (else the command waits for a resume)
 
 
-def send_decision(ws: Workspace, target: DecisionTarget, action: str, *, step: int | None = None,
-                  inputs: dict[str, Any] | None = None, feedback: str | None = None,
-                  scope: str | None = None) -> SentDecision:
+def send_decision(
+    ws: Workspace,
+    target: DecisionTarget,
+    action: str,
+    *,
+    step: int | None = None,
+    inputs: dict[str, Any] | None = None,
+    feedback: str | None = None,
+    scope: str | None = None,
+) -> SentDecision:
     """Append the command to the top run's control.jsonl; its outcome is journalled after
     `journal_offset` in the deciding run's journal (see `await_outcome`)."""
     offset = ws.journal_path(target.run_id).stat().st_size
@@ -106,8 +113,9 @@ def send_decision(ws: Workspace, target: DecisionTarget, action: str, *, step: i
     return SentDecision(cmd, target, offset, driver(ws, target.top_id) is not None)
 
 
-def await_outcome(ws: Workspace, run_id: str, cmd_id: str, offset: int, timeout: float, *,
-                  poll: float = 0.05) -> dict[str, Any] | None:
+def await_outcome(
+    ws: Workspace, run_id: str, cmd_id: str, offset: int, timeout: float, *, poll: float = 0.05
+) -> dict[str, Any] | None:
     """The `data` of the command record the driver journals for `cmd_id` in `run_id`'s journal
     after `offset` (its id, action, `applied`, and a `reason` when rejected), or None when none
     lands within `timeout` seconds. Only complete lines are read."""

@@ -48,7 +48,7 @@ def split(text: str, path: str) -> FrontMatter:
         data = {}
     if not isinstance(data, dict):
         raise FileFormatError(path, 2, "front matter must be a YAML mapping (key: value lines)")
-    return FrontMatter(data=data, body="".join(lines[end + 1:]), first_line=2)
+    return FrontMatter(data=data, body="".join(lines[end + 1 :]), first_line=2)
 
 
 def load_yaml(text: str, path: str, *, line_offset: int = 0) -> Any:
@@ -70,8 +70,7 @@ def load_yaml(text: str, path: str, *, line_offset: int = 0) -> Any:
 
 def dump_yaml(data: Any) -> str:
     """Block-style YAML in key order, Unicode kept readable."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100,
-                     default_flow_style=False)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
 
 
 def key_line(text: str, key: str, *, default: int | None = None) -> int | None:

@@ -47,7 +47,6 @@ def _umask() -> int:
     return _UMASK
 
 
-
 def fsync_dir(path: Path) -> None:
     """fsync a directory (makes a rename or a new file durable); a no-op where unsupported."""
     try:

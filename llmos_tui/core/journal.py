@@ -34,9 +34,16 @@ class Journal:
             self.seq = _last_seq(self.path)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 
-    def append(self, kind: Kind, *, step: int | None = None, frm: str | None = None,
-               to: str | None = None, data: dict[str, Any] | None = None,
-               sync: bool = False) -> JournalRecord:
+    def append(
+        self,
+        kind: Kind,
+        *,
+        step: int | None = None,
+        frm: str | None = None,
+        to: str | None = None,
+        data: dict[str, Any] | None = None,
+        sync: bool = False,
+    ) -> JournalRecord:
         self.seq += 1
         rec = make_record(self.seq, utcnow(), kind, step=step, frm=frm, to=to, data=data)
         os.write(self._fd, (_dumps(rec) + "\n").encode("utf-8"))

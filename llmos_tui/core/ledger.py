@@ -29,13 +29,13 @@ class StepRecord:
     turn: int
     status: str = "proposed"
     proposed_inputs: dict[str, Any] | None = None  # the model's inputs, when a person edited them
-    content: Any = None          # tool_result content given to the model
+    content: Any = None  # tool_result content given to the model
     is_error: bool = False
     started_at: str | None = None
     duration_s: float | None = None
     simulated: bool = False
-    executing: bool = False      # the tool was started (not merely approved) since it last went running
-    extra_cost: float = 0.0      # model calls made for this step itself (simulation, WebFetch's answer)
+    executing: bool = False  # the tool was started (not merely approved) since it last went running
+    extra_cost: float = 0.0  # model calls made for this step itself (simulation, WebFetch's answer)
     human: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -45,8 +45,11 @@ class StepRecord:
     def result_preview(self) -> str | None:
         if self.content is None:
             return None
-        text = self.content if isinstance(self.content, str) else " ".join(
-            b.get("text", f"[{b.get('type')}]") for b in self.content if isinstance(b, dict))
+        text = (
+            self.content
+            if isinstance(self.content, str)
+            else " ".join(b.get("text", f"[{b.get('type')}]") for b in self.content if isinstance(b, dict))
+        )
         text = text.strip()
         first = text.splitlines()[0] if text else ""
         if len(first) > RESULT_PREVIEW_CHARS:
@@ -54,13 +57,23 @@ class StepRecord:
         return ("error: " + first) if self.is_error else first
 
     def view(self) -> StepView:
-        return StepView(n=self.n, tool=self.tool, inputs=self.inputs, status=self.status,
-                        side_effects=self.side_effects, result=self.result_preview(),
-                        duration_s=self.duration_s, simulated=self.simulated)
+        return StepView(
+            n=self.n,
+            tool=self.tool,
+            inputs=self.inputs,
+            status=self.status,
+            side_effects=self.side_effects,
+            result=self.result_preview(),
+            duration_s=self.duration_s,
+            simulated=self.simulated,
+        )
 
     def tool_result_block(self) -> dict[str, Any]:
-        block: dict[str, Any] = {"type": "tool_result", "tool_use_id": self.tool_use_id,
-                                 "content": self.content if self.content is not None else ""}
+        block: dict[str, Any] = {
+            "type": "tool_result",
+            "tool_use_id": self.tool_use_id,
+            "content": self.content if self.content is not None else "",
+        }
         if self.is_error:
             block["is_error"] = True
         return block
@@ -81,21 +94,21 @@ class Ledger:
         self.updated_at = ""
         self.variables: dict[str, Any] = {}
         self.plan: tuple[PlanItem, ...] = ()
-        self.steps: list[StepRecord] = []           # index n-1
+        self.steps: list[StepRecord] = []  # index n-1
         self.by_tool_use: dict[str, StepRecord] = {}
         self.messages: list[dict[str, Any]] = []
         self.usage = Usage()
         self.error: dict[str, Any] | None = None
         self.turns = 0
-        self.turn_costs: list[float] = []   # per model turn
-        self.turn_calls: list[int] = []     # tool calls each turn proposed
+        self.turn_costs: list[float] = []  # per model turn
+        self.turn_calls: list[int] = []  # tool calls each turn proposed
         self.last_text: str | None = None
         self.last_stop_reason: str | None = None
         self.approval = "side-effects"
         self.config: dict[str, Any] = {}
-        self.memory = ""          # the SmartMemory text this run's system prompt carries
-        self.parent: dict[str, Any] | None = None   # a Task sub-agent's parent run and step
-        self.active_child: str | None = None        # the sub-agent run a Task step is running now
+        self.memory = ""  # the SmartMemory text this run's system prompt carries
+        self.parent: dict[str, Any] | None = None  # a Task sub-agent's parent run and step
+        self.active_child: str | None = None  # the sub-agent run a Task step is running now
         self.commands_seen: set[str] = set()
         self.control_offset = 0
         self.seq = 0
@@ -104,15 +117,17 @@ class Ledger:
     # ------------------------------------------------------------ folding
 
     @classmethod
-    def from_records(cls, records: Iterable[JournalRecord], path: str = "journal.jsonl", *,
-                     keep_messages: bool = True) -> "Ledger":
+    def from_records(
+        cls, records: Iterable[JournalRecord], path: str = "journal.jsonl", *, keep_messages: bool = True
+    ) -> "Ledger":
         led = cls(keep_messages=keep_messages)
         for rec in records:
             try:
                 led.apply(rec)
             except (IllegalTransition, KeyError, TypeError, IndexError) as exc:
-                raise FileFormatError(path, None, f"journal record seq {rec.get('seq')} "
-                                      f"({rec.get('kind')}) does not apply: {exc}") from None
+                raise FileFormatError(
+                    path, None, f"journal record seq {rec.get('seq')} ({rec.get('kind')}) does not apply: {exc}"
+                ) from None
         return led
 
     def apply(self, rec: JournalRecord) -> None:
@@ -184,9 +199,14 @@ class Ledger:
         if rec.get("from") is None:  # a new step
             if n != len(self.steps) + 1:
                 raise IllegalTransition(f"step {n} proposed out of order")
-            step = StepRecord(n=n, tool=data["tool"], inputs=dict(data.get("inputs") or {}),
-                              tool_use_id=data["tool_use_id"],
-                              side_effects=data.get("side_effects", "none"), turn=data.get("turn", 0))
+            step = StepRecord(
+                n=n,
+                tool=data["tool"],
+                inputs=dict(data.get("inputs") or {}),
+                tool_use_id=data["tool_use_id"],
+                side_effects=data.get("side_effects", "none"),
+                turn=data.get("turn", 0),
+            )
             self.steps.append(step)
             self.by_tool_use[step.tool_use_id] = step
             return
@@ -261,7 +281,7 @@ class Ledger:
         """The step a person decides now: the first unsettled one awaiting approval or uncertain.
         Usually the current step; with parallel calls (the claude-code runtime) a call may still
         be running before it."""
-        for s in self.steps[self.first_unsettled:]:
+        for s in self.steps[self.first_unsettled :]:
             if s.status in ("awaiting_approval", "uncertain"):
                 return s
         return None
@@ -275,11 +295,23 @@ class Ledger:
     def snapshot(self, recent: int = 20) -> RunState:
         cur = self.current_step
         return RunState(
-            run_id=self.run_id, goal=self.goal, mode=self.mode, runtime=self.runtime,
-            status=self.status, current_step=cur.n if cur else None, model=self.model,
-            started_at=self.started_at, updated_at=self.updated_at, variables=dict(self.variables),
-            plan=self.plan, steps=tuple(s.view() for s in self.steps[-recent:]), usage=self.usage,
-            error=self.error, steps_total=len(self.steps), turns=self.turns, last_text=self.last_text,
+            run_id=self.run_id,
+            goal=self.goal,
+            mode=self.mode,
+            runtime=self.runtime,
+            status=self.status,
+            current_step=cur.n if cur else None,
+            model=self.model,
+            started_at=self.started_at,
+            updated_at=self.updated_at,
+            variables=dict(self.variables),
+            plan=self.plan,
+            steps=tuple(s.view() for s in self.steps[-recent:]),
+            usage=self.usage,
+            error=self.error,
+            steps_total=len(self.steps),
+            turns=self.turns,
+            last_text=self.last_text,
             journal_seq=self.seq,
         )
 

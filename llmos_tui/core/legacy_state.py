@@ -28,8 +28,15 @@ from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.state import PlanItem, RunState
 from llmos_tui.core.statuses import RUN_STATUSES
 
-__all__ = ["LegacyStep", "LegacyState", "is_legacy", "parse_legacy", "to_run_state",
-           "normalise_step_status", "normalise_run_status"]
+__all__ = [
+    "LegacyStep",
+    "LegacyState",
+    "is_legacy",
+    "parse_legacy",
+    "to_run_state",
+    "normalise_step_status",
+    "normalise_run_status",
+]
 
 
 @dataclass(frozen=True)
@@ -50,38 +57,43 @@ class LegacyState:
 
 # ---------------------------------------------------------------- status words
 
+
 def _table(groups: dict[str, str]) -> dict[str, str]:
     return {word: status for status, words in groups.items() for word in words.split()}
 
 
-_STEP_WORDS = _table({
-    "completed": "done complete completed success successful succeeded finished ok passed pass "
-                 "accomplished achieved resolved",
-    "in_progress": "in_progress inprogress progress running active ongoing started executing working "
-                   "current waiting awaiting awaiting_approval awaiting_input awaiting_confirmation "
-                   "awaiting_review needs_approval pending_approval waiting_for_approval "
-                   "requires_approval approval_required in_flight processing underway paused",
-    "failed": "failed fail failure error errored errors aborted abort cancelled canceled denied "
-              "rejected timeout timed_out crashed broken",
-    "skipped": "skipped skip omitted not_applicable n_a na not_needed bypassed ignored",
-    "pending": "pending not_started not_yet_started todo to_do queued planned scheduled tbd upcoming "
-               "waiting_to_start ready new open next not_done incomplete",
-})
+_STEP_WORDS = _table(
+    {
+        "completed": "done complete completed success successful succeeded finished ok passed pass "
+        "accomplished achieved resolved",
+        "in_progress": "in_progress inprogress progress running active ongoing started executing working "
+        "current waiting awaiting awaiting_approval awaiting_input awaiting_confirmation "
+        "awaiting_review needs_approval pending_approval waiting_for_approval "
+        "requires_approval approval_required in_flight processing underway paused",
+        "failed": "failed fail failure error errored errors aborted abort cancelled canceled denied "
+        "rejected timeout timed_out crashed broken",
+        "skipped": "skipped skip omitted not_applicable n_a na not_needed bypassed ignored",
+        "pending": "pending not_started not_yet_started todo to_do queued planned scheduled tbd upcoming "
+        "waiting_to_start ready new open next not_done incomplete",
+    }
+)
 
-_RUN_WORDS = _table({
-    "running": "in_progress inprogress progress running active ongoing started executing working "
-               "in_flight processing underway resumed",
-    "completed": "done complete completed success successful succeeded finished ok passed accomplished",
-    "failed": "failed fail failure error errored aborted cancelled canceled crashed timeout timed_out "
-              "denied rejected terminated",
-    "paused": "paused on_hold suspended stopped halted blocked interrupted",
-    "awaiting_approval": "awaiting_approval awaiting waiting waiting_for_approval needs_approval "
-                         "pending_approval requires_approval approval_required awaiting_input "
-                         "awaiting_user waiting_for_user waiting_for_input awaiting_confirmation "
-                         "awaiting_review needs_review needs_input",
-    "planning": "planning planned pending not_started not_yet_started initialized initialised "
-                "initializing new created queued ready draft scheduled todo",
-})
+_RUN_WORDS = _table(
+    {
+        "running": "in_progress inprogress progress running active ongoing started executing working "
+        "in_flight processing underway resumed",
+        "completed": "done complete completed success successful succeeded finished ok passed accomplished",
+        "failed": "failed fail failure error errored aborted cancelled canceled crashed timeout timed_out "
+        "denied rejected terminated",
+        "paused": "paused on_hold suspended stopped halted blocked interrupted",
+        "awaiting_approval": "awaiting_approval awaiting waiting waiting_for_approval needs_approval "
+        "pending_approval requires_approval approval_required awaiting_input "
+        "awaiting_user waiting_for_user waiting_for_input awaiting_confirmation "
+        "awaiting_review needs_review needs_input",
+        "planning": "planning planned pending not_started not_yet_started initialized initialised "
+        "initializing new created queued ready draft scheduled todo",
+    }
+)
 
 _STEP_EMOJI = {
     **dict.fromkeys("✅✔☑✓🟢", "completed"),
@@ -98,12 +110,22 @@ _RUN_EMOJI = {
     **dict.fromkeys("✋🙋", "awaiting_approval"),
     **dict.fromkeys("⬜☐◻🔲🕐", "planning"),
 }
-_CHECKBOX = {"x": "completed", "X": "completed", " ": "pending", "": "pending", "~": "in_progress",
-             "/": "in_progress", ">": "in_progress", "-": "skipped", "!": "failed"}
+_CHECKBOX = {
+    "x": "completed",
+    "X": "completed",
+    " ": "pending",
+    "": "pending",
+    "~": "in_progress",
+    "/": "in_progress",
+    ">": "in_progress",
+    "-": "skipped",
+    "!": "failed",
+}
 
 # Emoji and pictographs (arrows and dashes are left alone: they belong to titles).
-_EMOJI = re.compile("[\u2300-\u23FF\u25A0-\u25FF\u2600-\u27BF\u2B00-\u2BFF"
-                    "\U0001F000-\U0001FAFF\uFE0E\uFE0F\u200D\u20E3]")
+_EMOJI = re.compile(
+    "[\u2300-\u23ff\u25a0-\u25ff\u2600-\u27bf\u2b00-\u2bff\U0001f000-\U0001faff\ufe0e\ufe0f\u200d\u20e3]"
+)
 _CUT = re.compile(r"\(|\[|\s[-–—]\s|[,;:.]")
 
 
@@ -145,31 +167,33 @@ def normalise_run_status(raw: str) -> str | None:
 
 # ---------------------------------------------------------------- lines
 
-_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]++(.*))?$")   # closing #s are cut in _heading()
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]++(.*))?$")  # closing #s are cut in _heading()
 _FENCE = re.compile(r"^\s{0,3}(```|~~~)")
 _KV = re.compile(r"^\s*+(?:[-*+•]\s++|\d+[.)]\s++)?(?:>\s*+)?(?P<key>[^:|\[\]]{1,60}+):(?!//)\s*+(?P<val>.*)$")
 _KEY_OK = re.compile(r"^[A-Za-z][A-Za-z0-9 _/()&'.#-]{0,40}$")
 _TABLE_ROW = re.compile(r"^\s*\|(.+)\|\s*$")
 _LIST_ITEM = re.compile(r"^(?P<indent>\s*)(?:[-*+•]|(?P<num>\d+)[.)])\s+(?P<text>.*)$")
 _BOX = re.compile(r"^\[(?P<mark>[ xX~/>!-]?)\]\s*(?P<rest>.*)$")
-_STEP_WORD = re.compile(r"^step\s*#?\s*(?P<n>\d+)\b(?:\s*(?:of|/)\s*\d+)?\s*[:.)\-–—|]*\s*(?P<title>.*)$",
-                        re.IGNORECASE)
+_STEP_WORD = re.compile(
+    r"^step\s*#?\s*(?P<n>\d+)\b(?:\s*(?:of|/)\s*\d+)?\s*[:.)\-–—|]*\s*(?P<title>.*)$", re.IGNORECASE
+)
 _NUMBERED = re.compile(r"^(?P<n>\d+)\s*[.):\-–—]\s*(?P<title>.+)$")
-_PLAN = re.compile(r"^(the_)?((current|execution|action|task|work|overall|planned|detailed)_)?(plan|steps)"
-                   r"(_(of_action|and_progress|progress|status|overview))?$")
+_PLAN = re.compile(
+    r"^(the_)?((current|execution|action|task|work|overall|planned|detailed)_)?(plan|steps)"
+    r"(_(of_action|and_progress|progress|status|overview))?$"
+)
 _METADATA_NAMES = {"run_info", "run_information", "execution_info", "execution_details", "run_details"}
-_GOAL_NAMES = {"goal", "the_goal", "user_goal", "main_goal", "objective", "task", "mission", "request",
-               "user_request"}
-_GENERIC_TITLES = re.compile(r"^(llmunix_|llm_os_|llmos_|agent_|run_)?(execution_state|state|execution_log|"
-                             r"execution_state_md|execution)$")
+_GOAL_NAMES = {"goal", "the_goal", "user_goal", "main_goal", "objective", "task", "mission", "request", "user_request"}
+_GENERIC_TITLES = re.compile(
+    r"^(llmunix_|llm_os_|llmos_|agent_|run_)?(execution_state|state|execution_log|"
+    r"execution_state_md|execution)$"
+)
 
-_GOAL_KEYS = ("goal", "user_goal", "main_goal", "objective", "task", "mission", "request", "user_request",
-              "prompt")
+_GOAL_KEYS = ("goal", "user_goal", "main_goal", "objective", "task", "mission", "request", "user_request", "prompt")
 _RUN_STATUS_KEYS = ("status", "run_status", "overall_status", "execution_status", "current_status", "state")
 _STEP_STATUS_KEYS = {"status", "state", "step_status", "current_status"}
 _CURRENT_KEYS = ("current_step", "current_step_number", "active_step", "current", "on_step", "step")
-_TITLE_KEYS = ("title", "name", "action", "description", "task", "objective", "goal", "summary", "purpose",
-               "what")
+_TITLE_KEYS = ("title", "name", "action", "description", "task", "objective", "goal", "summary", "purpose", "what")
 _EMPTY_VALUES = {"", "none", "n_a", "na", "null", "nil", "no", "nothing", "tbd"}
 
 
@@ -224,7 +248,7 @@ class _Heading:
     idx: int
     level: int
     raw: str
-    kind: str           # metadata | plan | goal | step | numbered | other
+    kind: str  # metadata | plan | goal | step | numbered | other
     n: int | None = None
     title: str = ""
 
@@ -313,22 +337,23 @@ def _title_and_status(raw: str) -> tuple[str, str | None]:
     if bracket:
         word = _match(bracket.group(1), _STEP_WORDS, {})
         if word:
-            status, s = word, s[:bracket.start()]
+            status, s = word, s[: bracket.start()]
     seps = list(re.finditer(r"(?<!\s)(?:\s++[-–—|]\s++|\s*+:\s++)", s))
     if seps and seps[-1].start() > 0:  # `Save to file — done`: a trailing status word
-        word = _norm(s[seps[-1].end():])
+        word = _norm(s[seps[-1].end() :])
         if word in _STEP_WORDS:
-            status, s = _STEP_WORDS[word], s[:seps[-1].start()]
+            status, s = _STEP_WORDS[word], s[: seps[-1].start()]
     title = _unmark(s.strip().rstrip(":-–—|").strip())
     return title, status or emoji_status
 
 
 # ---------------------------------------------------------------- reading
 
+
 def _section_end(headings: list[_Heading], pos: int, n_lines: int, *, keep_steps: bool = False) -> int:
     """Line index where the section opened by headings[pos] ends."""
     level = headings[pos].level
-    for h in headings[pos + 1:]:
+    for h in headings[pos + 1 :]:
         if h.level <= level and not (keep_steps and h.kind == "step"):
             return h.idx
     return n_lines
@@ -377,24 +402,23 @@ def _block_details(lines: list[str], start: int, end: int) -> tuple[str | None, 
     return status, _unmark(_strip_emoji(title))
 
 
-def _heading_steps(lines: list[str], headings: list[_Heading], chosen: list[int],
-                   bound: dict[int, int]) -> list[LegacyStep]:
+def _heading_steps(
+    lines: list[str], headings: list[_Heading], chosen: list[int], bound: dict[int, int]
+) -> list[LegacyStep]:
     steps = []
     for pos in chosen:
         h = headings[pos]
         end = bound.get(pos, len(lines))
-        for later in headings[pos + 1:]:
+        for later in headings[pos + 1 :]:
             if later.idx >= end:
                 break
-            if later.level <= h.level or later.kind == "step" or (
-                    later.kind == "numbered" and later.level == h.level):
+            if later.level <= h.level or later.kind == "step" or (later.kind == "numbered" and later.level == h.level):
                 end = later.idx
                 break
         title, head_status = _title_and_status(h.raw)
         line_status, body_title = _block_details(lines, h.idx + 1, end)
         n = h.n or 0  # always set for step and numbered headings
-        steps.append(LegacyStep(n, title or body_title or f"Step {n}",
-                                line_status or head_status or "pending"))
+        steps.append(LegacyStep(n, title or body_title or f"Step {n}", line_status or head_status or "pending"))
     return steps
 
 
@@ -430,13 +454,14 @@ def parse_legacy(text: str, path: str = "execution_state.md") -> LegacyState:
     raw_lines = text.lstrip("\ufeff").splitlines()
     lines, fm_end = _prepare(text)
     if fm_end is not None and any(re.match(r"^llmos_state\s*:", ln) for ln in raw_lines[1:fm_end]):
-        raise FileFormatError(path, 1, "this is an llmos-tui state file (YAML front matter), "
-                                       "not the older LLMunix layout")
+        raise FileFormatError(
+            path, 1, "this is an llmos-tui state file (YAML front matter), not the older LLMunix layout"
+        )
     headings = _scan(lines)
     n_lines = len(lines)
 
     # Sections: metadata, plan, goal.
-    plan_ranges: list[tuple[int, int, int]] = []   # (heading position, start line, end line)
+    plan_ranges: list[tuple[int, int, int]] = []  # (heading position, start line, end line)
     meta_ranges: list[tuple[int, int]] = []
     goal_ranges: list[tuple[int, int]] = []
     for pos, h in enumerate(headings):
@@ -451,8 +476,11 @@ def parse_legacy(text: str, path: str = "execution_state.md") -> LegacyState:
     steps: list[LegacyStep] = []
     for ppos, start, end in plan_ranges:
         plan_level = headings[ppos].level
-        chosen = [pos for pos, h in enumerate(headings) if start <= h.idx < end and (
-            h.kind == "step" or (h.kind == "numbered" and h.level > plan_level))]
+        chosen = [
+            pos
+            for pos, h in enumerate(headings)
+            if start <= h.idx < end and (h.kind == "step" or (h.kind == "numbered" and h.level > plan_level))
+        ]
         if chosen:
             steps += _heading_steps(lines, headings, chosen, {pos: end for pos in chosen})
         else:
@@ -498,7 +526,7 @@ def parse_legacy(text: str, path: str = "execution_state.md") -> LegacyState:
         k = by_key[key]
         value = metadata[k]
         if not value:  # `**Goal**:` with the goal on the next line
-            nxt = next((ln for ln in lines[where[k] + 1:] if ln.strip()), "")
+            nxt = next((ln for ln in lines[where[k] + 1 :] if ln.strip()), "")
             if nxt and not _heading(nxt) and _kv(nxt) is None:
                 value = nxt.strip().lstrip(">-*+ ").strip()
         goal = _unmark(value)
@@ -517,8 +545,9 @@ def parse_legacy(text: str, path: str = "execution_state.md") -> LegacyState:
             goal = _goal_from_title(title.raw)
 
     if not goal and not has_plan:
-        raise FileFormatError(path, 1, "not an LLMunix execution state: no '## Execution Plan', "
-                                       "'### Step N' heading or goal found")
+        raise FileFormatError(
+            path, 1, "not an LLMunix execution state: no '## Execution Plan', '### Step N' heading or goal found"
+        )
 
     run_status = None
     found = meta(_RUN_STATUS_KEYS)
@@ -533,8 +562,7 @@ def parse_legacy(text: str, path: str = "execution_state.md") -> LegacyState:
     if current is None:
         current = next((s.n for s in steps if s.status == "in_progress"), None)
 
-    return LegacyState(goal=goal, status=run_status, current_step=current, steps=tuple(steps),
-                       metadata=metadata)
+    return LegacyState(goal=goal, status=run_status, current_step=current, steps=tuple(steps), metadata=metadata)
 
 
 def _goal_from_title(raw: str) -> str:
@@ -551,6 +579,7 @@ def _goal_from_title(raw: str) -> str:
 
 
 # ---------------------------------------------------------------- display
+
 
 def _meta_value(metadata: dict[str, str], keys: tuple[str, ...]) -> str:
     by_key = {_norm(k): v for k, v in reversed(list(metadata.items()))}

@@ -33,7 +33,8 @@ class WorkspaceLock:
             who = f"pid {holder.get('pid', '?')}, run {holder.get('run_id', '?')}"
             raise WorkspaceLocked(
                 f"workspace {self.path.parent} is already driven by another process ({who}); "
-                f"watch it with `llmos-tui watch`, or stop that process first") from None
+                f"watch it with `llmos-tui watch`, or stop that process first"
+            ) from None
         self._fd = fd
         self.relabel(run_id)
 

@@ -20,12 +20,12 @@ def parse_memory(text: str, path: str = "memory_log.md") -> list[dict[str, Any]]
     k = 0
     while k + 1 < len(fences):
         start, end = fences[k], fences[k + 1]
-        data = frontmatter.load_yaml("\n".join(lines[start + 1:end]), path, line_offset=start + 1)
+        data = frontmatter.load_yaml("\n".join(lines[start + 1 : end]), path, line_offset=start + 1)
         if not isinstance(data, dict):
             raise FileFormatError(path, start + 2, "an experience must be a YAML mapping")
         nxt = fences[k + 2] if k + 2 < len(fences) else len(lines)
         entry = dict(data)
-        entry["learnings"] = "\n".join(lines[end + 1:nxt]).strip()
+        entry["learnings"] = "\n".join(lines[end + 1 : nxt]).strip()
         entry["line"] = start + 1
         entries.append(entry)
         k += 2
@@ -52,8 +52,10 @@ def _words(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if len(w) > 2 and w not in _STOP]
 
 
-_STOP = frozenset("the and for with from that this into then than are was were has have had not "
-                  "but you your its our out get got use used using save saved file files".split())
+_STOP = frozenset(
+    "the and for with from that this into then than are was were has have had not "
+    "but you your its our out get got use used using save saved file files".split()
+)
 
 
 def relevant(entries: list[dict[str, Any]], goal: str, k: int) -> list[dict[str, Any]]:
@@ -71,8 +73,11 @@ def relevant(entries: list[dict[str, Any]], goal: str, k: int) -> list[dict[str,
     docs = []
     for e in entries:
         tags = e.get("tags") or []
-        words = (_words(str(e.get("goal", ""))) * 2 + _words(" ".join(map(str, tags)) if isinstance(tags, list)
-                                                            else str(tags)) + _words(str(e.get("learnings", ""))))
+        words = (
+            _words(str(e.get("goal", ""))) * 2
+            + _words(" ".join(map(str, tags)) if isinstance(tags, list) else str(tags))
+            + _words(str(e.get("learnings", "")))
+        )
         docs.append(words)
     n = len(docs)
     avg = sum(len(d) for d in docs) / n or 1.0
@@ -110,15 +115,22 @@ def memory_prompt(chosen: list[dict[str, Any]]) -> str:
 
 # ---------------------------------------------------------------- appending experiences
 
-TOOL_TAGS = {"WebFetch": "web", "Bash": "shell", "Write": "files", "Edit": "files", "Task": "sub-agent",
-             "Grep": "search", "Glob": "search"}
+TOOL_TAGS = {
+    "WebFetch": "web",
+    "Bash": "shell",
+    "Write": "files",
+    "Edit": "files",
+    "Task": "sub-agent",
+    "Grep": "search",
+    "Glob": "search",
+}
 
 
 def tags_for(goal: str, tools: list[str], k: int = 5) -> list[str]:
     """Short lowercase topic words: the goal's own words first, then what kind of work it was."""
     words = list(dict.fromkeys(w for w in _words(goal) if len(w) > 3 and not w.isdigit()))[:k]
     kinds = list(dict.fromkeys(TOOL_TAGS[t] for t in tools if t in TOOL_TAGS))
-    return list(dict.fromkeys(words + kinds))[:k + 3]
+    return list(dict.fromkeys(words + kinds))[: k + 3]
 
 
 def derived_learnings(led: Any) -> str:
@@ -126,8 +138,10 @@ def derived_learnings(led: Any) -> str:
     lines = []
     n = len(led.steps)
     verb = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled"}.get(led.status, led.status)
-    lines.append(f"{verb} after {n} tool call{'s' if n != 1 else ''} and {led.turns} model "
-                 f"turn{'s' if led.turns != 1 else ''} (${led.usage.cost_usd:.4f}).")
+    lines.append(
+        f"{verb} after {n} tool call{'s' if n != 1 else ''} and {led.turns} model "
+        f"turn{'s' if led.turns != 1 else ''} (${led.usage.cost_usd:.4f})."
+    )
     if led.error and led.error.get("message"):
         lines.append(f"Stopped because: {led.error['message']}")
     for s in led.steps:

@@ -25,9 +25,16 @@ class Price:
     cache_read: float
 
     def cost(self, u: Usage) -> float:
-        return round((u.input_tokens * self.input + u.output_tokens * self.output
-                      + u.cache_creation_input_tokens * self.cache_write
-                      + u.cache_read_input_tokens * self.cache_read) / 1_000_000, 8)
+        return round(
+            (
+                u.input_tokens * self.input
+                + u.output_tokens * self.output
+                + u.cache_creation_input_tokens * self.cache_write
+                + u.cache_read_input_tokens * self.cache_read
+            )
+            / 1_000_000,
+            8,
+        )
 
 
 @lru_cache(maxsize=1)
@@ -39,9 +46,12 @@ def default_table() -> dict[str, dict[str, float]]:
 
 def _price(entry: dict[str, Any]) -> Price:
     inp = float(entry.get("input", 0.0))
-    return Price(input=inp, output=float(entry.get("output", inp * 5)),
-                 cache_write=float(entry.get("cache_write", inp * 1.25)),
-                 cache_read=float(entry.get("cache_read", inp * 0.1)))
+    return Price(
+        input=inp,
+        output=float(entry.get("output", inp * 5)),
+        cache_write=float(entry.get("cache_write", inp * 1.25)),
+        cache_read=float(entry.get("cache_read", inp * 0.1)),
+    )
 
 
 def price_for(model: str, overrides: dict[str, dict[str, float]] | None = None) -> Price | None:
@@ -59,5 +69,6 @@ def price_for(model: str, overrides: dict[str, dict[str, float]] | None = None) 
 def with_cost(usage: Usage, model: str, overrides: dict[str, dict[str, float]] | None = None) -> Usage:
     price = price_for(model, overrides)
     cost = price.cost(usage) if price else 0.0
-    return Usage(usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens,
-                 usage.cache_creation_input_tokens, cost)
+    return Usage(
+        usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens, cost
+    )

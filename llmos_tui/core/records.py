@@ -12,38 +12,41 @@ from __future__ import annotations
 from typing import Any, Final, Literal, NotRequired, TypedDict, cast, get_args
 
 Kind = Literal[
-    "run_started",        # data: run_id, goal, mode, runtime, model, variables, approval, pid, config, memory
-    "run_status",         # from/to: run statuses; data: error?, reason?, command?
-    "model_turn",         # data: content, stop_reason, usage, model
-    "user_message",       # data: content (a nudge or a prompt the driver added)
-    "tool_results",       # data: tool_use_ids (their results go back to the model as one message)
-    "step_status",        # step, from/to: step statuses (from null: proposed; data: tool, inputs, …)
-    "step_exec",          # step: its tool starts now (the write-ahead point of a side effect)
-    "step_edited",        # step; data: before, after, by|command
-    "plan_updated",       # data: plan [{title, status}], by?
+    "run_started",  # data: run_id, goal, mode, runtime, model, variables, approval, pid, config, memory
+    "run_status",  # from/to: run statuses; data: error?, reason?, command?
+    "model_turn",  # data: content, stop_reason, usage, model
+    "user_message",  # data: content (a nudge or a prompt the driver added)
+    "tool_results",  # data: tool_use_ids (their results go back to the model as one message)
+    "step_status",  # step, from/to: step statuses (from null: proposed; data: tool, inputs, …)
+    "step_exec",  # step: its tool starts now (the write-ahead point of a side effect)
+    "step_edited",  # step; data: before, after, by|command
+    "plan_updated",  # data: plan [{title, status}], by?
     "variables_updated",  # data: variables, by
-    "policy_changed",     # data: approval, command?
-    "command",            # data: the control command, applied, reason?, offset
-    "usage",              # step?; data: usage, for (model calls outside the conversation)
-    "task",               # step; data: child, event (started|ended), status?, offset?
-    "resumed",            # data: pid
-    "note",               # step?; data: message (for people; changes nothing)
-    "memory_saved",       # data: experience_id, learnings (model|derived)
-    "claude_session",     # data: session_id, … (the Claude Code session a run continues)
+    "policy_changed",  # data: approval, command?
+    "command",  # data: the control command, applied, reason?, offset
+    "usage",  # step?; data: usage, for (model calls outside the conversation)
+    "task",  # step; data: child, event (started|ended), status?, offset?
+    "resumed",  # data: pid
+    "note",  # step?; data: message (for people; changes nothing)
+    "memory_saved",  # data: experience_id, learnings (model|derived)
+    "claude_session",  # data: session_id, … (the Claude Code session a run continues)
 ]
 KINDS: Final[frozenset[str]] = frozenset(get_args(Kind))
 
 
 # (the functional form: `from` is a Python keyword)
-JournalRecord = TypedDict("JournalRecord", {
-    "seq": int,
-    "at": str,
-    "kind": Kind,
-    "step": NotRequired[int],
-    "from": NotRequired["str | None"],
-    "to": NotRequired["str | None"],
-    "data": dict[str, Any],
-})
+JournalRecord = TypedDict(
+    "JournalRecord",
+    {
+        "seq": int,
+        "at": str,
+        "kind": Kind,
+        "step": NotRequired[int],
+        "from": NotRequired["str | None"],
+        "to": NotRequired["str | None"],
+        "data": dict[str, Any],
+    },
+)
 
 
 class RecordError(ValueError):
@@ -77,8 +80,16 @@ def parse_record(obj: Any) -> JournalRecord:
     return cast(JournalRecord, obj)
 
 
-def make_record(seq: int, at: str, kind: Kind, *, step: int | None = None, frm: str | None = None,
-                to: str | None = None, data: dict[str, Any] | None = None) -> JournalRecord:
+def make_record(
+    seq: int,
+    at: str,
+    kind: Kind,
+    *,
+    step: int | None = None,
+    frm: str | None = None,
+    to: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> JournalRecord:
     """A new record in the key order journal.jsonl has always used."""
     rec: dict[str, Any] = {"seq": seq, "at": at, "kind": kind}
     if step is not None:

@@ -40,8 +40,17 @@ def builtin_tools() -> dict[str, Tool]:
     from llmos_tui.core.tools.task import TaskTool
     from llmos_tui.core.tools.web import WebFetchTool
 
-    tools: list[Tool] = [ReadTool(), WriteTool(), EditTool(), BashTool(), GrepTool(), GlobTool(),
-                         UpdatePlanTool(), WebFetchTool(), TaskTool()]
+    tools: list[Tool] = [
+        ReadTool(),
+        WriteTool(),
+        EditTool(),
+        BashTool(),
+        GrepTool(),
+        GlobTool(),
+        UpdatePlanTool(),
+        WebFetchTool(),
+        TaskTool(),
+    ]
     return {t.name: t for t in tools}
 
 
@@ -67,8 +76,10 @@ class ToolRegistry:
         lines = ["Tools (from ClaudeCodeToolMap.md): name — cost, latency, side effects, approval"]
         for name, reg in self.tools.items():
             s = reg.spec
-            lines.append(f"- {name} — {s.cost}, {s.latency}, {s.side_effects}, approval {s.approval}"
-                         f"{'; may fail with: ' + ', '.join(s.error_modes) if s.error_modes else ''}")
+            lines.append(
+                f"- {name} — {s.cost}, {s.latency}, {s.side_effects}, approval {s.approval}"
+                f"{'; may fail with: ' + ', '.join(s.error_modes) if s.error_modes else ''}"
+            )
         return "\n".join(lines)
 
     def side_effects(self, name: str) -> str:

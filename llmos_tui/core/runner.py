@@ -18,14 +18,12 @@ from typing import Any
 
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.control import Command, ControlChannel
-from llmos_tui.core.engine import gate
+from llmos_tui.core.engine import gate, lifecycle, turns
 from llmos_tui.core.engine.commands import Commands
 from llmos_tui.core.engine.lifecycle import ChildLink, create_run, reopen_run
 from llmos_tui.core.engine.recorder import Listener, NoLock, RunOptions, RunRecorder
 from llmos_tui.core.engine.subagents import SubAgentCancelled, SubAgentStopped, run_task
-from llmos_tui.core.errors import BadInput
 from llmos_tui.core.ledger import Ledger, StepRecord
-from llmos_tui.core.lock import WorkspaceLock
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runtime.base import (
     AnswersWebFetch,
@@ -38,11 +36,10 @@ from llmos_tui.core.runtime.base import (
     StreamsText,
     TurnRequest,
 )
-from llmos_tui.core.state import RunState, StateFile
 from llmos_tui.core.statuses import RUN_TERMINAL, WAITING
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
 from llmos_tui.core.tools.sandbox import Sandbox
-from llmos_tui.core.workspace import Workspace
+from llmos_tui.core.workspace import CONTROL_NAME, Workspace
 
 __all__ = ["WAITING", "Listener", "RunOptions", "Runner", "MAX_TOKENS_NUDGE"]
 
@@ -54,8 +51,9 @@ MAX_TOKENS_NUDGE = "(Your last reply was cut off at the max_tokens limit. Contin
 class Runner:
     gate_driver: gate.Driver = "engine"
 
-    def __init__(self, rec: RunRecorder, runtime: Runtime, control: ControlChannel,
-                 parent: Runner | None = None) -> None:
+    def __init__(
+        self, rec: RunRecorder, runtime: Runtime, control: ControlChannel, parent: Runner | None = None
+    ) -> None:
         self.rec = rec
         # the recorder's, never replaced: plain attributes (read on every step of the loop)
         self.ledger: Ledger = rec.ledger
@@ -63,19 +61,21 @@ class Runner:
         self.registry: ToolRegistry = rec.registry
         self.options: RunOptions = rec.options
         self.runtime = runtime
-        self.parent = parent                 # a Task sub-agent's parent runner (it holds the lock)
-        self.child: Runner | None = None     # the sub-agent running now, if any
-        self.stopped_in: Runner | None = None   # the sub-agent a --no-wait or pause stop happened in
+        self.parent = parent  # a Task sub-agent's parent runner (it holds the lock)
+        self.child: Runner | None = None  # the sub-agent running now, if any
+        self.stopped_in: Runner | None = None  # the sub-agent a --no-wait or pause stop happened in
         self.exit_when_paused = False  # set by a face that wants drive() back once paused (Ctrl-C)
         self.commands = Commands(rec, control)
         self.executing: StepRecord | None = None
         self._child_stop: str | None = None
         self._wake = asyncio.Event()
-        config = rec.config
-        self.sandbox = Sandbox(rec.ws.root, read_roots=[rec.ws.root / p for p in config.allow_read],
-                               write_roots=[rec.ws.root / p for p in config.allow_write])
+        root = rec.ws.root
+        allow_read, allow_write = self.config.allow_read, self.config.allow_write
+        self.sandbox = Sandbox(
+            root, read_roots=[root / p for p in allow_read], write_roots=[root / p for p in allow_write]
+        )
         self.ctx = ToolContext(sandbox=self.sandbox)
-        self.ctx.extra["run_task"] = self._run_task   # Task: a sub-agent (core/engine/subagents.py)
+        self.ctx.extra["run_task"] = self._run_task  # Task: a sub-agent (core/engine/subagents.py)
         self._side_usage = runtime if isinstance(runtime, ReportsSideUsage) else None
         if isinstance(runtime, AnswersWebFetch):
             self.ctx.extra["webfetch_answer"] = runtime.webfetch_answer  # WebFetch's prompt, by a small model
@@ -84,45 +84,63 @@ class Runner:
     # ------------------------------------------------------------------ opening
 
     @classmethod
-    def start(cls, ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolRegistry,
-              runtime: Runtime, runtime_name: str, mode: str = "execute",
-              variables: dict[str, Any] | None = None, options: RunOptions = RunOptions(),
-              run_id: str | None = None, run_files: dict[str, bytes] | None = None) -> Runner:
+    def start(
+        cls,
+        ws: Workspace,
+        goal: str,
+        *,
+        config: AgentConfig,
+        registry: ToolRegistry,
+        runtime: Runtime,
+        runtime_name: str,
+        mode: str = "execute",
+        variables: dict[str, Any] | None = None,
+        options: RunOptions = RunOptions(),
+        run_id: str | None = None,
+        run_files: dict[str, bytes] | None = None,
+    ) -> Runner:
         """Open a new run under the workspace's lock."""
-        if not goal.strip():
-            raise BadInput("the goal is empty; say what the agent should do")
-        run_id = run_id or ws.new_run_id()
-        if ws.state_path.exists():
-            StateFile(ws.state_path).load()  # a broken state file is reported, never overwritten
-        lock = WorkspaceLock(ws.root)
-        lock.acquire(run_id)
-        holder: list[Runner] = []
-        rec = create_run(ws, goal, config=config, registry=cls.registry_for(registry), options=options,
-                         lock=lock, run_id=run_id, runtime_name=runtime_name, mode=mode, variables=variables,
-                         run_files=run_files,
-                         on_open=lambda r: holder.append(cls(r, runtime, ControlChannel(ws.control_path(run_id)))))
-        rec.flush(force=True)
-        return holder[0]
+        return lifecycle.open_new(
+            ws,
+            goal,
+            config=config,
+            registry=cls.registry_for(registry),
+            options=options,
+            run_id=run_id,
+            runtime_name=runtime_name,
+            mode=mode,
+            variables=variables,
+            run_files=run_files,
+            make=lambda rec: cls(rec, runtime, ControlChannel(rec.run_dir / CONTROL_NAME)),
+        )
 
     @classmethod
-    def resume(cls, ws: Workspace, run_id: str, *, config: AgentConfig, registry: ToolRegistry,
-               runtime: Runtime, options: RunOptions = RunOptions(),
-               approval: str | None = None, unpause: bool = True) -> Runner:
-        """Reopen a run from its journal. A paused run goes on (`unpause`): resuming is the ask."""
-        lock = WorkspaceLock(ws.root)
-        lock.acquire(run_id)
-        rec, _ = reopen_run(ws, run_id, config=config, registry=cls.registry_for(registry), options=options,
-                            lock=lock)
-        try:
-            if rec.ledger.status in RUN_TERMINAL:
-                raise BadInput(f"run {run_id} is {rec.ledger.status}; there is nothing to resume")
-            runner = cls(rec, runtime, ControlChannel(ws.control_path(run_id)))
+    def resume(
+        cls,
+        ws: Workspace,
+        run_id: str,
+        *,
+        config: AgentConfig,
+        registry: ToolRegistry,
+        runtime: Runtime,
+        options: RunOptions = RunOptions(),
+        approval: str | None = None,
+    ) -> Runner:
+        """Reopen a run from its journal under the workspace's lock; a paused run goes on."""
+
+        def reopened(runner: Runner) -> None:
             runner.commands.take_up_state_file(on_resume=True)
             runner.reopened(approval)
-            return runner
-        except BaseException:
-            lock.release()
-            raise
+
+        return lifecycle.reopen_for_driving(
+            ws,
+            run_id,
+            config=config,
+            registry=cls.registry_for(registry),
+            options=options,
+            make=lambda rec: cls(rec, runtime, ControlChannel(rec.run_dir / CONTROL_NAME)),
+            then=reopened,
+        )
 
     def reopened(self, approval: str | None) -> None:
         """Recorded when a run with a journal goes on: who drives it now, under which policy, and
@@ -136,23 +154,39 @@ class Runner:
             self.rec.set_status(self.commands.active_status(), error=None, reason="resumed")
         self.rec.flush(force=True)
 
-    def open_child(self, run_id: str, runtime: Runtime, goal: str, config: AgentConfig,
-                   link: ChildLink) -> Runner:
+    def open_child(self, run_id: str, runtime: Runtime, goal: str, config: AgentConfig, link: ChildLink) -> Runner:
         """A Task sub-agent's new run, driven by this runner's class, under this run's lock."""
         holder: list[Runner] = []
         led = self.ledger
-        rec = create_run(self.rec.ws, goal, config=config, registry=self.rec.registry, options=self.rec.options,
-                         lock=NoLock(), run_id=run_id, runtime_name=led.runtime, mode=led.mode,
-                         variables=led.variables, child=link,
-                         on_open=lambda r: holder.append(type(self)(r, runtime, self.commands.control, parent=self)))
+        rec = create_run(
+            self.rec.ws,
+            goal,
+            config=config,
+            registry=self.rec.registry,
+            options=self.rec.options,
+            lock=NoLock(),
+            run_id=run_id,
+            runtime_name=led.runtime,
+            mode=led.mode,
+            variables=led.variables,
+            child=link,
+            on_open=lambda r: holder.append(type(self)(r, runtime, self.commands.control, parent=self)),
+        )
         rec.listeners.extend(self.rec.listeners)
         rec.flush(force=True)
         return holder[0]
 
     def reopen_child(self, run_id: str, runtime: Runtime) -> Runner:
         """A sub-agent that already has a journal (a resumed parent), ready to go on."""
-        rec, _ = reopen_run(self.rec.ws, run_id, config=self.rec.config, registry=self.rec.registry,
-                            options=self.rec.options, lock=NoLock(), child=True)
+        rec, _ = reopen_run(
+            self.rec.ws,
+            run_id,
+            config=self.rec.config,
+            registry=self.rec.registry,
+            options=self.rec.options,
+            lock=NoLock(),
+            child=True,
+        )
         rec.listeners.extend(self.rec.listeners)
         child = type(self)(rec, runtime, self.commands.control, parent=self)
         if rec.ledger.status not in RUN_TERMINAL:
@@ -185,9 +219,6 @@ class Runner:
     @property
     def depth(self) -> int:
         return 0 if self.parent is None else self.parent.depth + 1
-
-    def snapshot(self) -> RunState:
-        return self.rec.snapshot()
 
     def add_listener(self, listener: Listener, *, first: bool = False) -> None:
         """Call `listener(record, ledger)` after each journal record of this run (and of the
@@ -240,7 +271,7 @@ class Runner:
                     continue
                 if self.ledger.pending_tool_uses():
                     needs_person = await self._advance_steps()
-                    if self._child_stop is not None:   # a sub-agent stopped for a person (--no-wait)
+                    if self._child_stop is not None:  # a sub-agent stopped for a person (--no-wait)
                         stop, self._child_stop = self._child_stop, None
                         return stop
                     if needs_person:
@@ -253,51 +284,29 @@ class Runner:
         finally:
             self.close()
             if self.parent is None and isinstance(self.runtime, Closable):
-                await self.runtime.aclose()   # the runner is done with it (a closed runner is not driven again)
+                await self.runtime.aclose()  # the runner is done with it (a closed runner is not driven again)
 
     def reply_outcome(self) -> str:
-        """What the model's last reply asks for: 'ended' (the run was completed or failed here),
-        'nudge' (cut off at max_tokens: ask it to go on) or 'continue'."""
-        led = self.ledger
-        if led.messages[-1]["role"] != "assistant":
-            return "continue"
-        reason = led.last_stop_reason
-        if reason == "refusal":
-            self.rec.set_status("failed", error={"type": "refusal", "message": "the model declined to continue"})
-            return "ended"
-        if reason == "max_tokens":
-            return "nudge"
-        if reason == "pause_turn":
-            return "continue"
-        self.rec.set_status("completed", error=None)
-        return "ended"
+        """What the model's last reply asks for (core/engine/turns.py); may end the run."""
+        return turns.reply_outcome(self.rec)
 
     def stop_at_limits(self) -> bool:
-        """Before the model works again: max_turns fails the run, max_cost_usd pauses it. True
-        when a limit was reached (or the run has ended)."""
-        led = self.ledger
-        if led.status in RUN_TERMINAL:
-            return True
-        if led.turns >= self.config.max_turns:
-            self.rec.set_status("failed", error={"type": "max_turns", "message":
-                                                 f"stopped after {led.turns} model turns (max_turns)"})
-            return True
-        budget = self.config.max_cost_usd
-        if budget is not None and led.usage.cost_usd >= budget:
-            if led.status != "paused":
-                self.rec.set_status("paused", error={"type": "budget", "message": f"cost ${led.usage.cost_usd:.4f} "
-                                                                                  f"reached max_cost_usd ${budget:.2f}"})
-            return True
-        return False
+        """max_turns fails the run, max_cost_usd pauses it; True when one was reached."""
+        return turns.stop_at_limits(self.rec)
 
     async def take_turn(self) -> None:
         """Driver hook: one model turn, recorded."""
         led = self.ledger
         if self.reply_outcome() == "nudge":
             self.rec.record("user_message", data={"content": MAX_TOKENS_NUDGE})
-        request = TurnRequest(system=self.system_prompt(), tools=self.registry.api_definitions(),
-                              messages=led.messages, model=self.config.model,
-                              max_tokens=self.config.max_tokens, turn_index=led.turns)
+        request = TurnRequest(
+            system=self.system_prompt(),
+            tools=self.registry.api_definitions(),
+            messages=led.messages,
+            model=self.config.model,
+            max_tokens=self.config.max_tokens,
+            turn_index=led.turns,
+        )
         if self.runtime.name != "scripted":
             self.rec.flush(force=True)
         try:
@@ -313,28 +322,22 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - a runtime bug must not lose the run: pause it, resumable
             self.rec.set_status("paused", error={"type": "runtime", "message": f"{type(exc).__name__}: {exc}"})
             return
-        self.rec.record("model_turn", data={"content": turn.content, "stop_reason": turn.stop_reason,
-                                            "usage": turn.usage.__dict__, "model": turn.model})
+        self.rec.record(
+            "model_turn",
+            data={
+                "content": turn.content,
+                "stop_reason": turn.stop_reason,
+                "usage": turn.usage.__dict__,
+                "model": turn.model,
+            },
+        )
         if self.ledger.status == "planning":
             self.rec.set_status("running")
 
     def system_prompt(self) -> str:
-        """Driver hook. SystemAgent.md's body, the ToolMap, the run's SmartMemory and where it
-        runs. Stable for the whole run: it is the start of the prompt-cache prefix."""
-        led = self.ledger
-        parts = [self.config.system_prompt.rstrip(), "", self.registry.toolmap_summary()]
-        if led.memory:
-            parts += ["", led.memory]
-        if led.parent:
-            parts += ["", f"You are a sub-agent started by the Task tool (depth {led.parent.get('depth', 1)}) "
-                          f"for: {led.goal}. Do the task, then end with a final message that "
-                          f"reports the result: the parent agent receives only that message."]
-        parts += ["", f"Workspace: {self.rec.ws.root}", f"Mode: {led.mode}"]
-        if led.mode == "simulate":
-            parts.append("Tool results in this run are simulated: nothing is really read, written, run or fetched.")
-        if self.registry.unavailable:
-            parts.append(f"Declared but not available in this runtime: {', '.join(self.registry.unavailable)}.")
-        return "\n".join(parts) + "\n"
+        """Driver hook: the run's system prompt (stable for the whole run: the start of the
+        prompt-cache prefix)."""
+        return turns.system_prompt(self.rec)
 
     # ------------------------------------------------------------------ steps
 
@@ -375,9 +378,14 @@ class Runner:
     def gate_step(self, step: StepRecord, live_input: dict[str, Any] | None = None) -> None:
         """The one gate decides a proposed step (`live_input`: the call as another engine will run
         it, for the sandbox check of the claude-code driver)."""
-        verdict = gate.decide(step.tool, live_input if live_input is not None else step.inputs,
-                              policy=self.ledger.approval, registry=self.registry, driver=self.gate_driver,
-                              sandbox=self.sandbox)
+        verdict = gate.decide(
+            step.tool,
+            live_input if live_input is not None else step.inputs,
+            policy=self.ledger.approval,
+            registry=self.registry,
+            driver=self.gate_driver,
+            sandbox=self.sandbox,
+        )
         if verdict.action != "invalid" and live_input is not None and live_input is not step.inputs:
             problem = self.registry.validate(step.tool, step.inputs)
             if problem:
@@ -391,14 +399,13 @@ class Runner:
         self.executing = step
         slow = reg.spec.latency not in FAST_LATENCIES
         if step.side_effects != "none":
-            self.rec.start_exec(step, durable=not slow)   # write-ahead: durable before the effect
+            self.rec.start_exec(step, durable=not slow)  # write-ahead: durable before the effect
         if slow:
             self.rec.flush(force=True)  # a slow call: `running` is durable and on screen before it starts
         started = timer()
         try:
             if simulated:
-                out = await self.runtime.simulate(step.tool, step.inputs, reg.spec.metadata_line(),
-                                                  step.turn, position)
+                out = await self.runtime.simulate(step.tool, step.inputs, reg.spec.metadata_line(), step.turn, position)
             else:
                 out = await reg.tool.run(step.inputs, self.ctx)
         except ToolError as exc:
@@ -411,8 +418,9 @@ class Runner:
             if stop.status == "paused" and self.ledger.status not in ("paused", *RUN_TERMINAL):
                 self.rec.set_status("paused", reason="paused while a sub-agent ran")
             elif stop.status == WAITING and self.ledger.status == "running":
-                self.rec.set_status("awaiting_approval", reason=f"its sub-agent waits for a decision "
-                                                                f"(runs/{self.run_id}/task-{step.n})")
+                self.rec.set_status(
+                    "awaiting_approval", reason=f"its sub-agent waits for a decision (runs/{self.run_id}/task-{step.n})"
+                )
             self._child_stop = stop.status
             return
         except SubAgentCancelled as exc:
@@ -428,8 +436,14 @@ class Runner:
             out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)
         duration = round(timer() - started, 4)
         self.rec.charge_side_usage(self._side_usage, step=step.n, purpose="simulation" if simulated else step.tool)
-        self.rec.move(step, "failed" if out.is_error else "done", content=out.to_content(),
-                      is_error=out.is_error, duration_s=duration, simulated=simulated)
+        self.rec.move(
+            step,
+            "failed" if out.is_error else "done",
+            content=out.to_content(),
+            is_error=out.is_error,
+            duration_s=duration,
+            simulated=simulated,
+        )
         if step.tool == "UpdatePlan" and not out.is_error:
             self.rec.record("plan_updated", data={"plan": step.inputs["steps"]})
 
@@ -449,8 +463,11 @@ class Runner:
             what = "read-only" if step.side_effects == "none" else "simulated (nothing was touched)"
             self.rec.note(f"{what} step interrupted; running it again", step=step.n)
         else:
-            self.rec.move(step, "uncertain", extra={"reason": "the driver stopped while this step ran; "
-                                                              "its effect may or may not have happened"})
+            self.rec.move(
+                step,
+                "uncertain",
+                extra={"reason": "the driver stopped while this step ran; its effect may or may not have happened"},
+            )
 
     # ------------------------------------------------------------------ commands
 

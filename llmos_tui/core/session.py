@@ -23,21 +23,23 @@ from llmos_tui.core.workspace import SCRIPT_NAME, STATE_NAME, Workspace
 @dataclass(frozen=True)
 class RunRequest:
     goal: str
-    runtime: str | None = None          # native | claude-code | scripted (None: scripted with a script)
+    runtime: str | None = None  # native | claude-code | scripted (None: scripted with a script)
     script: Path | None = None
     mode: str = "execute"
     model: str | None = None
     approval: str | None = None
     max_cost_usd: float | None = None
     variables: dict[str, Any] | None = None
-    run_id: str | None = None           # default: start time plus a random suffix
+    run_id: str | None = None  # default: start time plus a random suffix
 
 
-def load_parts(ws: Workspace, *, model: str | None = None, approval: str | None = None,
-               max_cost_usd: float | None = None) -> tuple[AgentConfig, ToolRegistry]:
+def load_parts(
+    ws: Workspace, *, model: str | None = None, approval: str | None = None, max_cost_usd: float | None = None
+) -> tuple[AgentConfig, ToolRegistry]:
     ws.require_system()
     config = load_agent_config(ws.system / "SystemAgent.md").with_(
-        model=model, approval=approval, max_cost_usd=max_cost_usd)
+        model=model, approval=approval, max_cost_usd=max_cost_usd
+    )
     registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
     return config, registry
 
@@ -66,22 +68,28 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
 
         return make_claude_code_runtime(config or AgentConfig())
     if name == "external":
-        raise BadInput("this run records a Claude Code session through its hooks (`llmos-tui hook`): it "
-                       "goes on when that session calls them again, not from llmos-tui")
+        raise BadInput(
+            "this run records a Claude Code session through its hooks (`llmos-tui hook`): it "
+            "goes on when that session calls them again, not from llmos-tui"
+        )
     if name not in ("native", "claude-code"):
         raise BadInput(f"unknown runtime {name!r}; use native, claude-code or scripted")
     if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
-        raise BadInput("ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=sk-ant-… to run on Claude "
-                       "(ANTHROPIC_BASE_URL for a compatible server), try the offline `llmos-tui demo`, "
-                       "or replay a script with --runtime scripted --script FILE")
+        raise BadInput(
+            "ANTHROPIC_API_KEY is not set: export ANTHROPIC_API_KEY=sk-ant-… to run on Claude "
+            "(ANTHROPIC_BASE_URL for a compatible server), try the offline `llmos-tui demo`, "
+            "or replay a script with --runtime scripted --script FILE"
+        )
     if name == "native":
         from llmos_tui.core.runtime.native import NativeRuntime
 
         config = config or AgentConfig()
         return NativeRuntime(prices=config.prices, model=config.model)
-    raise BadInput(f"the {name} runtime is not part of this version yet; use --runtime native "
-                   f"(Claude through the API), replay a script with --runtime scripted --script FILE, "
-                   f"or try `llmos-tui demo`")
+    raise BadInput(
+        f"the {name} runtime is not part of this version yet; use --runtime native "
+        f"(Claude through the API), replay a script with --runtime scripted --script FILE, "
+        f"or try `llmos-tui demo`"
+    )
 
 
 def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
@@ -96,8 +104,10 @@ def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
     if holder is not None:
         from llmos_tui.core.errors import WorkspaceLocked
 
-        raise WorkspaceLocked(f"workspace {ws.root} is already driven by another process (pid "
-                              f"{holder.get('pid', '?')}, run {holder.get('run_id', '?')}); stop it first")
+        raise WorkspaceLocked(
+            f"workspace {ws.root} is already driven by another process (pid "
+            f"{holder.get('pid', '?')}, run {holder.get('run_id', '?')}); stop it first"
+        )
     if req is not None and ws.state_path.exists():
         StateFile(ws.state_path).load()
 
@@ -107,15 +117,30 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
     runtime_name = req.runtime or ("scripted" if req.script else "native")
     script = Path(req.script).resolve() if req.script else None
     runtime = make_runtime(runtime_name, script, config)
-    return driver_for(runtime_name).start(ws, req.goal, config=config, registry=registry, runtime=runtime,
-                        runtime_name=runtime_name, mode=req.mode, variables=req.variables,
-                        options=options, run_id=req.run_id,
-                        # resume replays this copy, wherever the original goes
-                        run_files={"script.yaml": script.read_bytes()} if script else None)
+    return driver_for(runtime_name).start(
+        ws,
+        req.goal,
+        config=config,
+        registry=registry,
+        runtime=runtime,
+        runtime_name=runtime_name,
+        mode=req.mode,
+        variables=req.variables,
+        options=options,
+        run_id=req.run_id,
+        # resume replays this copy, wherever the original goes
+        run_files={"script.yaml": script.read_bytes()} if script else None,
+    )
 
 
-def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
-               max_cost_usd: float | None = None, options: RunOptions = RunOptions()) -> Runner:
+def resume_run(
+    ws: Workspace,
+    run_id: str,
+    *,
+    approval: str | None = None,
+    max_cost_usd: float | None = None,
+    options: RunOptions = RunOptions(),
+) -> Runner:
     config, registry = load_parts(ws, max_cost_usd=max_cost_usd)
     first = read_records(ws.journal_path(run_id))[0]["data"]
     runtime_name = first.get("runtime", "scripted")
@@ -123,8 +148,9 @@ def resume_run(ws: Workspace, run_id: str, *, approval: str | None = None,
         config = config.with_(model=first["model"])  # the model the run started on (--model)
     script = ws.run_dir(run_id) / SCRIPT_NAME
     runtime = make_runtime(runtime_name, script if script.exists() else None, config)
-    return driver_for(runtime_name).resume(ws, run_id, config=config, registry=registry, runtime=runtime,
-                         options=options, approval=approval)
+    return driver_for(runtime_name).resume(
+        ws, run_id, config=config, registry=registry, runtime=runtime, options=options, approval=approval
+    )
 
 
 def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> Ledger:
@@ -143,7 +169,7 @@ class RunSummary:
     cost_usd: float
     steps: int
     started_at: str
-    problem: str | None = None   # set when the run could not be read
+    problem: str | None = None  # set when the run could not be read
 
 
 def list_runs(ws: Workspace) -> list[RunSummary]:

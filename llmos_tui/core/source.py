@@ -33,7 +33,7 @@ Validator = Callable[[str, Any], str | None]
 class RunSource(ABC):
     """One run and its running sub-agents, as seen from here."""
 
-    here: ClassVar[bool] = False   # this process drives the run
+    here: ClassVar[bool] = False  # this process drives the run
 
     def __init__(self) -> None:
         self._listeners: list[RecordListener] = []
@@ -143,8 +143,8 @@ class FollowedRun(RunSource):
         super().__init__()
         self.ws = ws
         self.follower = JournalFollower(ws.journal_path(run_id))
-        self.chain: list[JournalFollower] = []   # the running sub-agents, outermost first
-        self.checked = False                     # check_driver has looked at least once
+        self.chain: list[JournalFollower] = []  # the running sub-agents, outermost first
+        self.checked = False  # check_driver has looked at least once
         self._alive = False
         self._hooked = False
         self._holder: dict[str, Any] = {}

@@ -23,7 +23,7 @@ MODES = ("execute", "simulate")
 RUNTIMES = ("native", "claude-code", "scripted", "external")
 PLAN_STATUSES = ("pending", "in_progress", "completed", "failed", "skipped")
 PENDING_STEP_STATUSES = frozenset({"proposed", "awaiting_approval", "uncertain"})
-INPUT_PREVIEW_CHARS = 400   # long input strings of settled steps are shortened in the file
+INPUT_PREVIEW_CHARS = 400  # long input strings of settled steps are shortened in the file
 RESULT_PREVIEW_CHARS = 240
 
 
@@ -100,7 +100,7 @@ class RunState:
     steps_total: int = 0
     turns: int = 0
     last_text: str | None = None
-    journal_seq: int = 0   # the journal record this state reflects (edits are told from lag by it)
+    journal_seq: int = 0  # the journal record this state reflects (edits are told from lag by it)
 
     @property
     def pending_step(self) -> StepView | None:
@@ -114,6 +114,7 @@ class RunState:
 
 
 # ---------------------------------------------------------------- render
+
 
 def _shorten(value: Any, limit: int) -> Any:
     if isinstance(value, str) and len(value) > limit:
@@ -130,8 +131,13 @@ def to_front_matter(state: RunState) -> dict[str, Any]:
     for s in state.steps:
         # The pending step keeps its full inputs: a person may edit them in the file.
         inputs = s.inputs if s.status in PENDING_STEP_STATUSES else _shorten(s.inputs, INPUT_PREVIEW_CHARS)
-        d: dict[str, Any] = {"n": s.n, "tool": s.tool, "inputs": inputs, "status": s.status,
-                             "side_effects": s.side_effects}
+        d: dict[str, Any] = {
+            "n": s.n,
+            "tool": s.tool,
+            "inputs": inputs,
+            "status": s.status,
+            "side_effects": s.side_effects,
+        }
         if s.result is not None:
             d["result"] = s.result
         if s.duration_s is not None:
@@ -157,10 +163,13 @@ def to_front_matter(state: RunState) -> dict[str, Any]:
         "steps_total": state.steps_total,
         "turns": state.turns,
         "journal_seq": state.journal_seq,
-        "usage": {"input_tokens": u.input_tokens, "output_tokens": u.output_tokens,
-                  "cache_read_input_tokens": u.cache_read_input_tokens,
-                  "cache_creation_input_tokens": u.cache_creation_input_tokens,
-                  "cost_usd": round(u.cost_usd, 6)},
+        "usage": {
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "cache_read_input_tokens": u.cache_read_input_tokens,
+            "cache_creation_input_tokens": u.cache_creation_input_tokens,
+            "cost_usd": round(u.cost_usd, 6),
+        },
         "error": state.error,
     }
 
@@ -173,12 +182,16 @@ def render(state: RunState) -> str:
     fm = frontmatter.dump_yaml(to_front_matter(state))
     out = ["---\n", fm, "---\n", f"# {state.goal}\n\n"]
     where = f" · step {state.current_step}" if state.current_step else ""
-    out.append(f"**Status:** {state.status}{where} · mode {state.mode} · runtime {state.runtime}"
-               f"{' · model ' + state.model if state.model else ''}\n\n")
+    out.append(
+        f"**Status:** {state.status}{where} · mode {state.mode} · runtime {state.runtime}"
+        f"{' · model ' + state.model if state.model else ''}\n\n"
+    )
     u = state.usage
-    out.append(f"**Usage:** {u.input_tokens} input / {u.output_tokens} output tokens"
-               f" ({u.cache_read_input_tokens} cache reads) · ${u.cost_usd:.4f}"
-               f" · {state.steps_total} steps · {state.turns} model turns\n\n")
+    out.append(
+        f"**Usage:** {u.input_tokens} input / {u.output_tokens} output tokens"
+        f" ({u.cache_read_input_tokens} cache reads) · ${u.cost_usd:.4f}"
+        f" · {state.steps_total} steps · {state.turns} model turns\n\n"
+    )
     if state.error:
         out.append(f"**Error:** {state.error.get('type', 'error')}: {state.error.get('message', '')}\n\n")
     out.append("## Plan\n\n")
@@ -188,9 +201,11 @@ def render(state: RunState) -> str:
         out.append("_No plan yet._\n")
     pending = state.pending_step
     if pending is not None:
-        out.append(f"\n## Current step\n\nStep {pending.n} · {pending.tool} · {pending.status.replace('_', ' ')}"
-                   f" · side effects: {pending.side_effects}\n\n```yaml\n"
-                   f"{frontmatter.dump_yaml(pending.inputs)}```\n")
+        out.append(
+            f"\n## Current step\n\nStep {pending.n} · {pending.tool} · {pending.status.replace('_', ' ')}"
+            f" · side effects: {pending.side_effects}\n\n```yaml\n"
+            f"{frontmatter.dump_yaml(pending.inputs)}```\n"
+        )
     if state.steps:
         out.append("\n## Recent steps\n\n| # | tool | status | result |\n|---|---|---|---|\n")
         for s in state.steps:
@@ -203,6 +218,7 @@ def render(state: RunState) -> str:
 
 
 # ---------------------------------------------------------------- parse
+
 
 def _iso(v: Any) -> str:
     if isinstance(v, dt.datetime):
@@ -263,10 +279,18 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
             fail("steps", f"step {n}: inputs must be a mapping")
         if st not in STEP_STATUSES:
             fail("steps", f"step {n}: status must be one of {', '.join(STEP_STATUSES)}, not {st!r}")
-        steps.append(StepView(n=n, tool=tool, inputs=inputs, status=st,
-                              side_effects=str(s.get("side_effects", "none")),
-                              result=s.get("result"), duration_s=s.get("duration_s"),
-                              simulated=bool(s.get("simulated", False))))
+        steps.append(
+            StepView(
+                n=n,
+                tool=tool,
+                inputs=inputs,
+                status=st,
+                side_effects=str(s.get("side_effects", "none")),
+                result=s.get("result"),
+                duration_s=s.get("duration_s"),
+                simulated=bool(s.get("simulated", False)),
+            )
+        )
     usage = d.get("usage") or {}
     if not isinstance(usage, dict):
         fail("usage", "usage must be a mapping")
@@ -278,12 +302,22 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
     if error is not None and not isinstance(error, dict):
         fail("error", "error must be null or a mapping {step, type, message, retries}")
     return RunState(
-        run_id=d["run_id"], goal=d["goal"], mode=d.get("mode", "execute"),
-        runtime=d.get("runtime", "scripted"), status=d["status"], current_step=cur,
-        model=str(d.get("model") or ""), started_at=_iso(d.get("started_at")),
-        updated_at=_iso(d.get("updated_at")), variables=variables, plan=tuple(plan),
-        steps=tuple(steps), usage=u, error=error,
-        steps_total=int(d.get("steps_total") or len(steps)), turns=int(d.get("turns") or 0),
+        run_id=d["run_id"],
+        goal=d["goal"],
+        mode=d.get("mode", "execute"),
+        runtime=d.get("runtime", "scripted"),
+        status=d["status"],
+        current_step=cur,
+        model=str(d.get("model") or ""),
+        started_at=_iso(d.get("started_at")),
+        updated_at=_iso(d.get("updated_at")),
+        variables=variables,
+        plan=tuple(plan),
+        steps=tuple(steps),
+        usage=u,
+        error=error,
+        steps_total=int(d.get("steps_total") or len(steps)),
+        turns=int(d.get("turns") or 0),
         journal_seq=int(d.get("journal_seq") or 0),
     )
 

@@ -9,10 +9,23 @@ from __future__ import annotations
 from llmos_tui.core.errors import IllegalTransition
 
 RUN_STATUSES = (
-    "planning", "awaiting_approval", "running", "paused", "completed", "failed", "cancelled",
+    "planning",
+    "awaiting_approval",
+    "running",
+    "paused",
+    "completed",
+    "failed",
+    "cancelled",
 )
 STEP_STATUSES = (
-    "proposed", "awaiting_approval", "running", "done", "failed", "denied", "skipped", "uncertain",
+    "proposed",
+    "awaiting_approval",
+    "running",
+    "done",
+    "failed",
+    "denied",
+    "skipped",
+    "uncertain",
 )
 
 RUN_TERMINAL = frozenset({"completed", "failed", "cancelled"})
@@ -58,6 +71,7 @@ def check_step(n: int, current: str, new: str) -> None:
         raise IllegalTransition(f"unknown step status {new!r}")
     if new not in STEP_TRANSITIONS.get(current, frozenset()):
         raise IllegalTransition(f"step {n} cannot go from {current} to {new}")
+
 
 # what a driver returns when it stopped at a decision because of --no-wait (not a run status)
 WAITING = "waiting"

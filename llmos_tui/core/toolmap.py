@@ -11,8 +11,16 @@ from llmos_tui.core.errors import FileFormatError
 
 SIDE_EFFECTS = ("none", "filesystem", "network", "process", "agent")
 APPROVALS = ("auto", "ask", "deny")
-_REQUIRED = ("framework_tool", "claude_tool", "description", "cost", "latency", "side_effects",
-             "error_modes", "approval")
+_REQUIRED = (
+    "framework_tool",
+    "claude_tool",
+    "description",
+    "cost",
+    "latency",
+    "side_effects",
+    "error_modes",
+    "approval",
+)
 _FENCE = re.compile(r"^```ya?ml[ \t]*\n(.*?)^```[ \t]*$", re.S | re.M)
 
 
@@ -29,8 +37,10 @@ class ToolSpec:
 
     def metadata_line(self) -> str:
         """What the model is told about the tool beside its own description."""
-        return (f"[cost: {self.cost}; latency: {self.latency}; side effects: {self.side_effects}; "
-                f"may fail with: {', '.join(self.error_modes) or 'n/a'}]")
+        return (
+            f"[cost: {self.cost}; latency: {self.latency}; side effects: {self.side_effects}; "
+            f"may fail with: {', '.join(self.error_modes) or 'n/a'}]"
+        )
 
 
 def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, ToolSpec]:
@@ -47,20 +57,26 @@ def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, To
         if not isinstance(name, str) or not name:
             raise FileFormatError(path, line, "claude_tool must be a tool name")
         if d["side_effects"] not in SIDE_EFFECTS:
-            raise FileFormatError(path, line, f"{name}: side_effects must be one of "
-                                  f"{', '.join(SIDE_EFFECTS)}, not {d['side_effects']!r}")
+            raise FileFormatError(
+                path, line, f"{name}: side_effects must be one of {', '.join(SIDE_EFFECTS)}, not {d['side_effects']!r}"
+            )
         if d["approval"] not in APPROVALS:
-            raise FileFormatError(path, line, f"{name}: approval must be one of "
-                                  f"{', '.join(APPROVALS)}, not {d['approval']!r}")
+            raise FileFormatError(
+                path, line, f"{name}: approval must be one of {', '.join(APPROVALS)}, not {d['approval']!r}"
+            )
         if not isinstance(d["error_modes"], list):
             raise FileFormatError(path, line, f"{name}: error_modes must be a list")
         if name in specs:
             raise FileFormatError(path, line, f"{name} is declared twice")
         specs[name] = ToolSpec(
-            framework_tool=str(d["framework_tool"]), claude_tool=name,
-            description=str(d["description"]).strip(), cost=str(d["cost"]),
-            latency=str(d["latency"]), side_effects=d["side_effects"],
-            error_modes=tuple(str(e) for e in d["error_modes"]), approval=d["approval"],
+            framework_tool=str(d["framework_tool"]),
+            claude_tool=name,
+            description=str(d["description"]).strip(),
+            cost=str(d["cost"]),
+            latency=str(d["latency"]),
+            side_effects=d["side_effects"],
+            error_modes=tuple(str(e) for e in d["error_modes"]),
+            approval=d["approval"],
         )
     if not specs:
         raise FileFormatError(path, None, "no ```yaml tool blocks found")

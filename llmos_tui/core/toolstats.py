@@ -55,7 +55,7 @@ def record_run(path: Path, led: Any) -> bool:
         if s.duration_s is not None and not s.simulated:
             t["durations"] = (t["durations"] + [round(s.duration_s, 4)])[-SAMPLE:]
     runs.append(led.run_id)
-    data["runs"] = runs[-5000:]   # enough to refuse a second count of any recent run
+    data["runs"] = runs[-5000:]  # enough to refuse a second count of any recent run
     write_json_atomic(path, data)
     return True
 
@@ -77,17 +77,19 @@ def table(specs: dict[str, Any], stats: dict[str, Any]) -> list[dict[str, Any]]:
         spec = specs.get(name)
         t = stats.get("tools", {}).get(name) or _empty()
         calls = t["calls"]
-        rows.append({
-            "tool": name,
-            "declared_cost": spec.cost if spec else "?",
-            "declared_latency": spec.latency if spec else "?",
-            "side_effects": spec.side_effects if spec else "?",
-            "approval": spec.approval if spec else "?",
-            "calls": calls,
-            "error_rate": (t["errors"] / calls) if calls else None,
-            "p50_s": percentile(t["durations"], 50),
-            "p95_s": percentile(t["durations"], 95),
-            "cost_per_call": (t["cost_usd"] / calls) if calls else None,
-            "denied": t["denied"],
-        })
+        rows.append(
+            {
+                "tool": name,
+                "declared_cost": spec.cost if spec else "?",
+                "declared_latency": spec.latency if spec else "?",
+                "side_effects": spec.side_effects if spec else "?",
+                "approval": spec.approval if spec else "?",
+                "calls": calls,
+                "error_rate": (t["errors"] / calls) if calls else None,
+                "p50_s": percentile(t["durations"], 50),
+                "p95_s": percentile(t["durations"], 95),
+                "cost_per_call": (t["cost_usd"] / calls) if calls else None,
+                "denied": t["denied"],
+            }
+        )
     return rows

@@ -14,26 +14,33 @@ def _seconds_between(a: str, b: str) -> float | None:
     return None if secs is None else round(secs, 3)
 
 
-def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,
-                tools: list[dict[str, Any]]) -> dict[str, Any]:
+def build_trace(led: Ledger, initial_state: dict[str, Any], system: str, tools: list[dict[str, Any]]) -> dict[str, Any]:
     transitions = []
     plan_done = 0
     for s in led.steps:
         human = {k: v for k, v in s.human.items() if k in ("decision", "edited_inputs", "feedback")}
         if s.human.get("by") == "toolmap":
-            human["by"] = "toolmap"   # refused by the ToolMap's `approval: deny`, not by a person
+            human["by"] = "toolmap"  # refused by the ToolMap's `approval: deny`, not by a person
         if s.proposed_inputs is not None:
             human["proposed_inputs"] = s.proposed_inputs
         if s.tool == "UpdatePlan" and s.status == "done":
             plan_done = sum(1 for p in s.inputs.get("steps", []) if p.get("status") == "completed")
-        transitions.append({
-            "step": s.n, "tool": s.tool, "inputs": s.inputs, "outputs": s.content,
-            "is_error": s.is_error, "status": s.status,
-            "state_after": {"step_status": s.status, "plan_completed": plan_done},
-            "started_at": s.started_at, "duration_s": s.duration_s,
-            "cost_usd": round(led.step_cost(s), 8), "simulated": s.simulated,
-            "human": human or {"decision": None},
-        })
+        transitions.append(
+            {
+                "step": s.n,
+                "tool": s.tool,
+                "inputs": s.inputs,
+                "outputs": s.content,
+                "is_error": s.is_error,
+                "status": s.status,
+                "state_after": {"step_status": s.status, "plan_completed": plan_done},
+                "started_at": s.started_at,
+                "duration_s": s.duration_s,
+                "cost_usd": round(led.step_cost(s), 8),
+                "simulated": s.simulated,
+                "human": human or {"decision": None},
+            }
+        )
     return {
         "execution_id": led.run_id,
         "goal": led.goal,
@@ -50,13 +57,14 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str,
         "system": system,
         "tools": tools,
         "messages": led.messages,
-        "journal_seq": led.seq,   # the journal record this trace is up to
-        "parent": led.parent,     # a Task sub-agent's parent run and step
+        "journal_seq": led.seq,  # the journal record this trace is up to
+        "parent": led.parent,  # a Task sub-agent's parent run and step
     }
 
 
-def load_trace(ws: Any, run_id: str, *, system: str | None = None,
-               tools: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def load_trace(
+    ws: Any, run_id: str, *, system: str | None = None, tools: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """A run's trace, complete: trace.json when it is up to date with the journal, else rebuilt
     from the journal (a run killed midway, or one whose trace write was throttled), keeping the
     system prompt, tools and initial state its trace.json recorded. Not redacted: callers do."""
@@ -76,7 +84,7 @@ def load_trace(ws: Any, run_id: str, *, system: str | None = None,
     try:
         last = _last_seq(journal)
     except FileFormatError:
-        last = -1   # a torn last line (a crash mid-write): fold what is there
+        last = -1  # a torn last line (a crash mid-write): fold what is there
     if isinstance(trace, dict) and trace.get("journal_seq") == last:
         return trace
     led = Ledger.from_records(iter_records(journal), str(journal), keep_messages=True)

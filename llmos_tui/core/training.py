@@ -24,7 +24,7 @@ STATUSES = ("completed", "failed", "cancelled")
 MODES = ("execute", "simulate")
 ALWAYS_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
 ALWAYS_PATTERNS = (r"sk-ant-[A-Za-z0-9_-]{10,}", r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{10,}")
-MIN_SECRET_LEN = 8   # an environment value shorter than this is not treated as a secret
+MIN_SECRET_LEN = 8  # an environment value shorter than this is not treated as a secret
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,18 @@ def load_collector_settings(path: Path) -> CollectorSettings:
     if not isinstance(out, str) or not out:
         fail("output_dir", "output_dir must be a folder name")
     return CollectorSettings(
-        formats=formats, default_format=default, output_dir=out,
+        formats=formats,
+        default_format=default,
+        output_dir=out,
         status=names(filters.get("status", ["completed"]), "status", STATUSES),
         mode=names(filters.get("mode", list(MODES)), "mode", MODES),
-        human_reviewed=reviewed, since=since, env_vars=names(red.get("env_vars"), "env_vars"),
-        patterns=patterns, include_simulated=sim, path=p)
+        human_reviewed=reviewed,
+        since=since,
+        env_vars=names(red.get("env_vars"), "env_vars"),
+        patterns=patterns,
+        include_simulated=sim,
+        path=p,
+    )
 
 
 @dataclass
@@ -121,8 +128,7 @@ class Redactor:
 
     def __post_init__(self) -> None:
         env = os.environ if self.environ is None else self.environ
-        values = {env[name] for name in (*ALWAYS_ENV, *self.env_vars)
-                  if len(env.get(name) or "") >= MIN_SECRET_LEN}
+        values = {env[name] for name in (*ALWAYS_ENV, *self.env_vars) if len(env.get(name) or "") >= MIN_SECRET_LEN}
         # each pattern on its own: a pattern may carry its own global flags, e.g. (?i)
         regexes = [re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))] if values else []
         regexes += [re.compile(p) for p in dict.fromkeys((*ALWAYS_PATTERNS, *self.patterns))]

@@ -12,12 +12,12 @@ from llmos_tui.core.errors import BadInput
 from llmos_tui.core.lock import LOCK_NAME
 
 # every on-disk name of a workspace, defined here once
-STATE_NAME = "execution_state.md"      # the live state (workspace/) and a run's final copy (runs/<id>/)
+STATE_NAME = "execution_state.md"  # the live state (workspace/) and a run's final copy (runs/<id>/)
 RUNS_NAME = "runs"
 JOURNAL_NAME = "journal.jsonl"
 CONTROL_NAME = "control.jsonl"
 TRACE_NAME = "trace.json"
-SCRIPT_NAME = "script.yaml"            # the script a scripted run replays (copied in at start)
+SCRIPT_NAME = "script.yaml"  # the script a scripted run replays (copied in at start)
 TASK_PREFIX = "task-"
 
 
@@ -28,8 +28,8 @@ def task_run_id(parent_run_id: str, step: int) -> str:
 
 @dataclass(frozen=True)
 class Workspace:
-    root: Path       # the workspace folder (tools work here)
-    system: Path     # the system/ folder beside it
+    root: Path  # the workspace folder (tools work here)
+    system: Path  # the system/ folder beside it
 
     @classmethod
     def locate(cls, given: str | Path | None = None) -> "Workspace":
@@ -74,8 +74,9 @@ class Workspace:
     def require_system(self) -> None:
         missing = [n for n in ("SystemAgent.md", "ClaudeCodeToolMap.md") if not (self.system / n).exists()]
         if missing:
-            raise BadInput(f"{self.system} lacks {', '.join(missing)}; run `llmos-tui init "
-                           f"{self.root.parent}` to add the defaults")
+            raise BadInput(
+                f"{self.system} lacks {', '.join(missing)}; run `llmos-tui init {self.root.parent}` to add the defaults"
+            )
 
     def new_run_id(self) -> str:
         now = dt.datetime.now(dt.UTC)
@@ -87,8 +88,7 @@ class Workspace:
         """Runs oldest first (run ids start with their UTC start time)."""
         if not self.runs_dir.is_dir():
             return []
-        return sorted(p.name for p in self.runs_dir.iterdir()
-                      if p.is_dir() and (p / JOURNAL_NAME).exists())
+        return sorted(p.name for p in self.runs_dir.iterdir() if p.is_dir() and (p / JOURNAL_NAME).exists())
 
     def latest_run_id(self) -> str | None:
         ids = self.run_ids()
@@ -115,4 +115,3 @@ def write_json_atomic(path: Path, obj: object) -> None:
 
     # Compact: json's C encoder only runs without indent (5× faster on a 10k-step trace).
     atomic_write(path, json.dumps(obj, ensure_ascii=False, separators=(",", ":"), default=str) + "\n")
-

@@ -6,7 +6,9 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PAGES = {
-    "/weather/london": ("text/html; charset=utf-8", """<!doctype html>
+    "/weather/london": (
+        "text/html; charset=utf-8",
+        """<!doctype html>
 <html><head><title>London weather — Demo Met Office</title>
 <style>body { font-family: sans-serif }</style><script>trackVisitor()</script></head>
 <body>
@@ -23,7 +25,8 @@ PAGES = {
 <p>Light rain from 16:00, clearing overnight. Low 9 °C.</p>
 <p><a href="/weather/paris">Paris</a> · <a href="/weather/berlin">Berlin</a></p>
 </body></html>
-"""),
+""",
+    ),
 }
 
 

@@ -27,13 +27,13 @@ if TYPE_CHECKING:
     from llmos_tui.core.ledger import Ledger
     from llmos_tui.core.runner import Runner
 
-__all__ = ["AppSettings", "LlmosApp"]   # AppSettings lives in tui.settings; the CLI and tests import it here
+__all__ = ["AppSettings", "LlmosApp"]  # AppSettings lives in tui.settings; the CLI and tests import it here
 
 
 class LlmosApp(App[None]):
     TITLE = "llmos-tui"
     ENABLE_COMMAND_PALETTE = True
-    DEFAULT_MODE = "run"   # a mode, not get_default_screen: a mode's screen brings its own .tcss
+    DEFAULT_MODE = "run"  # a mode, not get_default_screen: a mode's screen brings its own .tcss
 
     def __init__(self, settings: AppSettings) -> None:
         super().__init__()
@@ -111,17 +111,19 @@ class LlmosApp(App[None]):
         yield from super().get_system_commands(screen)
         run = self.run_screen
         for name in self._theme_names:
-            yield SystemCommand(f"Theme: {name}", f"Switch to the {name} theme (remembered)",
-                                lambda n=name: self._set_theme(n))
+            yield SystemCommand(
+                f"Theme: {name}", f"Switch to the {name} theme (remembered)", lambda n=name: self._set_theme(n)
+            )
         for action, title, help_ in (
-                ("approve", "Approve step", "Let the pending step run"),
-                ("deny", "Deny step", "Refuse the pending step, with a reason for the agent"),
-                ("edit", "Edit step", "Change the pending step's inputs (YAML)"),
-                ("skip", "Skip step", "Do not run the pending step"),
-                ("retry", "Retry", "Run an uncertain step again, or continue after an error"),
-                ("pause", "Pause / resume", "Pause the run after the current step, or resume it"),
-                ("approve_rest", "Approve the rest", "Approve this step and every later one"),
-                ("new_goal", "New goal", "Start a new run")):
+            ("approve", "Approve step", "Let the pending step run"),
+            ("deny", "Deny step", "Refuse the pending step, with a reason for the agent"),
+            ("edit", "Edit step", "Change the pending step's inputs (YAML)"),
+            ("skip", "Skip step", "Do not run the pending step"),
+            ("retry", "Retry", "Run an uncertain step again, or continue after an error"),
+            ("pause", "Pause / resume", "Pause the run after the current step, or resume it"),
+            ("approve_rest", "Approve the rest", "Approve this step and every later one"),
+            ("new_goal", "New goal", "Start a new run"),
+        ):
             if run.check_action(action, ()):
                 yield SystemCommand(title, help_, getattr(run, f"action_{action}"))
         if not (self.runner is not None and self.driving):  # while driving, the screen stays on that run
@@ -129,14 +131,18 @@ class LlmosApp(App[None]):
 
             for r in list_runs(self.ws)[:50]:
                 here = " (on screen)" if self.ledger is not None and self.ledger.run_id == r.run_id else ""
-                yield SystemCommand(f"Run {r.run_id}: {r.goal[:60] or r.problem or '?'}",
-                                    f"{r.status} · {r.steps} steps · ${r.cost_usd:.4f} · {age(r.started_at)}{here}",
-                                    lambda run_id=r.run_id: run.open_run(run_id))
+                yield SystemCommand(
+                    f"Run {r.run_id}: {r.goal[:60] or r.problem or '?'}",
+                    f"{r.status} · {r.steps} steps · ${r.cost_usd:.4f} · {age(r.started_at)}{here}",
+                    lambda run_id=r.run_id: run.open_run(run_id),
+                )
         led = self.ledger
         if led is not None and led.status == "paused" and self.runner is not None:
-            yield SystemCommand("Edit execution_state.md in $EDITOR",
-                                "Change the plan, variables or the pending step's inputs; taken up on resume",
-                                self.edit_state_file)
+            yield SystemCommand(
+                "Edit execution_state.md in $EDITOR",
+                "Change the plan, variables or the pending step's inputs; taken up on resume",
+                self.edit_state_file,
+            )
 
     def _set_theme(self, name: str) -> None:
         self.theme = name
@@ -153,8 +159,11 @@ class LlmosApp(App[None]):
             with self.suspend():
                 subprocess.run([*shlex.split(editor), str(path)], check=False)
         except SuspendNotSupported:
-            self.notify(f"This terminal cannot hand over to an editor; edit {path} elsewhere, then resume.",
-                        severity="warning", timeout=10)
+            self.notify(
+                f"This terminal cannot hand over to an editor; edit {path} elsewhere, then resume.",
+                severity="warning",
+                timeout=10,
+            )
             return
         except OSError as exc:
             self.notify(f"Could not start {editor!r}: {exc}", severity="error", timeout=10)
@@ -162,8 +171,8 @@ class LlmosApp(App[None]):
         try:
             StateFile(path).load()
         except LlmosError as exc:
-            self.notify(f"{exc} — fix it before resuming; the file is left as you wrote it.",
-                        severity="error", timeout=15)
+            self.notify(
+                f"{exc} — fix it before resuming; the file is left as you wrote it.", severity="error", timeout=15
+            )
             return
         self.notify("execution_state.md is valid; its changes are taken up on resume (p).")
-

@@ -19,7 +19,7 @@ class RunRecord(Message):
     def __init__(self, rec: JournalRecord, ledger: Ledger | None = None) -> None:
         super().__init__()
         self.rec = rec
-        self.ledger = ledger   # the run it belongs to (a Task sub-agent's records come through too)
+        self.ledger = ledger  # the run it belongs to (a Task sub-agent's records come through too)
 
 
 class RunEnded(Message):

@@ -11,12 +11,12 @@ from typing import Any
 @dataclass(frozen=True)
 class AppSettings:
     workspace: Path
-    request: Any = None                    # a core.session.RunRequest to start at once
-    resume_run_id: str | None = None       # resume this run at once
-    default_request: Any = None            # the RunRequest a typed goal runs with (runtime, script…)
+    request: Any = None  # a core.session.RunRequest to start at once
+    resume_run_id: str | None = None  # resume this run at once
+    default_request: Any = None  # the RunRequest a typed goal runs with (runtime, script…)
     theme: str | None = None
-    clock: bool = True                     # times and spinners (off for snapshot tests)
-    watch_files: bool = True               # follow execution_state.md on disk
-    note: str = ""                         # a line for the header (e.g. the demo's hint)
-    watch: bool = False                    # follow runs other processes drive (llmos-tui watch)
+    clock: bool = True  # times and spinners (off for snapshot tests)
+    watch_files: bool = True  # follow execution_state.md on disk
+    note: str = ""  # a line for the header (e.g. the demo's hint)
+    watch: bool = False  # follow runs other processes drive (llmos-tui watch)
     extra: dict[str, Any] = field(default_factory=dict)

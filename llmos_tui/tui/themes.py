@@ -13,8 +13,22 @@ from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.frontmatter import load_yaml
 
 DEFAULT_THEME = "llmos-dark"
-_FIELDS = ("name", "primary", "secondary", "accent", "foreground", "background", "surface", "panel",
-           "success", "warning", "error", "boost", "dark", "variables")
+_FIELDS = (
+    "name",
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "success",
+    "warning",
+    "error",
+    "boost",
+    "dark",
+    "variables",
+)
 
 
 def themes_dir() -> Path:
@@ -66,5 +80,3 @@ def remember_theme(name: str) -> None:
         path.write_text(json.dumps(data, indent=1) + "\n")
     except OSError:
         pass  # a read-only home must not stop the app
-
-

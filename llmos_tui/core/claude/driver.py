@@ -37,45 +37,41 @@ from typing import Any
 
 from llmos_tui.core import runner as _runner
 from llmos_tui.core.claude.runtime import MCP_PREFIX, ClaudeCodeRegistry, ClaudeCodeRuntime, session_options, tool_name
-from llmos_tui.core.claude.transcript import continuation_prompt, sdk_block, summary_prompt
+from llmos_tui.core.claude.stream import ClaudeCodeStream, ResumeRefused
+from llmos_tui.core.claude.transcript import continuation_prompt, summary_prompt
 from llmos_tui.core.control import ControlChannel
 from llmos_tui.core.engine.gate import Driver
 from llmos_tui.core.engine.recorder import RunRecorder
 from llmos_tui.core.errors import BadInput
 from llmos_tui.core.ledger import StepRecord
-from llmos_tui.core.pricing import with_cost
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runner import MAX_TOKENS_NUDGE, Runner
 from llmos_tui.core.runtime.base import Runtime
-from llmos_tui.core.state import Usage
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.workspace import Workspace
 
-OPEN_TURN_GRACE_S = 2.0   # a tool call whose reply never showed up is recorded on its own after this
-STREAM_STALL_S = 120.0    # a reply streaming no event for this long is taken as it stands
+OPEN_TURN_GRACE_S = 2.0  # a tool call whose reply never showed up is recorded on its own after this
+STREAM_STALL_S = 120.0  # a reply streaming no event for this long is taken as it stands
 
 
-class _ResumeRefused(Exception):
-    """Claude Code could not resume the run's session (its transcript is gone)."""
-
-
-class ClaudeCodeRunner(Runner):
+class ClaudeCodeRunner(Runner, ClaudeCodeStream):
     gate_driver: Driver = "claude-code"
 
-    def __init__(self, rec: RunRecorder, runtime: Runtime, control: ControlChannel,
-                 parent: Runner | None = None) -> None:
+    def __init__(
+        self, rec: RunRecorder, runtime: Runtime, control: ControlChannel, parent: Runner | None = None
+    ) -> None:
         super().__init__(rec, runtime, control, parent)
         assert isinstance(runtime, ClaudeCodeRuntime)
         self.cc = runtime
         self._gate_lock = asyncio.Lock()
-        self._turn: dict[str, Any] | None = None       # the API reply being streamed
+        self._turn: dict[str, Any] | None = None  # the API reply being streamed
         self._closed_turns: set[str] = set()
         self._turn_seen = asyncio.Event()
-        self._stop: asyncio.Event | None = None        # set: end the live session now
-        self._halt = False                             # a limit was reached: stop the session
-        self._started = False                          # the live session answered
-        self._pending_prompt: str | None = None        # journaled once the session is up
-        self._session_id: str | None | bool = False    # False: not read from the journal yet
+        self._stop: asyncio.Event | None = None  # set: end the live session now
+        self._halt = False  # a limit was reached: stop the session
+        self._started = False  # the live session answered
+        self._pending_prompt: str | None = None  # journaled once the session is up
+        self._session_id: str | None | bool = False  # False: not read from the journal yet
         self._client: Any = None
         self._exec_started: dict[str, float] = {}
         self._last_event = 0.0
@@ -84,8 +80,10 @@ class ClaudeCodeRunner(Runner):
     @classmethod
     def start(cls, ws: Workspace, goal: str, *, mode: str = "execute", **kwargs: Any) -> Runner:
         if mode == "simulate":
-            raise BadInput("--mode simulate is not available with --runtime claude-code (Claude Code "
-                           "runs the tools itself); simulate with --runtime native or scripted")
+            raise BadInput(
+                "--mode simulate is not available with --runtime claude-code (Claude Code "
+                "runs the tools itself); simulate with --runtime native or scripted"
+            )
         return super().start(ws, goal, mode=mode, **kwargs)
 
     @classmethod
@@ -94,8 +92,7 @@ class ClaudeCodeRunner(Runner):
 
     def system_prompt(self) -> str:
         text = super().system_prompt().rstrip("\n")
-        return (text + "\nRuntime: Claude Code runs your tools; UpdatePlan is offered as "
-                f"{MCP_PREFIX}UpdatePlan.\n")
+        return text + f"\nRuntime: Claude Code runs your tools; UpdatePlan is offered as {MCP_PREFIX}UpdatePlan.\n"
 
     # ------------------------------------------------------------ the runner's hooks
 
@@ -106,16 +103,24 @@ class ClaudeCodeRunner(Runner):
         """Calls Claude Code may have started when its session ended: a read-only one simply runs
         again (by llmos-tui), a side-effecting one waits for a person (retry or skip)."""
         led = self.ledger
-        for step in list(led.steps[led.first_unsettled:]):
+        for step in list(led.steps[led.first_unsettled :]):
             if step.status != "running" or not step.executing:
                 continue
             if step.side_effects == "none":
-                self.rec.record("note", step=step.n, data={"message": "read-only step interrupted with Claude "
-                                                                  "Code's session; llmos-tui runs it again"})
+                self.rec.record(
+                    "note",
+                    step=step.n,
+                    data={"message": "read-only step interrupted with Claude Code's session; llmos-tui runs it again"},
+                )
             else:
-                self.rec.move(step, "uncertain", extra={
-                    "reason": "Claude Code's session ended while this step ran; its effect may or may "
-                              "not have happened"})
+                self.rec.move(
+                    step,
+                    "uncertain",
+                    extra={
+                        "reason": "Claude Code's session ended while this step ran; its effect may or may "
+                        "not have happened"
+                    },
+                )
 
     async def take_turn(self) -> None:
         """Let Claude Code work until it ends its reply (or the run stops it)."""
@@ -125,14 +130,20 @@ class ClaudeCodeRunner(Runner):
         try:
             if session is None:
                 fresh = led.turns == 0 and len(led.messages) == 1
-                await self._session(led.goal if fresh else summary_prompt(self.ledger, None),
-                                    resume=None, record_prompt=not fresh)
+                await self._session(
+                    led.goal if fresh else summary_prompt(self.ledger, None), resume=None, record_prompt=not fresh
+                )
             else:
                 try:
                     await self._session(continuation_prompt(self.ledger, nudge), resume=session, record_prompt=True)
-                except _ResumeRefused as exc:
-                    self.rec.record("note", data={"message": f"Claude Code could not resume session {session} "
-                                                          f"({exc}); a new session starts from a summary of the run"})
+                except ResumeRefused as exc:
+                    self.rec.record(
+                        "note",
+                        data={
+                            "message": f"Claude Code could not resume session {session} "
+                            f"({exc}); a new session starts from a summary of the run"
+                        },
+                    )
                     await self._session(summary_prompt(self.ledger, nudge), resume=None, record_prompt=True)
         finally:
             if self.ledger.status not in RUN_TERMINAL:
@@ -154,9 +165,17 @@ class ClaudeCodeRunner(Runner):
     # ------------------------------------------------------------ one Claude Code session
 
     def _options(self, resume: str | None) -> Any:
-        return session_options(self.cc, self._registry(), self.ctx, system_prompt=self.system_prompt(),
-                               model=self.config.model, cwd=str(self.rec.ws.root), resume=resume,
-                               can_use_tool=self._can_use_tool, stderr=self._stderr.append)
+        return session_options(
+            self.cc,
+            self._registry(),
+            self.ctx,
+            system_prompt=self.system_prompt(),
+            model=self.config.model,
+            cwd=str(self.rec.ws.root),
+            resume=resume,
+            can_use_tool=self._can_use_tool,
+            stderr=self._stderr.append,
+        )
 
     async def _session(self, prompt: str, *, resume: str | None, record_prompt: bool) -> None:
         from claude_agent_sdk import ClaudeSDKClient
@@ -187,14 +206,14 @@ class ClaudeCodeRunner(Runner):
                 consumer.cancel()
                 with suppress(BaseException):
                     await consumer
-        except _ResumeRefused:
+        except ResumeRefused:
             raise
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the engine failed: the run pauses, resumable, nothing lost
             text = f"{type(exc).__name__}: {exc}"
             if resume and not self._started and "No conversation found" in text:
-                raise _ResumeRefused(str(exc).splitlines()[0][:300]) from None
+                raise ResumeRefused(str(exc).splitlines()[0][:300]) from None
             tail = " | ".join(line.strip() for line in list(self._stderr)[-3:] if line.strip())
             message = f"Claude Code stopped: {text}"[:600] + (f" (stderr: {tail[:400]})" if tail else "")
             if self.ledger.status not in RUN_TERMINAL and self.ledger.status != "paused":
@@ -234,170 +253,10 @@ class ClaudeCodeRunner(Runner):
         if status == "paused" and (self.options.no_wait or self.wants_exit_when_paused()):
             return True
         if self.options.no_wait:
-            return any(s.status in ("awaiting_approval", "uncertain")
-                       for s in self.ledger.steps[self.ledger.first_unsettled:])
+            return any(
+                s.status in ("awaiting_approval", "uncertain") for s in self.ledger.steps[self.ledger.first_unsettled :]
+            )
         return False
-
-    # ------------------------------------------------------------ what Claude Code reports
-
-    def _on_message(self, msg: Any) -> None:
-        kind = type(msg).__name__
-        parent = getattr(msg, "parent_tool_use_id", None)
-        if parent:
-            return  # a sub-agent's traffic (none is offered; Task is not among the tools)
-        if kind == "StreamEvent":
-            self._on_event(msg.event)
-        elif kind == "AssistantMessage":
-            self._on_assistant(msg)
-        elif kind == "UserMessage":
-            self._on_results(msg)
-        elif kind == "SystemMessage" and msg.subtype == "init":
-            self._on_init(msg.data)
-
-    def _on_init(self, data: dict[str, Any]) -> None:
-        self._started = True
-        sid = data.get("session_id")
-        if sid and sid != self._last_session():
-            self.rec.record("claude_session", data={"session_id": sid, "model": data.get("model"),
-                                                 "claude_code_version": data.get("claude_code_version"),
-                                                 "tools": data.get("tools")})
-            self._session_id = sid
-        if self._pending_prompt is not None:
-            self.rec.record("user_message", data={"content": self._pending_prompt})
-            self._pending_prompt = None
-
-    def _on_event(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("type")
-        self._last_event = time.monotonic()
-        if kind == "message_start":
-            m = ev.get("message") or {}
-            if self._turn is not None:
-                self._drop_or_close_turn()  # a reply cut off midway, which Claude Code asks again
-            self._turn = {"id": m.get("id"), "model": m.get("model") or self.config.model, "blocks": [],
-                          "usage": dict(m.get("usage") or {}), "stop_reason": None, "streaming": True}
-        elif kind == "content_block_delta":
-            delta = ev.get("delta") or {}
-            if delta.get("type") == "text_delta" and delta.get("text"):
-                for listener in list(self.cc.text_listeners):
-                    listener(delta["text"])
-        elif kind == "message_delta" and self._turn is not None:
-            self._turn["stop_reason"] = (ev.get("delta") or {}).get("stop_reason") or self._turn["stop_reason"]
-            self._turn["usage"].update({k: v for k, v in (ev.get("usage") or {}).items() if v is not None})
-        elif kind == "message_stop":
-            self._close_turn()
-
-    def _on_assistant(self, msg: Any) -> None:
-        if getattr(msg, "error", None) is not None or msg.model == "<synthetic>":
-            return  # Claude Code's own note about an API error: its result says it
-        mid = getattr(msg, "message_id", None) or ""
-        if mid in self._closed_turns:
-            self.rec.record("note", data={"message": f"a late block of reply {mid} arrived after it ended; "
-                                                  f"left out of the conversation"})
-            return
-        if self._turn is None or (self._turn["id"] and mid and self._turn["id"] != mid):
-            self._drop_or_close_turn()
-            self._turn = {"id": mid, "model": msg.model, "blocks": [], "usage": dict(msg.usage or {}),
-                          "stop_reason": getattr(msg, "stop_reason", None), "streaming": False}
-        for b in msg.content:
-            block = sdk_block(b)
-            if block is not None:
-                self._turn["blocks"].append(block)
-
-    def _drop_or_close_turn(self) -> None:
-        """A reply that never reached its end: one that streamed is dropped (Claude Code does not
-        keep it either), one known only from its blocks is taken as it stands."""
-        turn = self._turn
-        if turn is not None and turn["streaming"]:
-            self._turn = None
-            if turn["blocks"]:
-                self.rec.record("note", data={"message": f"reply {turn['id']} was cut off before its end; "
-                                                      f"left out of the conversation"})
-            return
-        self._close_turn()
-
-    def _close_turn(self) -> None:
-        turn, self._turn = self._turn, None
-        if turn is None or not turn["blocks"] or self.ledger.status in RUN_TERMINAL:
-            return
-        if turn["id"]:
-            self._closed_turns.add(turn["id"])
-        if self._pending_prompt is not None:
-            self.rec.record("user_message", data={"content": self._pending_prompt})
-            self._pending_prompt = None
-        u = turn["usage"]
-        usage = with_cost(Usage(int(u.get("input_tokens") or 0), int(u.get("output_tokens") or 0),
-                                int(u.get("cache_read_input_tokens") or 0),
-                                int(u.get("cache_creation_input_tokens") or 0)),
-                          turn["model"], self.config.prices)
-        blocks = turn["blocks"]
-        stop = turn["stop_reason"] or ("tool_use" if any(b["type"] == "tool_use" for b in blocks) else "end_turn")
-        self.rec.record("model_turn", data={"content": blocks, "stop_reason": stop,
-                                         "usage": usage.__dict__, "model": turn["model"]})
-        if self.ledger.status == "planning":
-            self.rec.set_status("running")
-        for b in blocks:
-            if b["type"] == "tool_use" and b["id"] not in self.ledger.by_tool_use:
-                self.propose(b)
-        self._turn_seen.set()
-
-    def _on_results(self, msg: Any) -> None:
-        self._close_turn()
-        if isinstance(msg.content, str):
-            return
-        led = self.ledger
-        for b in msg.content:
-            if type(b).__name__ != "ToolResultBlock":
-                continue
-            step = led.by_tool_use.get(b.tool_use_id)
-            if step is None:
-                continue
-            content = b.content if b.content is not None else ""
-            is_error = bool(b.is_error)
-            if step.status == "proposed":   # Claude Code answered it without asking (bad input …)
-                if is_error:
-                    self.rec.move(step, "failed", content=content, is_error=True)
-                    continue
-                self.rec.move(step, "running", human={"decision": "auto", "by": "claude-code"})
-            if step.status == "awaiting_approval":
-                self.rec.move(step, "skipped", content=content, is_error=True,
-                           human={"decision": "skipped", "by": "claude-code"})
-            elif step.status == "running":
-                started = self._exec_started.pop(step.tool_use_id, None)
-                duration = round(_runner.timer() - started, 4) if started is not None else None
-                self.rec.move(step, "failed" if is_error else "done", content=content, is_error=is_error,
-                           duration_s=duration)
-                if step.tool == "UpdatePlan" and not is_error and isinstance(step.inputs.get("steps"), list):
-                    self.rec.record("plan_updated", data={"plan": step.inputs["steps"]})
-        uses = led.pending_tool_uses()
-        if uses and all(u.get("id") in led.by_tool_use and led.by_tool_use[u["id"]].settled for u in uses):
-            self.rec.record("tool_results", data={"tool_use_ids": [u["id"] for u in uses]})
-            self._halt = self.stop_at_limits() or self._halt
-
-    def _on_result(self, msg: Any, resume: str | None) -> None:
-        self._close_turn()
-        led = self.ledger
-        if not msg.is_error and msg.subtype == "success":
-            if led.status not in RUN_TERMINAL and led.messages[-1]["role"] != "assistant":
-                # nothing to end on: say so rather than start another session
-                self.rec.record("note", data={"message": "Claude Code ended its reply without a final message"})
-                if led.status == "paused":
-                    return
-                if led.status == "awaiting_approval":
-                    self.rec.set_status("running")
-                self.rec.set_status("completed", error=None)
-            return  # the runner ends the run on the reply's end_turn
-        why = (msg.result or "; ".join(str(e) for e in (msg.errors or [])) or msg.subtype).strip()
-        if resume and not self._started and "No conversation found" in why:
-            raise _ResumeRefused(why[:300])
-        if led.status in RUN_TERMINAL:
-            return
-        if msg.subtype == "error_max_turns":
-            if led.status == "paused":
-                self.rec.set_status("running")
-            self.rec.set_status("failed", error={"type": "max_turns", "message": f"Claude Code: {why}"})
-        elif led.status != "paused":
-            status = f" (HTTP {msg.api_error_status})" if getattr(msg, "api_error_status", None) else ""
-            self.rec.set_status("paused", error={"type": "runtime", "message": f"Claude Code: {why}{status}"[:600]})
 
     # ------------------------------------------------------------ the gate, as Claude Code asks
 
@@ -418,7 +277,7 @@ class ClaudeCodeRunner(Runner):
                     break
                 if step.status == "awaiting_approval" and status == "running":
                     self.rec.set_status("awaiting_approval")
-                self.rec.flush(force=first)   # the wait is on screen and durable before it begins
+                self.rec.flush(force=first)  # the wait is on screen and durable before it begins
                 first = False
                 await asyncio.sleep(self.options.poll_interval)
                 self.poll_commands()
@@ -426,7 +285,7 @@ class ClaudeCodeRunner(Runner):
                 # write-ahead: `running` is durable before Claude Code runs a side-effecting call
                 self.rec.start_exec(step, durable=step.side_effects != "none")
                 self._exec_started[step.tool_use_id] = _runner.timer()
-                if step.proposed_inputs is not None:   # a person edited the call
+                if step.proposed_inputs is not None:  # a person edited the call
                     return PermissionResultAllow(updated_input=dict(step.inputs))
                 return PermissionResultAllow()
             content = step.content
@@ -442,15 +301,21 @@ class ClaudeCodeRunner(Runner):
         while tool_use_id not in led.by_tool_use:
             turn = self._turn
             if turn is not None and turn["streaming"] and time.monotonic() - self._last_event < STREAM_STALL_S:
-                idle_since = time.monotonic()   # its reply is still streaming: its end comes
+                idle_since = time.monotonic()  # its reply is still streaming: its end comes
             elif turn is not None:
-                self._close_turn()              # a reply without stream events, or a stalled one
+                self._close_turn()  # a reply without stream events, or a stalled one
                 continue
             elif time.monotonic() - idle_since > OPEN_TURN_GRACE_S:
-                self.rec.record("note", data={"message": f"{name} call {tool_use_id} came outside any reply "
-                                                      f"llmos-tui saw; recorded on its own"})
-                return self.propose({"id": tool_use_id or f"toolu_llmos_{len(led.steps) + 1}",
-                                      "name": name, "input": tool_input})
+                self.rec.record(
+                    "note",
+                    data={
+                        "message": f"{name} call {tool_use_id} came outside any reply "
+                        f"llmos-tui saw; recorded on its own"
+                    },
+                )
+                return self.propose(
+                    {"id": tool_use_id or f"toolu_llmos_{len(led.steps) + 1}", "name": name, "input": tool_input}
+                )
             self._turn_seen.clear()
             with suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._turn_seen.wait(), timeout=0.05)

@@ -47,8 +47,10 @@ from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.workspace import Workspace
 
-NO_RESULT = ("Claude Code reported no result for this call: it was refused at Claude Code's own "
-             "permission prompt, or interrupted.")
+NO_RESULT = (
+    "Claude Code reported no result for this call: it was refused at Claude Code's own "
+    "permission prompt, or interrupted."
+)
 RUN_MARK = "-claude-"
 
 
@@ -70,22 +72,42 @@ class HookRun:
         self.commands = Commands(rec, ControlChannel(rec.ws.control_path(rec.run_id)))
 
     @classmethod
-    def reopen(cls, ws: Workspace, run_id: str, *, config: AgentConfig, registry: ToolRegistry,
-               lock: Releasable) -> HookRun:
+    def reopen(
+        cls, ws: Workspace, run_id: str, *, config: AgentConfig, registry: ToolRegistry, lock: Releasable
+    ) -> HookRun:
         rec, records = reopen_run(ws, run_id, config=config, registry=registry, options=_options(), lock=lock)
-        run = cls(rec, next((r["data"].get("prompt_id") for r in reversed(records)
-                             if r["kind"] == "claude_session"), None))
+        run = cls(
+            rec, next((r["data"].get("prompt_id") for r in reversed(records) if r["kind"] == "claude_session"), None)
+        )
         try:
-            run.commands.take_up_state_file(on_resume=True)   # a person's edit since the last event
+            run.commands.take_up_state_file(on_resume=True)  # a person's edit since the last event
         except FileFormatError as exc:
             rec.blocked = f"execution_state.md does not parse ({exc}); it is left as it is"
         return run
 
     @classmethod
-    def create(cls, ws: Workspace, run_id: str, goal: str, *, config: AgentConfig, registry: ToolRegistry,
-               lock: Releasable, prompt_id: str | None) -> HookRun:
-        rec = create_run(ws, goal, config=config, registry=registry, options=_options(), lock=lock,
-                         run_id=run_id, runtime_name="external", mode="execute")
+    def create(
+        cls,
+        ws: Workspace,
+        run_id: str,
+        goal: str,
+        *,
+        config: AgentConfig,
+        registry: ToolRegistry,
+        lock: Releasable,
+        prompt_id: str | None,
+    ) -> HookRun:
+        rec = create_run(
+            ws,
+            goal,
+            config=config,
+            registry=registry,
+            options=_options(),
+            lock=lock,
+            run_id=run_id,
+            runtime_name="external",
+            mode="execute",
+        )
         rec.flush(force=True)
         return cls(rec, prompt_id)
 
@@ -104,14 +126,19 @@ class HookRun:
     def settle_unreported(self, *, handed_back_only: bool) -> None:
         """Calls Claude Code never reported a result for (refused at its own prompt, interrupted)."""
         led = self.ledger
-        for step in list(led.steps[led.first_unsettled:]):
+        for step in list(led.steps[led.first_unsettled :]):
             if step.status == "running":
                 if handed_back_only and step.human.get("decision") != "handed_back":
                     continue
                 self.rec.move(step, "failed", content=NO_RESULT, is_error=True)
             elif not handed_back_only and step.status in ("proposed", "awaiting_approval", "uncertain"):
-                self.rec.move(step, "skipped", content=NO_RESULT, is_error=True,
-                           human={"decision": "skipped", "by": "claude-code"})
+                self.rec.move(
+                    step,
+                    "skipped",
+                    content=NO_RESULT,
+                    is_error=True,
+                    human={"decision": "skipped", "by": "claude-code"},
+                )
 
     def ensure_active(self) -> None:
         st = self.ledger.status
@@ -124,12 +151,18 @@ class HookRun:
         step = self._step_of(data)
         self.ensure_active()
         if step.status == "proposed":
-            verdict = gate.decide(step.tool, step.inputs, policy=led.approval, registry=self.rec.registry,
-                                  driver="hook", paused=led.status == "paused")
+            verdict = gate.decide(
+                step.tool,
+                step.inputs,
+                policy=led.approval,
+                registry=self.rec.registry,
+                driver="hook",
+                paused=led.status == "paused",
+            )
             gate.settle(self.rec, step, verdict)
             if step.status == "running":
                 self.rec.start_exec(step, durable=False)
-                return None   # Claude Code's own permission rules decide, as without llmos-tui
+                return None  # Claude Code's own permission rules decide, as without llmos-tui
         deadline = time.monotonic() + wait
         first = True
         while step.status == "awaiting_approval" and led.status not in RUN_TERMINAL:
@@ -141,22 +174,30 @@ class HookRun:
                     self.rec.set_status("running")
                 self.rec.start_exec(step, durable=False)
                 return _decision("ask", f"No decision in llmos-tui within {wait:g} s: Claude Code asks instead.")
-            self.rec.flush(force=first)   # the wait is on screen and durable before it begins
+            self.rec.flush(force=first)  # the wait is on screen and durable before it begins
             first = False
             await asyncio.sleep(self.options.poll_interval)
             self.commands.poll()
             self.commands.take_up_state_file()
         if led.status == "cancelled":
             if step.status == "awaiting_approval":
-                self.rec.move(step, "skipped", content="The run was cancelled in llmos-tui; not run.",
-                           is_error=True, human={"decision": "skipped", "by": "cancel"})
-            return {"continue": False, "stopReason": "The run was cancelled in llmos-tui.",
-                    **_decision("deny", "The person cancelled this run in llmos-tui.")}
+                self.rec.move(
+                    step,
+                    "skipped",
+                    content="The run was cancelled in llmos-tui; not run.",
+                    is_error=True,
+                    human={"decision": "skipped", "by": "cancel"},
+                )
+            return {
+                "continue": False,
+                "stopReason": "The run was cancelled in llmos-tui.",
+                **_decision("deny", "The person cancelled this run in llmos-tui."),
+            }
         if step.status == "running":
             if step.human.get("decision") in ("auto", "handed_back"):
-                return None       # the same event again: Claude Code's own rules decide, as before
+                return None  # the same event again: Claude Code's own rules decide, as before
             if not step.executing:
-                self.rec.start_exec(step, durable=True)   # write-ahead: durable before Claude Code runs it
+                self.rec.start_exec(step, durable=True)  # write-ahead: durable before Claude Code runs it
             out = _decision("allow", f"approved in llmos-tui ({step.human.get('decision', 'approved')})")
             if step.proposed_inputs is not None:
                 out["hookSpecificOutput"]["updatedInput"] = dict(step.inputs)
@@ -174,7 +215,8 @@ class HookRun:
         elif step.status in ("awaiting_approval", "uncertain"):
             self.rec.move(step, "running", human={"decision": "approved", "by": "claude-code"})
         if self.ledger.status == "awaiting_approval" and not any(
-                s.status == "awaiting_approval" for s in self.ledger.steps[self.ledger.first_unsettled:]):
+            s.status == "awaiting_approval" for s in self.ledger.steps[self.ledger.first_unsettled :]
+        ):
             self.rec.set_status("running")
         if failed:
             content: Any = str(data.get("error") or "the tool failed")
@@ -183,8 +225,13 @@ class HookRun:
         else:
             content = result_text(data.get("tool_response"))
         duration = data.get("duration_ms")
-        self.rec.move(step, "failed" if failed else "done", content=content, is_error=failed,
-                   duration_s=round(duration / 1000, 4) if isinstance(duration, (int, float)) else None)
+        self.rec.move(
+            step,
+            "failed" if failed else "done",
+            content=content,
+            is_error=failed,
+            duration_s=round(duration / 1000, 4) if isinstance(duration, (int, float)) else None,
+        )
         if not failed and step.tool == "TodoWrite":
             plan = plan_from_todos(step.inputs)
             if plan:
@@ -197,8 +244,15 @@ class HookRun:
         self.settle_unreported(handed_back_only=False)
         text = data.get("last_assistant_message")
         if isinstance(text, str) and text.strip():
-            self.rec.record("model_turn", data={"content": [{"type": "text", "text": text}],
-                                             "stop_reason": "end_turn", "usage": {}, "model": "claude-code"})
+            self.rec.record(
+                "model_turn",
+                data={
+                    "content": [{"type": "text", "text": text}],
+                    "stop_reason": "end_turn",
+                    "usage": {},
+                    "model": "claude-code",
+                },
+            )
         if led.status in ("awaiting_approval", "paused", "planning"):
             self.rec.set_status("running")
         self.rec.set_status("completed", error=None)
@@ -213,15 +267,25 @@ class HookRun:
         inputs = data.get("tool_input") if isinstance(data.get("tool_input"), dict) else {}
         if tid and tid in led.by_tool_use:
             return led.by_tool_use[tid]
-        if not tid:   # an older Claude Code: the latest open call with the same tool and inputs
-            for s in reversed(led.steps[led.first_unsettled:]):
+        if not tid:  # an older Claude Code: the latest open call with the same tool and inputs
+            for s in reversed(led.steps[led.first_unsettled :]):
                 if s.tool == name and (s.inputs == inputs or s.proposed_inputs == inputs):
                     return s
             tid = f"toolu_hook_{len(led.steps) + 1}"
         n = len(led.steps) + 1
-        self.rec.record("step_status", step=n, frm=None, to="proposed", data={
-            "tool": name, "inputs": inputs, "tool_use_id": tid,
-            "side_effects": self.rec.registry.side_effects(name), "turn": led.turns - 1})
+        self.rec.record(
+            "step_status",
+            step=n,
+            frm=None,
+            to="proposed",
+            data={
+                "tool": name,
+                "inputs": inputs,
+                "tool_use_id": tid,
+                "side_effects": self.rec.registry.side_effects(name),
+                "turn": led.turns - 1,
+            },
+        )
         return led.steps[n - 1]
 
 
@@ -230,11 +294,17 @@ def _options() -> RunOptions:
 
 
 def _decision(what: str, reason: str) -> dict[str, Any]:
-    return {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": what,
-                                   "permissionDecisionReason": reason}}
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": what,
+            "permissionDecisionReason": reason,
+        }
+    }
 
 
 # ---------------------------------------------------------------- one hook call
+
 
 def _prompt_of(ws: Workspace, run_id: str) -> str | None:
     from llmos_tui.core.journal import iter_records
@@ -273,8 +343,10 @@ async def handle(data: dict[str, Any], *, wait: float) -> dict[str, Any] | None:
         return None
     cwd = Path(str(data.get("cwd") or os.getcwd()))
     if not (cwd / "workspace").is_dir():
-        print(f"llmos-tui hook: no workspace/ in {cwd} (set one up with `llmos-tui init --claude`); "
-              f"not recorded", file=sys.stderr)
+        print(
+            f"llmos-tui hook: no workspace/ in {cwd} (set one up with `llmos-tui init --claude`); not recorded",
+            file=sys.stderr,
+        )
         return None
     ws = Workspace(root=(cwd / "workspace").resolve(), system=cwd.resolve() / "system")
     config, registry = load_parts(ws)
@@ -288,10 +360,15 @@ async def handle(data: dict[str, Any], *, wait: float) -> dict[str, Any] | None:
         holder = holder_info(ws.root) or {}
         if RUN_MARK in str(holder.get("run_id", "")) and event == "PreToolUse":
             # another call (of this session or another) still waits for a person there
-            return _decision("ask", f"llmos-tui is still waiting for a decision on another call in "
-                                    f"{ws.root}; Claude Code asks instead")
-        print(f"llmos-tui hook: {ws.root} is driven by another process (pid {holder.get('pid', '?')}, run "
-              f"{holder.get('run_id', '?')}); this {event} is not recorded", file=sys.stderr)
+            return _decision(
+                "ask",
+                f"llmos-tui is still waiting for a decision on another call in {ws.root}; Claude Code asks instead",
+            )
+        print(
+            f"llmos-tui hook: {ws.root} is driven by another process (pid {holder.get('pid', '?')}, run "
+            f"{holder.get('run_id', '?')}); this {event} is not recorded",
+            file=sys.stderr,
+        )
         return None
     runner: HookRun | None = None
     try:
@@ -303,33 +380,54 @@ async def handle(data: dict[str, Any], *, wait: float) -> dict[str, Any] | None:
             open_run = HookRun.reopen(ws, runs[-1], config=config, registry=registry, lock=lock)
         elif latest is not None:
             if event != "PreToolUse" and str(data.get("tool_use_id") or "") in latest.by_tool_use:
-                return None   # the result of a call whose run has ended (cancelled meanwhile)
-            if latest.status == "cancelled" and event == "PreToolUse" and prompt_id \
-                    and prompt_id == _prompt_of(ws, runs[-1]):
-                return {"continue": False, "stopReason": "The run was cancelled in llmos-tui.",
-                        **_decision("deny", "The person cancelled this run in llmos-tui.")}
+                return None  # the result of a call whose run has ended (cancelled meanwhile)
+            if (
+                latest.status == "cancelled"
+                and event == "PreToolUse"
+                and prompt_id
+                and prompt_id == _prompt_of(ws, runs[-1])
+            ):
+                return {
+                    "continue": False,
+                    "stopReason": "The run was cancelled in llmos-tui.",
+                    **_decision("deny", "The person cancelled this run in llmos-tui."),
+                }
         if open_run is not None and prompt_id and open_run.prompt_id and prompt_id != open_run.prompt_id:
             # a new prompt while the last reply never reached Stop (interrupted): that run ends
             open_run.settle_unreported(handed_back_only=False)
             open_run.cancel("Claude Code went on to a new prompt before this reply ended")
-            open_run.rec.lock = NoLock()   # the lock stays held: it is this event's
+            open_run.rec.lock = NoLock()  # the lock stays held: it is this event's
             open_run.close()
             open_run = None
         if open_run is None:
             if event == "Stop":
-                return None   # a reply without tool calls: nothing to record
+                return None  # a reply without tool calls: nothing to record
             run_id = f"{ws.new_run_id()}{RUN_MARK}{sid}"
             lock.relabel(run_id)
-            runner = HookRun.create(ws, run_id, goal_from_transcript(data), config=config.with_(model="claude-code"),
-                                    registry=registry, lock=lock, prompt_id=prompt_id)
-            runner.rec.record("claude_session", data={"session_id": data.get("session_id"), "prompt_id": prompt_id,
-                                                      "cwd": str(cwd), "transcript_path": data.get("transcript_path"),
-                                                      "hooks": True})
+            runner = HookRun.create(
+                ws,
+                run_id,
+                goal_from_transcript(data),
+                config=config.with_(model="claude-code"),
+                registry=registry,
+                lock=lock,
+                prompt_id=prompt_id,
+            )
+            runner.rec.record(
+                "claude_session",
+                data={
+                    "session_id": data.get("session_id"),
+                    "prompt_id": prompt_id,
+                    "cwd": str(cwd),
+                    "transcript_path": data.get("transcript_path"),
+                    "hooks": True,
+                },
+            )
         else:
             runner = open_run
             if runner.run_id != guess:
                 lock.relabel(runner.run_id)
-        lock = None   # the runner releases it
+        lock = None  # the runner releases it
         if event == "PreToolUse":
             return await runner.pre_tool_use(data, wait)
         if event in ("PostToolUse", "PostToolUseFailure"):

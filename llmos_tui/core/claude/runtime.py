@@ -15,7 +15,7 @@ from llmos_tui.core.runtime.base import ModelTurn, TextListener, TurnRequest
 from llmos_tui.core.tools.base import Tool, ToolContext, ToolError, ToolOutput
 
 EXTRA_HINT = "pip install 'llmos-tui[claude-code]'"
-CLI_ENV = "LLMOS_CLAUDE_CLI"        # an explicit Claude Code CLI (default: the one the SDK bundles)
+CLI_ENV = "LLMOS_CLAUDE_CLI"  # an explicit Claude Code CLI (default: the one the SDK bundles)
 MCP_SERVER = "llmos"
 MCP_PREFIX = f"mcp__{MCP_SERVER}__"
 # Claude Code's own tools a ToolMap may offer. Task is not among them in this version: Claude
@@ -24,13 +24,16 @@ CLAUDE_CODE_TOOLS = ("Read", "Write", "Edit", "Bash", "Grep", "Glob", "WebFetch"
 
 # ---------------------------------------------------------------- finding the engine
 
+
 def require_sdk() -> Any:
     """The claude_agent_sdk module, or BadInput naming the extra to install."""
     try:
         import claude_agent_sdk
     except ImportError as exc:
-        raise BadInput(f"the claude-code runtime needs claude-agent-sdk, which is not installed "
-                       f"({exc.name or exc}); install the extra: {EXTRA_HINT}") from None
+        raise BadInput(
+            f"the claude-code runtime needs claude-agent-sdk, which is not installed "
+            f"({exc.name or exc}); install the extra: {EXTRA_HINT}"
+        ) from None
     return claude_agent_sdk
 
 
@@ -50,9 +53,11 @@ def find_cli(sdk: Any = None) -> str:
     found = shutil.which("claude")
     if found:
         return found
-    raise BadInput("Claude Code's CLI was not found: claude-agent-sdk bundles it only in its "
-                   "platform wheels; install Claude Code (npm install -g @anthropic-ai/claude-code) "
-                   f"or set {CLI_ENV}=/path/to/claude")
+    raise BadInput(
+        "Claude Code's CLI was not found: claude-agent-sdk bundles it only in its "
+        "platform wheels; install Claude Code (npm install -g @anthropic-ai/claude-code) "
+        f"or set {CLI_ENV}=/path/to/claude"
+    )
 
 
 def make_claude_code_runtime(config: AgentConfig) -> ClaudeCodeRuntime:
@@ -69,18 +74,20 @@ class ClaudeCodeRuntime:
     def __init__(self, *, cli_path: str, model: str = "", env: dict[str, str] | None = None) -> None:
         self.cli_path = cli_path
         self.model = model
-        self.env = dict(env or {})        # added to the CLI's environment (it inherits ours)
-        self.text_listeners: list[TextListener] = []   # the model's words, streamed (StreamsText)
+        self.env = dict(env or {})  # added to the CLI's environment (it inherits ours)
+        self.text_listeners: list[TextListener] = []  # the model's words, streamed (StreamsText)
 
     async def next_turn(self, request: TurnRequest) -> ModelTurn:
         raise RuntimeError("Claude Code holds its own conversation: ClaudeCodeRunner drives it")
 
-    async def simulate(self, tool: str, inputs: dict[str, Any], spec_line: str,
-                       turn_index: int, position: int) -> ToolOutput:
+    async def simulate(
+        self, tool: str, inputs: dict[str, Any], spec_line: str, turn_index: int, position: int
+    ) -> ToolOutput:
         raise ToolError("simulate mode is not available with the claude-code runtime")
 
 
 # ---------------------------------------------------------------- the tools
+
 
 class _ClaudeCodeOnly:
     """A Claude Code tool llmos-tui has no implementation of (only Claude Code runs it)."""
@@ -91,8 +98,10 @@ class _ClaudeCodeOnly:
         self.input_schema: dict[str, Any] = {"type": "object"}
 
     async def run(self, inputs: dict[str, Any], ctx: ToolContext) -> ToolOutput:
-        raise ToolError(f"{self.name} was not run: only Claude Code runs it, and its session ended "
-                        f"before it did. Call it again if it is still needed.")
+        raise ToolError(
+            f"{self.name} was not run: only Claude Code runs it, and its session ended "
+            f"before it did. Call it again if it is still needed."
+        )
 
 
 class ClaudeCodeRegistry(ToolRegistry):
@@ -116,17 +125,23 @@ class ClaudeCodeRegistry(ToolRegistry):
         if reg is None:
             return None  # not a ToolMap tool: Claude Code checks its inputs
         # Claude Code's own tools take parameters ours do not know: only ours are checked
-        return self._check(name, {k: v for k, v in reg.tool.input_schema.items() if k != "additionalProperties"},
-                           inputs)
+        return self._check(
+            name, {k: v for k, v in reg.tool.input_schema.items() if k != "additionalProperties"}, inputs
+        )
 
 
 def tool_name(name: str) -> str:
     """A tool's name as the ToolMap and the trace know it (UpdatePlan comes as an MCP tool)."""
-    return name[len(MCP_PREFIX):] if name.startswith(MCP_PREFIX) else name
+    return name[len(MCP_PREFIX) :] if name.startswith(MCP_PREFIX) else name
 
 
-ASK_ALL = {"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "ask",
-                                  "permissionDecisionReason": "llmos-tui decides every tool call"}}
+ASK_ALL = {
+    "hookSpecificOutput": {
+        "hookEventName": "PreToolUse",
+        "permissionDecision": "ask",
+        "permissionDecisionReason": "llmos-tui decides every tool call",
+    }
+}
 
 
 async def ask_every_call(input_data: Any, tool_use_id: Any, context: Any) -> dict[str, Any]:
@@ -135,9 +150,18 @@ async def ask_every_call(input_data: Any, tool_use_id: Any, context: Any) -> dic
     return ASK_ALL
 
 
-def session_options(runtime: ClaudeCodeRuntime, registry: ClaudeCodeRegistry, ctx: ToolContext, *,
-                    system_prompt: str, model: str, cwd: str, resume: str | None,
-                    can_use_tool: Any, stderr: Any) -> Any:
+def session_options(
+    runtime: ClaudeCodeRuntime,
+    registry: ClaudeCodeRegistry,
+    ctx: ToolContext,
+    *,
+    system_prompt: str,
+    model: str,
+    cwd: str,
+    resume: str | None,
+    can_use_tool: Any,
+    stderr: Any,
+) -> Any:
     """The options of one Claude Code session of a run: the ToolMap's tools, UpdatePlan as an
     in-process MCP tool, every call through `can_use_tool`, and no user or project settings."""
     from claude_agent_sdk import ClaudeAgentOptions, HookMatcher, create_sdk_mcp_server, tool
@@ -145,14 +169,17 @@ def session_options(runtime: ClaudeCodeRuntime, registry: ClaudeCodeRegistry, ct
     servers: dict[str, Any] = {}
     plan = registry.get("UpdatePlan")
     if plan is not None:
+
         async def update_plan(args: dict[str, Any]) -> dict[str, Any]:
             try:
                 out = await plan.tool.run(args, ctx)
             except ToolError as exc:
                 return {"content": [{"type": "text", "text": str(exc)}], "is_error": True}
             except Exception as exc:  # noqa: BLE001 - the model hears of it, the run goes on
-                return {"content": [{"type": "text", "text": f"UpdatePlan failed: {type(exc).__name__}: {exc}"}],
-                        "is_error": True}
+                return {
+                    "content": [{"type": "text", "text": f"UpdatePlan failed: {type(exc).__name__}: {exc}"}],
+                    "is_error": True,
+                }
             return {"content": [{"type": "text", "text": out.text}]}
 
         sdk_tool = tool("UpdatePlan", plan.api_definition()["description"], plan.tool.input_schema)(update_plan)
@@ -165,7 +192,7 @@ def session_options(runtime: ClaudeCodeRuntime, registry: ClaudeCodeRegistry, ct
         permission_mode="default",
         can_use_tool=can_use_tool,
         hooks={"PreToolUse": [HookMatcher(matcher=None, hooks=[cast(Any, ask_every_call)])]},
-        setting_sources=[],   # no user/project settings: their permissions and hooks stay out
+        setting_sources=[],  # no user/project settings: their permissions and hooks stay out
         include_partial_messages=True,
         model=model,
         cwd=cwd,

@@ -31,8 +31,10 @@ def install_claude_hooks(project: Path, wait: float = DEFAULT_WAIT_S) -> tuple[s
         try:
             settings = json.loads(path.read_text(encoding="utf-8") or "{}")
         except ValueError as exc:
-            raise BadInput(f"{path}:{getattr(exc, 'lineno', 1)}: not valid JSON ({exc}); fix it, then "
-                           f"run `llmos-tui init --claude` again") from None
+            raise BadInput(
+                f"{path}:{getattr(exc, 'lineno', 1)}: not valid JSON ({exc}); fix it, then "
+                f"run `llmos-tui init --claude` again"
+            ) from None
         if not isinstance(settings, dict) or not isinstance(settings.get("hooks", {}), dict):
             raise BadInput(f"{path}: expected a JSON object with `hooks` an object; left unchanged")
     hooks = settings.setdefault("hooks", {})
@@ -42,13 +44,19 @@ def install_claude_hooks(project: Path, wait: float = DEFAULT_WAIT_S) -> tuple[s
         entries = hooks.setdefault(event, [])
         if not isinstance(entries, list):
             raise BadInput(f"{path}: hooks.{event} must be a list; left unchanged")
-        ours = [h for e in entries if isinstance(e, dict) for h in e.get("hooks", [])
-                if isinstance(h, dict) and "llmos_tui hook" in str(h.get("command", ""))
-                or isinstance(h, dict) and "llmos-tui hook" in str(h.get("command", ""))]
+        ours = [
+            h
+            for e in entries
+            if isinstance(e, dict)
+            for h in e.get("hooks", [])
+            if isinstance(h, dict)
+            and "llmos_tui hook" in str(h.get("command", ""))
+            or isinstance(h, dict)
+            and "llmos-tui hook" in str(h.get("command", ""))
+        ]
         if ours:
             continue
-        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": command,
-                                            "timeout": int(wait) + 30}]}
+        entry: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": int(wait) + 30}]}
         if event != "Stop":
             entry = {"matcher": "*", **entry}
         entries.append(entry)

@@ -12,7 +12,7 @@ from llmos_tui.core.claude.runtime import tool_name
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.text import inputs_gist
 
-RESULT_CAP = 30_000            # characters of a tool's response kept in the journal
+RESULT_CAP = 30_000  # characters of a tool's response kept in the journal
 
 
 def sdk_block(b: Any) -> dict[str, Any] | None:
@@ -20,7 +20,7 @@ def sdk_block(b: Any) -> dict[str, Any] | None:
     kind = type(b).__name__
     if kind == "TextBlock":
         return {"type": "text", "text": b.text}
-    if kind == "ToolUseBlock":   # UpdatePlan under its own name, as the ToolMap and the trace know it
+    if kind == "ToolUseBlock":  # UpdatePlan under its own name, as the ToolMap and the trace know it
         return {"type": "tool_use", "id": b.id, "name": tool_name(b.name), "input": dict(b.input or {})}
     if kind == "ThinkingBlock":
         return {"type": "thinking", "thinking": b.thinking, "signature": b.signature}
@@ -101,6 +101,7 @@ def goal_from_transcript(data: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------- prompts for a resumed run
 
+
 def step_line(s: StepRecord) -> str:
     line = f"- step {s.n} {s.tool}({inputs_gist(s.inputs)}) [{s.tool_use_id}]: {s.status}"
     decision = s.human.get("decision")
@@ -117,9 +118,11 @@ def continuation_prompt(led: Ledger, nudge: str | None) -> str:
     last_turn = max((s.turn for s in led.steps), default=-1)
     recent = [s for s in led.steps if s.turn == last_turn and last_turn == led.turns - 1]
     if recent and led.messages[-1]["role"] == "user":
-        parts.append("Where your last tool calls stand. Your session may record a call as rejected or "
-                     "interrupted; a call not finished there was settled by llmos-tui (run by it after "
-                     "a person's decision, or not run), and this list is what happened:")
+        parts.append(
+            "Where your last tool calls stand. Your session may record a call as rejected or "
+            "interrupted; a call not finished there was settled by llmos-tui (run by it after "
+            "a person's decision, or not run), and this list is what happened:"
+        )
         parts += [step_line(s) for s in recent]
     if nudge:
         parts.append(nudge)
@@ -129,9 +132,12 @@ def continuation_prompt(led: Ledger, nudge: str | None) -> str:
 
 def summary_prompt(led: Ledger, nudge: str | None) -> str:
     """A new session's first message when the old one cannot be resumed: the run so far."""
-    parts = [led.goal, "",
-             "[llmos-tui] This run was interrupted, and Claude Code's earlier session could not be "
-             "resumed. What was done so far:"]
+    parts = [
+        led.goal,
+        "",
+        "[llmos-tui] This run was interrupted, and Claude Code's earlier session could not be "
+        "resumed. What was done so far:",
+    ]
     steps = led.steps[-50:]
     if len(led.steps) > len(steps):
         parts.append(f"({len(led.steps) - len(steps)} earlier tool calls left out)")

@@ -13,9 +13,13 @@ from llmos_tui.core.engine.recorder import RunRecorder
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.statuses import RUN_TERMINAL
 
-ALLOWED = {"approve": ("awaiting_approval",), "deny": ("awaiting_approval",),
-           "edit": ("awaiting_approval", "uncertain"), "skip": ("awaiting_approval", "uncertain"),
-           "retry": ("uncertain",)}
+ALLOWED = {
+    "approve": ("awaiting_approval",),
+    "deny": ("awaiting_approval",),
+    "edit": ("awaiting_approval", "uncertain"),
+    "skip": ("awaiting_approval", "uncertain"),
+    "retry": ("uncertain",),
+}
 
 
 class Commands:
@@ -41,15 +45,23 @@ class Commands:
         self.take_up_state_file()
         for item, end in self.control.read_from(led.control_offset):
             if isinstance(item, BadCommand):
-                self.rec.record("command", data={"applied": False, "offset": end, "line": item.line,
-                                                 "reason": f"control.jsonl line {item.line}: {item.reason}"})
+                self.rec.record(
+                    "command",
+                    data={
+                        "applied": False,
+                        "offset": end,
+                        "line": item.line,
+                        "reason": f"control.jsonl line {item.line}: {item.reason}",
+                    },
+                )
                 continue
             if item.id in led.commands_seen:
                 self.rec.record("command", data={"offset": end, "applied": False, "duplicate_of": item.id})
                 continue
             reason = self.apply(item)
-            self.rec.record("command", data={**item.to_json(), "applied": reason is None,
-                                             "reason": reason, "offset": end})
+            self.rec.record(
+                "command", data={**item.to_json(), "applied": reason is None, "reason": reason, "offset": end}
+            )
 
     def apply(self, cmd: Command) -> str | None:
         """Carry out one command; returns why it was rejected, or None when applied."""
@@ -86,23 +98,38 @@ class Commands:
             if problem:
                 return f"edited inputs do not fit {step.tool}: {problem}"
             if cmd.inputs != step.inputs:
-                rec.record("step_edited", step=step.n, data={"before": step.inputs, "after": cmd.inputs,
-                                                             "command": cmd.id})
+                rec.record(
+                    "step_edited", step=step.n, data={"before": step.inputs, "after": cmd.inputs, "command": cmd.id}
+                )
         if cmd.action == "approve":
-            rec.move(step, "running", human={"decision": "edited" if step.human.get("edited") else "approved",
-                                             "by": cmd.id})
+            rec.move(
+                step, "running", human={"decision": "edited" if step.human.get("edited") else "approved", "by": cmd.id}
+            )
             if cmd.scope == "rest":
                 rec.record("policy_changed", data={"approval": "never", "command": cmd.id})
         elif cmd.action == "deny":
             why = (cmd.feedback or "").strip() or "no reason given"
-            rec.move(step, "denied", is_error=True, human={"decision": "denied", "feedback": why, "by": cmd.id},
-                     content=f"A person denied this {step.tool} call. Their reason: {why}")
+            rec.move(
+                step,
+                "denied",
+                is_error=True,
+                human={"decision": "denied", "feedback": why, "by": cmd.id},
+                content=f"A person denied this {step.tool} call. Their reason: {why}",
+            )
         elif cmd.action == "skip":
-            text = ("A person skipped this call; it was not run." if step.status == "awaiting_approval" else
-                    "This call was interrupted and its outcome is unknown; a person chose not to run it "
-                    "again. Check its effect before relying on it.")
-            rec.move(step, "skipped", is_error=True, content=text,
-                     human={"decision": "skipped", "feedback": cmd.feedback, "by": cmd.id})
+            text = (
+                "A person skipped this call; it was not run."
+                if step.status == "awaiting_approval"
+                else "This call was interrupted and its outcome is unknown; a person chose not to run it "
+                "again. Check its effect before relying on it."
+            )
+            rec.move(
+                step,
+                "skipped",
+                is_error=True,
+                content=text,
+                human={"decision": "skipped", "feedback": cmd.feedback, "by": cmd.id},
+            )
         elif cmd.action == "retry":
             rec.move(step, "running", human={"decision": "retried", "by": cmd.id})
         if status == "awaiting_approval" and step.status != "awaiting_approval":
@@ -135,7 +162,7 @@ class Commands:
         rec.blocked = None
         led = rec.ledger
         if edited.run_id != led.run_id:
-            if not on_resume:   # on resume the file shows another run: ours is rebuilt from its journal
+            if not on_resume:  # on resume the file shows another run: ours is rebuilt from its journal
                 rec.note(f"execution_state.md now shows run {edited.run_id}; rewriting it with this run")
             return
         if edited.journal_seq != led.seq:
@@ -150,14 +177,20 @@ class Commands:
             rec.record("plan_updated", data={"plan": plan, "by": "state_file"})
         cur = led.current_step
         pending = edited.pending_step
-        if cur is not None and pending is not None and pending.n == cur.n and pending.inputs != cur.inputs \
-                and cur.status in ("awaiting_approval", "uncertain"):
+        if (
+            cur is not None
+            and pending is not None
+            and pending.n == cur.n
+            and pending.inputs != cur.inputs
+            and cur.status in ("awaiting_approval", "uncertain")
+        ):
             problem = rec.registry.validate(cur.tool, pending.inputs)
             if problem:
                 rec.note(f"edit of step {cur.n} in execution_state.md ignored: {problem}", step=cur.n)
             else:
-                rec.record("step_edited", step=cur.n, data={"before": cur.inputs, "after": pending.inputs,
-                                                            "by": "state_file"})
+                rec.record(
+                    "step_edited", step=cur.n, data={"before": cur.inputs, "after": pending.inputs, "by": "state_file"}
+                )
         if not on_resume and edited.status != led.status:
             if edited.status == "paused" and led.status != "paused":
                 rec.set_status("paused", reason="paused through execution_state.md")

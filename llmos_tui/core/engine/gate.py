@@ -40,18 +40,26 @@ READ_PATHS = {"Read": "file_path", "Glob": "path", "Grep": "path"}
 @dataclass(frozen=True)
 class Verdict:
     action: Action
-    message: str = ""   # what the model is told when the call is refused
-    by: str = ""        # toolmap | sandbox | schema | policy | claude-code
+    message: str = ""  # what the model is told when the call is refused
+    by: str = ""  # toolmap | sandbox | schema | policy | claude-code
 
 
-def decide(tool: str, inputs: Any, *, policy: str, registry: ToolRegistry, driver: Driver = "engine",
-           sandbox: Sandbox | None = None, paused: bool = False) -> Verdict:
+def decide(
+    tool: str,
+    inputs: Any,
+    *,
+    policy: str,
+    registry: ToolRegistry,
+    driver: Driver = "engine",
+    sandbox: Sandbox | None = None,
+    paused: bool = False,
+) -> Verdict:
     spec = registry.specs.get(tool)
     if spec is None or registry.get(tool) is None:
         if driver == "hook":
             if policy == "ask" or paused:
                 return Verdict("ask", by="policy")
-            return Verdict("run", by="claude-code")   # Claude Code's own permission rules decide
+            return Verdict("run", by="claude-code")  # Claude Code's own permission rules decide
         return Verdict("invalid", f"Invalid {tool} call: {registry.validate(tool, inputs)}", by="schema")
     if driver != "hook":
         problem = registry.validate(tool, inputs)
@@ -62,8 +70,11 @@ def decide(tool: str, inputs: Any, *, policy: str, registry: ToolRegistry, drive
         if refusal:
             return Verdict("deny", f"Refused by llmos-tui: {refusal}", by="sandbox")
     if spec.approval == "deny":
-        return Verdict("deny", f"{tool} is refused here: the ToolMap sets `approval: deny` for it. "
-                               f"Use another tool or ask the person.", by="toolmap")
+        return Verdict(
+            "deny",
+            f"{tool} is refused here: the ToolMap sets `approval: deny` for it. Use another tool or ask the person.",
+            by="toolmap",
+        )
     if policy == "never":
         action: Action = "run"
     elif policy == "ask" or spec.side_effects != "none" or spec.approval == "ask":
@@ -93,8 +104,7 @@ def settle(rec: RunRecorder, step: StepRecord, verdict: Verdict) -> None:
     if verdict.action == "invalid":
         rec.move(step, "failed", content=verdict.message, is_error=True)
     elif verdict.action == "deny":
-        rec.move(step, "denied", is_error=True, content=verdict.message,
-                 human={"decision": "denied", "by": verdict.by})
+        rec.move(step, "denied", is_error=True, content=verdict.message, human={"decision": "denied", "by": verdict.by})
     elif verdict.action == "ask":
         rec.move(step, "awaiting_approval")
     else:

@@ -7,26 +7,30 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.engine.recorder import Releasable, RunOptions, RunRecorder
-from llmos_tui.core.errors import FileFormatError, LlmosError
+from llmos_tui.core.errors import BadInput, FileFormatError, LlmosError
 from llmos_tui.core.fsutil import atomic_write, remove_stale_temp_files
 from llmos_tui.core.journal import Journal, read_records
 from llmos_tui.core.ledger import Ledger
+from llmos_tui.core.lock import WorkspaceLock
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.state import to_front_matter
+from llmos_tui.core.state import StateFile, to_front_matter
+from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, TRACE_NAME, Workspace
+
+D = TypeVar("D")  # the driver a caller builds over a run's recorder
 
 
 @dataclass(frozen=True)
 class ChildLink:
     """How a Task sub-agent's run hangs off its parent's."""
 
-    prompt: str                  # the Task's prompt: the sub-agent's first message
-    parent: dict[str, Any]       # {run_id, step, depth}
-    control_offset: int          # the parent's control.jsonl is read from here on
+    prompt: str  # the Task's prompt: the sub-agent's first message
+    parent: dict[str, Any]  # {run_id, step, depth}
+    control_offset: int  # the parent's control.jsonl is read from here on
 
 
 def sweep(ws: Workspace, run_id: str) -> None:
@@ -55,11 +59,22 @@ def state_path_of(ws: Workspace, run_id: str, *, child: bool) -> Path:
     return ws.run_dir(run_id) / STATE_NAME if child else ws.state_path
 
 
-def create_run(ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolRegistry,
-               options: RunOptions, lock: Releasable, run_id: str, runtime_name: str, mode: str,
-               variables: dict[str, Any] | None = None, run_files: dict[str, bytes] | None = None,
-               child: ChildLink | None = None,
-               on_open: Callable[[RunRecorder], None] | None = None) -> RunRecorder:
+def create_run(
+    ws: Workspace,
+    goal: str,
+    *,
+    config: AgentConfig,
+    registry: ToolRegistry,
+    options: RunOptions,
+    lock: Releasable,
+    run_id: str,
+    runtime_name: str,
+    mode: str,
+    variables: dict[str, Any] | None = None,
+    run_files: dict[str, bytes] | None = None,
+    child: ChildLink | None = None,
+    on_open: Callable[[RunRecorder], None] | None = None,
+) -> RunRecorder:
     """A new run folder and its first record. `run_files` (e.g. the script a scripted run
     replays) are written before that record, so a run that exists can always resume. `on_open`
     lets the driver bind itself (its system prompt) before anything is written. The lock is
@@ -70,26 +85,47 @@ def create_run(ws: Workspace, goal: str, *, config: AgentConfig, registry: ToolR
         run_dir.mkdir(parents=True, exist_ok=False)
         for name, data in (run_files or {}).items():
             atomic_write(run_dir / name, data)
-        rec = RunRecorder(ws, Journal(run_dir / JOURNAL_NAME), Ledger(), config=config, registry=registry,
-                          options=options, lock=lock, run_dir=run_dir,
-                          state_path=state_path_of(ws, run_id, child=child is not None))
+        rec = RunRecorder(
+            ws,
+            Journal(run_dir / JOURNAL_NAME),
+            Ledger(),
+            config=config,
+            registry=registry,
+            options=options,
+            lock=lock,
+            run_dir=run_dir,
+            state_path=state_path_of(ws, run_id, child=child is not None),
+        )
         if on_open is not None:
             on_open(rec)
         memory_text, memory_used, memory_problem = pick_memory(ws, config, goal)
         extra: dict[str, Any] = {}
         if child is not None:
             extra = {"prompt": child.prompt, "parent": child.parent, "control_offset": child.control_offset}
-        rec.record("run_started", data={
-            **extra, "run_id": run_id, "goal": goal.strip(), "mode": mode, "runtime": runtime_name,
-            "model": config.model if runtime_name != "scripted" else "scripted",
-            "variables": variables or {}, "approval": config.approval, "pid": os.getpid(),
-            "config": {"max_turns": config.max_turns, "max_cost_usd": config.max_cost_usd,
-                       "max_tokens": config.max_tokens, "system_agent": config.path,
-                       "memory_used": memory_used},
-            # recorded, so that a resumed run sends the very same system prompt (and its cached
-            # prefix still matches) whatever the memory log says by then
-            "memory": memory_text,
-        })
+        rec.record(
+            "run_started",
+            data={
+                **extra,
+                "run_id": run_id,
+                "goal": goal.strip(),
+                "mode": mode,
+                "runtime": runtime_name,
+                "model": config.model if runtime_name != "scripted" else "scripted",
+                "variables": variables or {},
+                "approval": config.approval,
+                "pid": os.getpid(),
+                "config": {
+                    "max_turns": config.max_turns,
+                    "max_cost_usd": config.max_cost_usd,
+                    "max_tokens": config.max_tokens,
+                    "system_agent": config.path,
+                    "memory_used": memory_used,
+                },
+                # recorded, so that a resumed run sends the very same system prompt (and its cached
+                # prefix still matches) whatever the memory log says by then
+                "memory": memory_text,
+            },
+        )
         if memory_problem:
             rec.note(f"SmartMemory not used: {memory_problem}")
         rec.initial_state = to_front_matter(rec.snapshot())
@@ -111,16 +147,101 @@ def read_run(ws: Workspace, run_id: str) -> tuple[Path, list[Any], Ledger, Ledge
     return path, records, Ledger.from_records(records, str(path)), Ledger.from_records(records[:1])
 
 
-def reopen_run(ws: Workspace, run_id: str, *, config: AgentConfig, registry: ToolRegistry,
-               options: RunOptions, lock: Releasable, child: bool = False) -> tuple[RunRecorder, list[Any]]:
+def reopen_run(
+    ws: Workspace,
+    run_id: str,
+    *,
+    config: AgentConfig,
+    registry: ToolRegistry,
+    options: RunOptions,
+    lock: Releasable,
+    child: bool = False,
+) -> tuple[RunRecorder, list[Any]]:
     """A recorder over a run that already has a journal, and the journal's records. The lock is
     released if the journal cannot be read."""
     try:
         path, records, ledger, first = read_run(ws, run_id)
-        rec = RunRecorder(ws, Journal(path), ledger, config=config, registry=registry, options=options,
-                          lock=lock, run_dir=ws.run_dir(run_id), state_path=state_path_of(ws, run_id, child=child),
-                          initial_state=to_front_matter(first.snapshot(config.recent_steps)))
+        rec = RunRecorder(
+            ws,
+            Journal(path),
+            ledger,
+            config=config,
+            registry=registry,
+            options=options,
+            lock=lock,
+            run_dir=ws.run_dir(run_id),
+            state_path=state_path_of(ws, run_id, child=child),
+            initial_state=to_front_matter(first.snapshot(config.recent_steps)),
+        )
         return rec, records
+    except BaseException:
+        lock.release()
+        raise
+
+
+def open_new(
+    ws: Workspace,
+    goal: str,
+    *,
+    config: AgentConfig,
+    registry: ToolRegistry,
+    options: RunOptions,
+    run_id: str | None,
+    runtime_name: str,
+    mode: str,
+    variables: dict[str, Any] | None,
+    run_files: dict[str, bytes] | None,
+    make: Callable[[RunRecorder], D],
+) -> D:
+    """A new run under the workspace's lock, driven by what `make` builds over its recorder.
+    A state file that does not parse is reported, never overwritten."""
+    if not goal.strip():
+        raise BadInput("the goal is empty; say what the agent should do")
+    run_id = run_id or ws.new_run_id()
+    if ws.state_path.exists():
+        StateFile(ws.state_path).load()
+    lock = WorkspaceLock(ws.root)
+    lock.acquire(run_id)
+    made: list[D] = []
+    rec = create_run(
+        ws,
+        goal,
+        config=config,
+        registry=registry,
+        options=options,
+        lock=lock,
+        run_id=run_id,
+        runtime_name=runtime_name,
+        mode=mode,
+        variables=variables,
+        run_files=run_files,
+        on_open=lambda r: made.append(make(r)),
+    )
+    rec.flush(force=True)
+    return made[0]
+
+
+def reopen_for_driving(
+    ws: Workspace,
+    run_id: str,
+    *,
+    config: AgentConfig,
+    registry: ToolRegistry,
+    options: RunOptions,
+    make: Callable[[RunRecorder], D],
+    then: Callable[[D], None],
+) -> D:
+    """A run with a journal, under the workspace's lock, driven by what `make` builds; `then`
+    records how it goes on. The lock is released if anything fails."""
+    lock = WorkspaceLock(ws.root)
+    lock.acquire(run_id)
+    rec, _ = reopen_run(ws, run_id, config=config, registry=registry, options=options, lock=lock)
+    try:
+        if rec.ledger.status in RUN_TERMINAL:
+            raise BadInput(f"run {run_id} is {rec.ledger.status}; there is nothing to resume")
+        driver = make(rec)
+        then(driver)
+        return driver
     except BaseException:
         lock.release()
         raise

@@ -34,7 +34,7 @@ from llmos_tui.core.training import redactor_for
 from llmos_tui.core.workspace import STATE_NAME, TRACE_NAME, Workspace, write_json_atomic
 
 Listener = Callable[[JournalRecord, Ledger], None]
-UNSET: Any = ...   # set_status(error=UNSET) leaves the run's error as it is
+UNSET: Any = ...  # set_status(error=UNSET) leaves the run's error as it is
 
 
 class Releasable(Protocol):
@@ -50,16 +50,27 @@ class NoLock:
 
 @dataclass(frozen=True)
 class RunOptions:
-    no_wait: bool = False            # stop (instead of waiting) when a person must decide
-    poll_interval: float = 0.05      # how often control.jsonl is checked while waiting
-    flush_interval: float = 0.02     # the state file is rewritten at most this often while busy
-    trace_interval: float = 1.0      # trace.json is rewritten at most this often while busy
+    no_wait: bool = False  # stop (instead of waiting) when a person must decide
+    poll_interval: float = 0.05  # how often control.jsonl is checked while waiting
+    flush_interval: float = 0.02  # the state file is rewritten at most this often while busy
+    trace_interval: float = 1.0  # trace.json is rewritten at most this often while busy
 
 
 class RunRecorder:
-    def __init__(self, ws: Workspace, journal: Journal, ledger: Ledger, *, config: AgentConfig,
-                 registry: ToolRegistry, options: RunOptions, lock: Releasable, state_path: Path,
-                 run_dir: Path, initial_state: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        ws: Workspace,
+        journal: Journal,
+        ledger: Ledger,
+        *,
+        config: AgentConfig,
+        registry: ToolRegistry,
+        options: RunOptions,
+        lock: Releasable,
+        state_path: Path,
+        run_dir: Path,
+        initial_state: dict[str, Any] | None = None,
+    ) -> None:
         self.ws = ws
         self.journal = journal
         self.ledger = ledger
@@ -71,19 +82,19 @@ class RunRecorder:
         self.state_file = StateFile(state_path)
         self.initial_state = initial_state
         self.listeners: list[Listener] = []
-        self.redact = redactor_for(ws.system)   # secrets never reach trace.json or memory
+        self.redact = redactor_for(ws.system)  # secrets never reach trace.json or memory
         # the driver's system prompt (the trace carries it); set by the driver that owns the run
         self.system_prompt: Callable[[], str] = lambda: ""
         # called before the state file would be replaced while a person's edit is on disk
         self.on_foreign_edit: Callable[[], None] = lambda: None
-        self.blocked: str | None = None   # a person's edit of the state file that does not parse
-        self.ended = False                # end() has run: tool figures and SmartMemory written
+        self.blocked: str | None = None  # a person's edit of the state file that does not parse
+        self.ended = False  # end() has run: tool figures and SmartMemory written
         self._closed = False
         self._dirty = False
         self._last_flush = 0.0
         self._trace_seq = -1
         self._last_trace = 0.0
-        self._trace_cost = 0.0   # seconds the last trace.json write took
+        self._trace_cost = 0.0  # seconds the last trace.json write took
 
     @property
     def run_id(self) -> str:
@@ -94,8 +105,15 @@ class RunRecorder:
 
     # ------------------------------------------------------------ transitions
 
-    def record(self, kind: Kind, *, step: int | None = None, frm: str | None = None,
-               to: str | None = None, data: dict[str, Any] | None = None) -> JournalRecord:
+    def record(
+        self,
+        kind: Kind,
+        *,
+        step: int | None = None,
+        frm: str | None = None,
+        to: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> JournalRecord:
         """Append one record, fold it, tell the listeners; the state file follows in a moment."""
         rec = self.journal.append(kind, step=step, frm=frm, to=to, data=data)
         self.ledger.apply(rec)
@@ -112,14 +130,33 @@ class RunRecorder:
         """A tool call of the model's last turn becomes step n+1, `proposed`."""
         n = len(self.ledger.steps) + 1
         name = str(use.get("name"))
-        self.record("step_status", step=n, frm=None, to="proposed", data={
-            "tool": name, "inputs": use.get("input") or {}, "tool_use_id": use["id"],
-            "side_effects": self.registry.side_effects(name), "turn": self.ledger.turns - 1})
+        self.record(
+            "step_status",
+            step=n,
+            frm=None,
+            to="proposed",
+            data={
+                "tool": name,
+                "inputs": use.get("input") or {},
+                "tool_use_id": use["id"],
+                "side_effects": self.registry.side_effects(name),
+                "turn": self.ledger.turns - 1,
+            },
+        )
         return self.ledger.steps[n - 1]
 
-    def move(self, step: StepRecord, to: str, *, content: Any = None, is_error: bool = False,
-             duration_s: float | None = None, simulated: bool = False,
-             human: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> None:
+    def move(
+        self,
+        step: StepRecord,
+        to: str,
+        *,
+        content: Any = None,
+        is_error: bool = False,
+        duration_s: float | None = None,
+        simulated: bool = False,
+        human: dict[str, Any] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         """A step's next status, with what settles it (its result for the model, the person's
         decision)."""
         data: dict[str, Any] = dict(extra or {})
@@ -142,8 +179,7 @@ class RunRecorder:
         if durable:
             self.journal.sync()
 
-    def set_status(self, to: str, *, error: Any = UNSET, reason: str | None = None,
-                   command: str | None = None) -> None:
+    def set_status(self, to: str, *, error: Any = UNSET, reason: str | None = None, command: str | None = None) -> None:
         data: dict[str, Any] = {}
         if error is not UNSET:
             data["error"] = error
@@ -153,11 +189,10 @@ class RunRecorder:
             data["command"] = command
         self.record("run_status", frm=self.ledger.status, to=to, data=data)
         if to in RUN_TERMINAL:
-            self.flush(force=True, trace=False)   # the final trace is written once, by close()
+            self.flush(force=True, trace=False)  # the final trace is written once, by close()
             atomic_write(self.run_dir / STATE_NAME, self.state_file.read_text())
 
-    def charge_side_usage(self, runtime: ReportsSideUsage | None, *, step: int | None = None,
-                          purpose: str) -> None:
+    def charge_side_usage(self, runtime: ReportsSideUsage | None, *, step: int | None = None, purpose: str) -> None:
         """Model calls the runtime made outside the conversation, charged to a step or the run.
         (The caller asks `isinstance(runtime, ReportsSideUsage)` once, not at every step: a
         runtime-checkable protocol costs microseconds per check.)"""
@@ -200,9 +235,14 @@ class RunRecorder:
         if self._trace_seq == self.ledger.seq:
             return  # nothing new since the last write
         self._trace_seq = self.ledger.seq
-        write_json_atomic(self.run_dir / TRACE_NAME,
-                          self.redact(build_trace(self.ledger, self.initial_state or {}, self.system_prompt(),
-                                                  self.registry.api_definitions())))
+        write_json_atomic(
+            self.run_dir / TRACE_NAME,
+            self.redact(
+                build_trace(
+                    self.ledger, self.initial_state or {}, self.system_prompt(), self.registry.api_definitions()
+                )
+            ),
+        )
 
     # ------------------------------------------------------------ the end of a run
 
@@ -243,8 +283,7 @@ class RunRecorder:
                     learnings, source = text.strip(), "model"
             except Exception as exc:  # noqa: BLE001 - no model: the derived text stands
                 self.note(f"learnings derived from the run (the model could not summarise: {type(exc).__name__})")
-            self.charge_side_usage(runtime if isinstance(runtime, ReportsSideUsage) else None,
-                                   purpose="memory summary")
+            self.charge_side_usage(runtime if isinstance(runtime, ReportsSideUsage) else None, purpose="memory summary")
         entry = self.redact(new_experience(led, now, duration))
         append_experience(self.ws.system / "memory_log.md", entry, self.redact.text(learnings))
         self.record("memory_saved", data={"experience_id": entry["experience_id"], "learnings": source})

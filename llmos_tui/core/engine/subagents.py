@@ -55,8 +55,8 @@ class Child(Protocol):
 class TaskParent(Protocol):
     rec: RunRecorder
     runtime: Runtime
-    child: Any         # the Child running now (set while it runs)
-    stopped_in: Any    # the Child a stop for a person happened in
+    child: Any  # the Child running now (set while it runs)
+    stopped_in: Any  # the Child a stop for a person happened in
 
     @property
     def depth(self) -> int: ...
@@ -64,8 +64,7 @@ class TaskParent(Protocol):
     @property
     def ledger(self) -> Ledger: ...
 
-    def open_child(self, run_id: str, runtime: Runtime, goal: str, config: AgentConfig,
-                   link: ChildLink) -> Child: ...
+    def open_child(self, run_id: str, runtime: Runtime, goal: str, config: AgentConfig, link: ChildLink) -> Child: ...
 
     def reopen_child(self, run_id: str, runtime: Runtime) -> Child: ...
 
@@ -76,11 +75,13 @@ async def run_task(parent: TaskParent, step: StepRecord, inputs: dict[str, Any])
     config = parent.rec.config
     limit = config.max_task_depth
     if parent.depth + 1 > limit:
-        raise ToolError(f"sub-agents may nest {limit} deep (max_task_depth in SystemAgent.md); "
-                        f"this run is already at depth {parent.depth}: do the task yourself")
+        raise ToolError(
+            f"sub-agents may nest {limit} deep (max_task_depth in SystemAgent.md); "
+            f"this run is already at depth {parent.depth}: do the task yourself"
+        )
     if not isinstance(parent.runtime, SpawnsSubAgents):
         raise ToolError(f"Task is not available with the {led.runtime} runtime")
-    index = sum(1 for s in led.steps[:step.n - 1] if s.tool == "Task")
+    index = sum(1 for s in led.steps[: step.n - 1] if s.tool == "Task")
     try:
         runtime = parent.runtime.spawn(index)
     except LookupError as exc:
@@ -91,11 +92,19 @@ async def run_task(parent: TaskParent, step: StepRecord, inputs: dict[str, Any])
         child = parent.reopen_child(child_id, runtime)
     else:
         child_config = config.with_(approval=led.approval)
-        if config.max_cost_usd is not None:   # what is left of the parent's budget
+        if config.max_cost_usd is not None:  # what is left of the parent's budget
             child_config = replace(child_config, max_cost_usd=max(config.max_cost_usd - led.usage.cost_usd, 1e-9))
-        child = parent.open_child(child_id, runtime, str(inputs["description"]), child_config, ChildLink(
-            prompt=str(inputs["prompt"]), parent={"run_id": led.run_id, "step": step.n, "depth": parent.depth + 1},
-            control_offset=led.control_offset))
+        child = parent.open_child(
+            child_id,
+            runtime,
+            str(inputs["description"]),
+            child_config,
+            ChildLink(
+                prompt=str(inputs["prompt"]),
+                parent={"run_id": led.run_id, "step": step.n, "depth": parent.depth + 1},
+                control_offset=led.control_offset,
+            ),
+        )
     parent.child = child
     parent.rec.record("task", step=step.n, data={"child": child_id, "event": "started"})
     try:
@@ -104,11 +113,18 @@ async def run_task(parent: TaskParent, step: StepRecord, inputs: dict[str, Any])
         parent.child = None
         child.close()
         # commands the sub-agent read are behind the parent too
-        parent.rec.record("task", step=step.n, data={"child": child_id, "event": "ended",
-                                                     "status": child.ledger.status,
-                                                     "offset": child.ledger.control_offset})
+        parent.rec.record(
+            "task",
+            step=step.n,
+            data={
+                "child": child_id,
+                "event": "ended",
+                "status": child.ledger.status,
+                "offset": child.ledger.control_offset,
+            },
+        )
     if status in ("paused", WAITING):
-        parent.stopped_in = child   # where the decision waits, for the faces to say
+        parent.stopped_in = child  # where the decision waits, for the faces to say
         raise SubAgentStopped(status)
     cled = child.ledger
     if cled.usage.input_tokens or cled.usage.output_tokens or cled.usage.cost_usd:

@@ -32,7 +32,7 @@ class ModelTurn:
     """One assistant reply in Messages-API shape."""
 
     content: list[dict[str, Any]]
-    stop_reason: str = "end_turn"   # end_turn | tool_use | max_tokens | pause_turn | refusal
+    stop_reason: str = "end_turn"  # end_turn | tool_use | max_tokens | pause_turn | refusal
     usage: Usage = field(default_factory=Usage)
     model: str = ""
 
@@ -51,13 +51,15 @@ class Runtime(Protocol):
 
     async def next_turn(self, request: TurnRequest) -> ModelTurn: ...
 
-    async def simulate(self, tool: str, inputs: dict[str, Any], spec_line: str,
-                       turn_index: int, position: int) -> ToolOutput:
+    async def simulate(
+        self, tool: str, inputs: dict[str, Any], spec_line: str, turn_index: int, position: int
+    ) -> ToolOutput:
         """A simulated result for a tool call (simulate mode): nothing is touched."""
         ...
 
 
 # ---------------------------------------------------------------- optional capabilities
+
 
 @runtime_checkable
 class StreamsText(Protocol):

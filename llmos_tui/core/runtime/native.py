@@ -29,8 +29,10 @@ from llmos_tui.core.tools.base import ToolOutput
 
 CACHE = {"type": "ephemeral"}
 SMALL_MODEL = "claude-haiku-4-5"
-TRIMMED_NOTE = ("[trimmed from {n} characters to keep the conversation small: the start is above; "
-                "run the tool again if you need the rest]")
+TRIMMED_NOTE = (
+    "[trimmed from {n} characters to keep the conversation small: the start is above; "
+    "run the tool again if you need the rest]"
+)
 
 TextListener = Callable[[str], None]
 RETRYABLE_IN_STREAM = ("overloaded_error", "api_error", "rate_limit_error", "timeout_error")
@@ -54,8 +56,11 @@ def _result_text_len(block: dict[str, Any]) -> int:
 
 def _trim_block(block: dict[str, Any], keep: int) -> dict[str, Any]:
     c = block.get("content")
-    text = c if isinstance(c, str) else "\n".join(
-        b.get("text", "") for b in c or [] if isinstance(b, dict) and b.get("type") == "text")
+    text = (
+        c
+        if isinstance(c, str)
+        else "\n".join(b.get("text", "") for b in c or [] if isinstance(b, dict) and b.get("type") == "text")
+    )
     if len(text) <= keep:
         return block
     out = dict(block)
@@ -66,33 +71,46 @@ def _trim_block(block: dict[str, Any], keep: int) -> dict[str, Any]:
 class NativeRuntime:
     name = "native"
 
-    def __init__(self, *, api_key: str | None = None, base_url: str | None = None,
-                 client: Any = None, max_retries: int = 4, timeout: float = 600.0,
-                 prices: dict[str, dict[str, float]] | None = None, small_model: str = SMALL_MODEL,
-                 stream_retries: int = 2, trim_high: int = 60_000, trim_low: int = 24_000,
-                 keep_recent: int = 4, trim_keep_chars: int = 1_500,
-                 simulate_model: str | None = None, model: str = "claude-sonnet-4-6",
-                 owns_client: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        client: Any = None,
+        max_retries: int = 4,
+        timeout: float = 600.0,
+        prices: dict[str, dict[str, float]] | None = None,
+        small_model: str = SMALL_MODEL,
+        stream_retries: int = 2,
+        trim_high: int = 60_000,
+        trim_low: int = 24_000,
+        keep_recent: int = 4,
+        trim_keep_chars: int = 1_500,
+        simulate_model: str | None = None,
+        model: str = "claude-sonnet-4-6",
+        owns_client: bool = True,
+    ) -> None:
         if client is None:
             from anthropic import AsyncAnthropic
 
             # api_key None: the SDK's own lookup (ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN, profiles);
             # base_url None: ANTHROPIC_BASE_URL, then the public endpoint
-            client = AsyncAnthropic(api_key=api_key or None, base_url=base_url, max_retries=max_retries,
-                                    timeout=timeout)
+            client = AsyncAnthropic(
+                api_key=api_key or None, base_url=base_url, max_retries=max_retries, timeout=timeout
+            )
         self.owns_client = owns_client
         self.client = client
         self.prices = prices or {}
         self.model = model
         self.small_model = small_model
-        self.simulate_model = simulate_model or model   # the run's model imagines the results
+        self.simulate_model = simulate_model or model  # the run's model imagines the results
         self.stream_retries = stream_retries
         self.trim_high, self.trim_low = trim_high, trim_low
         self.keep_recent = keep_recent
         self.trim_keep_chars = trim_keep_chars
         self.text_listeners: list[TextListener] = []
-        self._trim_horizon = 0      # messages before this index have their large results trimmed
-        self._drop_upto = 0         # messages[1:this] are left out, summarised after the goal
+        self._trim_horizon = 0  # messages before this index have their large results trimmed
+        self._drop_upto = 0  # messages[1:this] are left out, summarised after the goal
         self.last_request: dict[str, Any] | None = None
 
     # ------------------------------------------------------------------ the conversation
@@ -106,8 +124,13 @@ class NativeRuntime:
         prefix = estimate_tokens(request.tools) + estimate_tokens(request.system)
         messages, stable = self._bounded(request.messages, prefix)
         messages = _with_breakpoints(messages, stable)
-        return {"model": request.model, "max_tokens": request.max_tokens, "system": system,
-                "tools": tools, "messages": messages}
+        return {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "system": system,
+            "tools": tools,
+            "messages": messages,
+        }
 
     def _bounded(self, messages: list[dict[str, Any]], prefix: int) -> tuple[list[dict[str, Any]], int]:
         """The conversation as sent: bounded by trim_high (the whole prompt, tools and system
@@ -150,12 +173,21 @@ class NativeRuntime:
             return messages
         out = []
         for i, m in enumerate(messages):
-            if i < horizon and m["role"] == "user" and isinstance(m["content"], list) and any(
-                    b.get("type") == "tool_result" and _result_text_len(b) > self.trim_keep_chars
-                    for b in m["content"]):
-                m = {"role": "user", "content": [
-                    _trim_block(b, self.trim_keep_chars) if b.get("type") == "tool_result" else b
-                    for b in m["content"]]}
+            if (
+                i < horizon
+                and m["role"] == "user"
+                and isinstance(m["content"], list)
+                and any(
+                    b.get("type") == "tool_result" and _result_text_len(b) > self.trim_keep_chars for b in m["content"]
+                )
+            ):
+                m = {
+                    "role": "user",
+                    "content": [
+                        _trim_block(b, self.trim_keep_chars) if b.get("type") == "tool_result" else b
+                        for b in m["content"]
+                    ],
+                }
             out.append(m)
         return out
 
@@ -174,8 +206,11 @@ class NativeRuntime:
                 # an `error` event inside a stream that had begun (status 200): overloaded or a
                 # server error mid-reply is retried here, since the SDK cannot
                 attempts += 1
-                if exc.status_code != 200 or _error_type(exc) not in RETRYABLE_IN_STREAM \
-                        or attempts > self.stream_retries:
+                if (
+                    exc.status_code != 200
+                    or _error_type(exc) not in RETRYABLE_IN_STREAM
+                    or attempts > self.stream_retries
+                ):
                     raise RuntimeUnavailable(_status_message(exc)) from exc
                 self._say_retrying()
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempts - 1)))
@@ -184,8 +219,9 @@ class NativeRuntime:
                 # is retried here, since the SDK cannot
                 attempts += 1
                 if attempts > self.stream_retries or not getattr(exc, "_mid_stream", False):
-                    raise RuntimeUnavailable(f"the model could not be reached ({_describe(exc)}); "
-                                             f"resume the run to try again") from exc
+                    raise RuntimeUnavailable(
+                        f"the model could not be reached ({_describe(exc)}); resume the run to try again"
+                    ) from exc
                 self._say_retrying()
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (attempts - 1)))
         return self._to_turn(message, request.model)
@@ -218,14 +254,14 @@ class NativeRuntime:
             exc._mid_stream = started  # type: ignore[attr-defined]
             raise
         except (OSError, ValueError) as exc:  # a stream cut mid-event, or broken SSE
-            err = anthropic.APIConnectionError(message=f"the stream broke: {_describe(exc)}",
-                                               request=_dummy_request())
+            err = anthropic.APIConnectionError(message=f"the stream broke: {_describe(exc)}", request=_dummy_request())
             err._mid_stream = True  # type: ignore[attr-defined]
             raise err from exc
         except Exception as exc:
             if type(exc).__module__.startswith(("httpx", "httpcore", "h11")):
-                err = anthropic.APIConnectionError(message=f"the stream broke: {_describe(exc)}",
-                                                   request=_dummy_request())
+                err = anthropic.APIConnectionError(
+                    message=f"the stream broke: {_describe(exc)}", request=_dummy_request()
+                )
                 err._mid_stream = True  # type: ignore[attr-defined]
                 raise err from exc
             raise
@@ -237,8 +273,14 @@ class NativeRuntime:
             if b.get("type") == "text":
                 content.append({"type": "text", "text": b.get("text", "")})
             elif b.get("type") == "tool_use":
-                content.append({"type": "tool_use", "id": b["id"], "name": b["name"],
-                                "input": b.get("input") if isinstance(b.get("input"), dict) else {}})
+                content.append(
+                    {
+                        "type": "tool_use",
+                        "id": b["id"],
+                        "name": b["name"],
+                        "input": b.get("input") if isinstance(b.get("input"), dict) else {},
+                    }
+                )
             elif b.get("type") in ("thinking", "redacted_thinking"):
                 content.append(b)  # must go back to the API unchanged
             # server-tool blocks and others: not part of this engine's conversation
@@ -249,20 +291,29 @@ class NativeRuntime:
             if any(b.get("type") == "tool_use" for b in content):
                 stop = "tool_use"
         if not any(b.get("type") in ("text", "tool_use") for b in content):
-            content.append({"type": "text", "text": "(no reply text)" if stop != "max_tokens"
-                            else "(the reply was cut off by max_tokens)"})
+            content.append(
+                {
+                    "type": "text",
+                    "text": "(no reply text)" if stop != "max_tokens" else "(the reply was cut off by max_tokens)",
+                }
+            )
         u = message.usage
-        usage = Usage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
-                      cache_read_input_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
-                      cache_creation_input_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0)
+        usage = Usage(
+            input_tokens=u.input_tokens or 0,
+            output_tokens=u.output_tokens or 0,
+            cache_read_input_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
+            cache_creation_input_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0,
+        )
         used_model = getattr(message, "model", None) or model
-        return ModelTurn(content=content, stop_reason=stop, usage=with_cost(usage, used_model, self.prices),
-                         model=used_model)
+        return ModelTurn(
+            content=content, stop_reason=stop, usage=with_cost(usage, used_model, self.prices), model=used_model
+        )
 
     # ------------------------------------------------------------------ simulate mode
 
-    async def simulate(self, tool: str, inputs: dict[str, Any], spec_line: str,
-                       turn_index: int, position: int) -> ToolOutput:
+    async def simulate(
+        self, tool: str, inputs: dict[str, Any], spec_line: str, turn_index: int, position: int
+    ) -> ToolOutput:
         """The tool's result, imagined by the model from its inputs and ToolMap entry."""
         import anthropic
 
@@ -273,16 +324,28 @@ class NativeRuntime:
             "the command's output; for Write/Edit: a one-line confirmation; for Grep/Glob: matching "
             "paths or lines; for WebFetch: a short answer to its prompt), realistic and plausible, "
             "and `is_error`: true only when the call would most likely fail. Keep it under 2,000 "
-            "characters.")
-        user = (f"Tool: {tool}\nToolMap entry: {spec_line}\nInputs (JSON): "
-                f"{json.dumps(inputs, ensure_ascii=False)[:20_000]}")
+            "characters."
+        )
+        user = (
+            f"Tool: {tool}\nToolMap entry: {spec_line}\nInputs (JSON): "
+            f"{json.dumps(inputs, ensure_ascii=False)[:20_000]}"
+        )
         params = {
-            "model": self.simulate_model, "max_tokens": 2048, "system": system,
+            "model": self.simulate_model,
+            "max_tokens": 2048,
+            "system": system,
             "messages": [{"role": "user", "content": user}],
-            "tools": [{"name": "tool_result", "description": "The simulated result of the tool call.",
-                       "input_schema": {"type": "object", "properties": {
-                           "content": {"type": "string"}, "is_error": {"type": "boolean"}},
-                           "required": ["content"]}}],
+            "tools": [
+                {
+                    "name": "tool_result",
+                    "description": "The simulated result of the tool call.",
+                    "input_schema": {
+                        "type": "object",
+                        "properties": {"content": {"type": "string"}, "is_error": {"type": "boolean"}},
+                        "required": ["content"],
+                    },
+                }
+            ],
             "tool_choice": {"type": "tool", "name": "tool_result"},
         }
         try:
@@ -304,29 +367,33 @@ class NativeRuntime:
         import anthropic
 
         params = {
-            "model": self.small_model, "max_tokens": 1024,
+            "model": self.small_model,
+            "max_tokens": 1024,
             "system": "Answer the request using only the web page given. Quote exact figures and "
-                      "names from it; say plainly when the page does not contain the answer.",
-            "messages": [{"role": "user", "content": f"Web page {url} (as markdown):\n\n{markdown}\n\n"
-                                                     f"---\nRequest: {prompt}"}],
+            "names from it; say plainly when the page does not contain the answer.",
+            "messages": [
+                {"role": "user", "content": f"Web page {url} (as markdown):\n\n{markdown}\n\n---\nRequest: {prompt}"}
+            ],
         }
         try:
             message = await self.client.messages.create(**params)
         except anthropic.APIError as exc:
             from llmos_tui.core.tools.base import ToolError
 
-            raise ToolError(f"the page was fetched but the model answering the prompt failed: "
-                            f"{_describe(exc)}") from exc
+            raise ToolError(
+                f"the page was fetched but the model answering the prompt failed: {_describe(exc)}"
+            ) from exc
         self._charge(message, self.small_model)
         return "\n".join(b.text for b in message.content if getattr(b, "type", None) == "text").strip()
 
     async def learnings(self, goal: str, run_summary: str) -> str:
         """A few lines of key learnings for SmartMemory, by the small model."""
         params = {
-            "model": self.small_model, "max_tokens": 400,
+            "model": self.small_model,
+            "max_tokens": 400,
             "system": "You write the 'Key learnings' of an agent run for its memory log: 2 to 4 short "
-                      "lines on what worked, what failed and why, and what to do differently next "
-                      "time. Plain text, no preamble, no line of only '---'.",
+            "lines on what worked, what failed and why, and what to do differently next "
+            "time. Plain text, no preamble, no line of only '---'.",
             "messages": [{"role": "user", "content": f"Goal: {goal}\n\nWhat happened:\n{run_summary}"}],
         }
         message = await self.client.messages.create(**params)
@@ -338,11 +405,15 @@ class NativeRuntime:
 
     def _charge(self, message: Any, model: str) -> None:
         u = message.usage
-        usage = Usage(u.input_tokens or 0, u.output_tokens or 0,
-                      getattr(u, "cache_read_input_tokens", 0) or 0,
-                      getattr(u, "cache_creation_input_tokens", 0) or 0)
-        self.pending_usage = self.pending_usage + with_cost(usage, getattr(message, "model", None) or model,
-                                                            self.prices)
+        usage = Usage(
+            u.input_tokens or 0,
+            u.output_tokens or 0,
+            getattr(u, "cache_read_input_tokens", 0) or 0,
+            getattr(u, "cache_creation_input_tokens", 0) or 0,
+        )
+        self.pending_usage = self.pending_usage + with_cost(
+            usage, getattr(message, "model", None) or model, self.prices
+        )
 
     def take_side_usage(self) -> Usage:
         u, self.pending_usage = self.pending_usage, Usage()
@@ -351,11 +422,19 @@ class NativeRuntime:
     def spawn(self, index: int) -> "NativeRuntime":
         """A Task sub-agent's runtime: its own conversation on the same client; its words stream
         to the same listeners."""
-        child = NativeRuntime(client=self.client, owns_client=False, prices=self.prices,
-                              small_model=self.small_model, stream_retries=self.stream_retries,
-                              trim_high=self.trim_high, trim_low=self.trim_low, keep_recent=self.keep_recent,
-                              trim_keep_chars=self.trim_keep_chars, simulate_model=self.simulate_model,
-                              model=self.model)
+        child = NativeRuntime(
+            client=self.client,
+            owns_client=False,
+            prices=self.prices,
+            small_model=self.small_model,
+            stream_retries=self.stream_retries,
+            trim_high=self.trim_high,
+            trim_low=self.trim_low,
+            keep_recent=self.keep_recent,
+            trim_keep_chars=self.trim_keep_chars,
+            simulate_model=self.simulate_model,
+            model=self.model,
+        )
         child.text_listeners = self.text_listeners
         return child
 
@@ -407,13 +486,18 @@ def _summary(dropped: list[dict[str, Any]], max_lines: int = 60) -> str:
             args = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in list((b.get("input") or {}).items())[:2])
             r = results.get(b.get("id", ""), {})
             c = r.get("content")
-            text = c if isinstance(c, str) else " ".join(
-                x.get("text", "") for x in (c or []) if isinstance(x, dict) and x.get("type") == "text")
+            text = (
+                c
+                if isinstance(c, str)
+                else " ".join(x.get("text", "") for x in (c or []) if isinstance(x, dict) and x.get("type") == "text")
+            )
             first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")[:100]
             lines.append(f"- {b.get('name')}({args}) → {'ERROR: ' if r.get('is_error') else ''}{first}")
     shown = lines[-max_lines:]
-    head = (f"[Earlier in this run: {len(lines)} tool calls, left out of this conversation to keep it "
-            f"small (the run's journal has them all). Their results began:")
+    head = (
+        f"[Earlier in this run: {len(lines)} tool calls, left out of this conversation to keep it "
+        f"small (the run's journal has them all). Their results began:"
+    )
     if len(lines) > len(shown):
         head += f" (the last {len(shown)} shown)"
     return "\n".join([head + "]", *shown])
@@ -440,12 +524,19 @@ def _status_message(exc: Any) -> str:
         err = body["error"] if isinstance(body.get("error"), dict) else body
         detail = str(err.get("message") or "")
     detail = detail or str(getattr(exc, "message", "") or exc)
-    hint = {401: "check ANTHROPIC_API_KEY", 403: "the key may not have access to this model",
-            404: "check the model name in SystemAgent.md", 413: "the request is too large",
-            429: "rate limited; wait, then resume", 529: "the API is overloaded; resume later"}.get(
+    hint = {
+        401: "check ANTHROPIC_API_KEY",
+        403: "the key may not have access to this model",
+        404: "check the model name in SystemAgent.md",
+        413: "the request is too large",
+        429: "rate limited; wait, then resume",
+        529: "the API is overloaded; resume later",
+    }.get(
         status if isinstance(status, int) else 0,
-        "the SDK's retries are exhausted; resume the run to try again" if isinstance(status, int)
-        and status >= 500 else "resume the run to try again")
+        "the SDK's retries are exhausted; resume the run to try again"
+        if isinstance(status, int) and status >= 500
+        else "resume the run to try again",
+    )
     return f"the model API answered {status}: {detail.splitlines()[0] if detail else '?'} ({hint})"
 
 

@@ -22,8 +22,13 @@ from llmos_tui.core.tools.base import ToolOutput
 class ScriptedRuntime:
     name = "scripted"
 
-    def __init__(self, turns: list[ModelTurn], simulated_results: dict[int, list[Any]] | None = None,
-                 source: str = "script", subagents: list["ScriptedRuntime"] | None = None) -> None:
+    def __init__(
+        self,
+        turns: list[ModelTurn],
+        simulated_results: dict[int, list[Any]] | None = None,
+        source: str = "script",
+        subagents: list["ScriptedRuntime"] | None = None,
+    ) -> None:
         self.turns = turns
         self.simulated_results = simulated_results or {}
         self.source = source
@@ -32,8 +37,10 @@ class ScriptedRuntime:
     def spawn(self, index: int) -> "ScriptedRuntime":
         """The runtime of this run's `index`-th Task sub-agent: the script's subagents[index]."""
         if index >= len(self.subagents):
-            raise LookupError(f"the script has {len(self.subagents)} subagents and this is Task call "
-                              f"{index + 1}: add one under `subagents:`")
+            raise LookupError(
+                f"the script has {len(self.subagents)} subagents and this is Task call "
+                f"{index + 1}: add one under `subagents:`"
+            )
         return self.subagents[index]
 
     @classmethod
@@ -47,8 +54,7 @@ class ScriptedRuntime:
         return cls.from_data(data, path, _turn_lines(text), text)
 
     @classmethod
-    def from_data(cls, data: Any, path: str, lines: list[int], text: str = "",
-                  where: str = "") -> "ScriptedRuntime":
+    def from_data(cls, data: Any, path: str, lines: list[int], text: str = "", where: str = "") -> "ScriptedRuntime":
         if not isinstance(data, dict) or not isinstance(data.get("turns"), list) or not data["turns"]:
             raise FileFormatError(path, 1, f"{where}a script needs `turns:`, a non-empty list of assistant turns")
         turns = []
@@ -77,32 +83,48 @@ class ScriptedRuntime:
                     inp = b.get("input", {})
                     if not isinstance(inp, dict):
                         raise bad(f"block {j}: input must be a mapping")
-                    blocks.append({"type": "tool_use", "id": str(b.get("id") or f"toolu_s{i:04d}_{j}"),
-                                   "name": b["name"], "input": inp})
+                    blocks.append(
+                        {
+                            "type": "tool_use",
+                            "id": str(b.get("id") or f"toolu_s{i:04d}_{j}"),
+                            "name": b["name"],
+                            "input": inp,
+                        }
+                    )
             stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else raw.get("stop_reason", "end_turn")
-            turns.append(ModelTurn(content=blocks, stop_reason=stop,
-                                   usage=Usage.from_dict(raw.get("usage")), model="scripted"))
+            turns.append(
+                ModelTurn(content=blocks, stop_reason=stop, usage=Usage.from_dict(raw.get("usage")), model="scripted")
+            )
         sim = data.get("simulated_results") or {}
         if not isinstance(sim, dict):
-            raise FileFormatError(path, frontmatter.key_line(text, "simulated_results"),
-                                  "simulated_results must map turn index to results")
+            raise FileFormatError(
+                path,
+                frontmatter.key_line(text, "simulated_results"),
+                "simulated_results must map turn index to results",
+            )
         simulated = {int(k): (v if isinstance(v, list) else [v]) for k, v in sim.items()}
         subs = data.get("subagents") or []
         if not isinstance(subs, list):
-            raise FileFormatError(path, frontmatter.key_line(text, "subagents") if text else None,
-                                  f"{where}subagents must be a list of scripts (each with turns:)")
+            raise FileFormatError(
+                path,
+                frontmatter.key_line(text, "subagents") if text else None,
+                f"{where}subagents must be a list of scripts (each with turns:)",
+            )
         subagents = [cls.from_data(sub, path, [], where=f"{where}subagents[{k}]: ") for k, sub in enumerate(subs)]
         return cls(turns, simulated, source=path, subagents=subagents)
 
     async def next_turn(self, request: TurnRequest) -> ModelTurn:
         i = request.turn_index
         if i >= len(self.turns):
-            raise ScriptExhausted(f"the script has {len(self.turns)} turns and the run asked for turn "
-                                  f"{i + 1}: a script should end with a text-only turn")
+            raise ScriptExhausted(
+                f"the script has {len(self.turns)} turns and the run asked for turn "
+                f"{i + 1}: a script should end with a text-only turn"
+            )
         return self.turns[i]
 
-    async def simulate(self, tool: str, inputs: dict[str, Any], spec_line: str,
-                       turn_index: int, position: int) -> ToolOutput:
+    async def simulate(
+        self, tool: str, inputs: dict[str, Any], spec_line: str, turn_index: int, position: int
+    ) -> ToolOutput:
         results = self.simulated_results.get(turn_index, [])
         if position < len(results):
             r = results[position]
@@ -110,8 +132,10 @@ class ScriptedRuntime:
                 return ToolOutput(str(r.get("content", "")), is_error=bool(r.get("is_error")))
             return ToolOutput(str(r))
         shown = ", ".join(f"{k}={str(v)[:40]!r}" for k, v in inputs.items())
-        return ToolOutput(f"[simulated] {tool}({shown}) would run here; the script gives no "
-                          f"simulated result for turn {turn_index}, call {position}.")
+        return ToolOutput(
+            f"[simulated] {tool}({shown}) would run here; the script gives no "
+            f"simulated result for turn {turn_index}, call {position}."
+        )
 
 
 def _turn_lines(text: str) -> list[int]:

@@ -33,7 +33,7 @@ class ToolContext:
     """Where a tool runs. `sandbox` decides which paths it may read and write."""
 
     sandbox: Sandbox
-    output_cap: int = 30_000          # characters of output kept for the model
+    output_cap: int = 30_000  # characters of output kept for the model
     env: dict[str, str] | None = None  # environment for Bash (None: inherit)
     extra: dict[str, Any] = field(default_factory=dict)
 

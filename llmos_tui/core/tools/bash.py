@@ -16,10 +16,10 @@ from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput, cap_te
 
 DEFAULT_TIMEOUT_MS = 120_000
 MAX_TIMEOUT_MS = 600_000
-KEEP_BYTES = 1024 * 1024      # output kept in memory: half from the head, half from the tail
+KEEP_BYTES = 1024 * 1024  # output kept in memory: half from the head, half from the tail
 CHUNK = 65536
-EXIT_POLL = 0.05              # how often to look whether bash exited while its output stays open
-DRAIN_GRACE = 0.2             # after bash exits, how long background children may hold the pipe
+EXIT_POLL = 0.05  # how often to look whether bash exited while its output stays open
+DRAIN_GRACE = 0.2  # after bash exits, how long background children may hold the pipe
 
 
 class _Capture:
@@ -146,10 +146,7 @@ class BashTool:
 
         out = cap_text(capture.text().rstrip(), ctx.output_cap)
         if detached:
-            out += (
-                "\n(background processes still hold the output open; their later output "
-                "is not shown)"
-            )
+            out += "\n(background processes still hold the output open; their later output is not shown)"
         rc = proc.returncode
         if rc == 0:
             return ToolOutput(out if out.strip() else "(no output)")

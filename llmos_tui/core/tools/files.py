@@ -16,11 +16,11 @@ from typing import Any
 
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
 
-LARGE_FILE = 1024 * 1024          # above this, blocking I/O moves to a thread
-DEFAULT_LIMIT = 2000              # lines shown by Read when no limit is given
-MAX_LINE = 2000                   # characters per shown line
-MAX_IMAGE = 5 * 1024 * 1024       # the Messages API refuses bigger images
-SNIFF = 8192                      # bytes checked for NUL to call a file binary
+LARGE_FILE = 1024 * 1024  # above this, blocking I/O moves to a thread
+DEFAULT_LIMIT = 2000  # lines shown by Read when no limit is given
+MAX_LINE = 2000  # characters per shown line
+MAX_IMAGE = 5 * 1024 * 1024  # the Messages API refuses bigger images
+SNIFF = 8192  # bytes checked for NUL to call a file binary
 
 
 def _oserror(action: str, shown: str, exc: OSError) -> ToolError:
@@ -93,9 +93,7 @@ def _read_file(real: Path, shown: str, size: int, offset: int, limit: int, cap: 
             media = _image_type(head)
             if media is not None:
                 if size > MAX_IMAGE:
-                    raise ToolError(
-                        f"{shown} is an image of {size} bytes; images over 5 MB cannot be shown."
-                    )
+                    raise ToolError(f"{shown} is an image of {size} bytes; images over 5 MB cannot be shown.")
                 data = head + f.read()
                 block = {
                     "type": "image",
@@ -107,9 +105,7 @@ def _read_file(real: Path, shown: str, size: int, offset: int, limit: int, cap: 
                 }
                 return ToolOutput(f"Image {shown} ({media}, {len(data)} bytes)", images=(block,))
             if b"\x00" in head:
-                raise ToolError(
-                    f"{shown} is a binary file ({size} bytes); Read shows text and images only."
-                )
+                raise ToolError(f"{shown} is a binary file ({size} bytes); Read shows text and images only.")
             if not head:
                 return ToolOutput(f"{shown} is empty (0 bytes).")
             if size <= LARGE_FILE:
@@ -214,9 +210,7 @@ def _write_bytes(real: Path, shown: str, data: bytes) -> bool:
     try:
         os.makedirs(real.parent, exist_ok=True)
     except OSError as exc:
-        raise ToolError(
-            f"Cannot create folder {real.parent.name!r} for {shown}: {exc.strerror or exc}"
-        ) from None
+        raise ToolError(f"Cannot create folder {real.parent.name!r} for {shown}: {exc.strerror or exc}") from None
     try:
         with open(real, "wb") as f:
             f.write(data)
@@ -260,7 +254,7 @@ class WriteTool:
 
 # -- Edit ---------------------------------------------------------------------------------------
 
-SNIPPET_CONTEXT = 2       # lines shown before and after the first edit
+SNIPPET_CONTEXT = 2  # lines shown before and after the first edit
 SNIPPET_MAX_LINES = 16
 SNIPPET_MAX_LINE = 200
 

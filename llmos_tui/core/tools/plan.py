@@ -11,9 +11,11 @@ PLAN_STATUSES = ["pending", "in_progress", "completed", "failed", "skipped"]
 
 class UpdatePlanTool:
     name = "UpdatePlan"
-    description = ("Replace the whole plan with this list of steps (send every step each time). "
-                   "Call it first to plan, then to mark steps in_progress/completed/failed/skipped "
-                   "and to revise the plan when reality differs.")
+    description = (
+        "Replace the whole plan with this list of steps (send every step each time). "
+        "Call it first to plan, then to mark steps in_progress/completed/failed/skipped "
+        "and to revise the plan when reality differs."
+    )
     input_schema: dict[str, Any] = {
         "type": "object",
         "properties": {

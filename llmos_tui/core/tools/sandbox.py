@@ -77,18 +77,14 @@ class Sandbox:
             if self._reserved_name(real) is not None:
                 name = self._reserved_name(real)
                 raise _error(
-                    f"Path {path!r} is reserved for llmos-tui's own state ({name}); "
-                    "tools may read it but not write it."
+                    f"Path {path!r} is reserved for llmos-tui's own state ({name}); tools may read it but not write it."
                 )
             return Path(real)
         if any(_inside(real, r) for r in self._write_roots):
             return Path(real)
         for r in self._read_roots:
             if _inside(real, r):
-                raise _error(
-                    f"Path {path!r} is in a read-only folder ({r}); tools may read it but not "
-                    "write it."
-                )
+                raise _error(f"Path {path!r} is in a read-only folder ({r}); tools may read it but not write it.")
         raise self._outside(path, real)
 
     def display(self, p: Path) -> str:
@@ -99,7 +95,7 @@ class Sandbox:
             return "."
         prefix = root if root.endswith(os.sep) else root + os.sep
         if s.startswith(prefix):
-            return s[len(prefix):]
+            return s[len(prefix) :]
         return s
 
     def is_reserved(self, p: Path) -> bool:
@@ -115,7 +111,7 @@ class Sandbox:
     def _reserved_name(self, real: str) -> str | None:
         if not _inside(real, self._root) or real == self._root:
             return None
-        rel = real[len(self._root):].lstrip(os.sep)
+        rel = real[len(self._root) :].lstrip(os.sep)
         first = rel.split(os.sep, 1)[0]
         return first if first in self.reserved else None
 
@@ -128,8 +124,7 @@ class Sandbox:
             raise _error(f"Path {path!r} contains a NUL byte.")
         if path.startswith("~"):
             raise _error(
-                f"Path {path!r} starts with '~'; home expansion is not done. "
-                "Use a path relative to the workspace."
+                f"Path {path!r} starts with '~'; home expansion is not done. Use a path relative to the workspace."
             )
         joined = path if os.path.isabs(path) else os.path.join(self._root, path)
         real = _realpath(joined)
@@ -142,11 +137,8 @@ class Sandbox:
         where = f"outside the workspace ({self._root})"
         if _inside(self._root, real):
             where = f"a parent of the workspace ({self._root})"
-        lexical = os.path.normpath(
-            path if os.path.isabs(path) else os.path.join(self._root, path)
-        )
-        if (_inside(lexical, self._root) or any(_inside(lexical, r) for r in self._read_roots)) \
-                and lexical != real:
+        lexical = os.path.normpath(path if os.path.isabs(path) else os.path.join(self._root, path))
+        if (_inside(lexical, self._root) or any(_inside(lexical, r) for r in self._read_roots)) and lexical != real:
             return _error(
                 f"Path {path!r} leads through a symlink to {real}, which is {where}; "
                 "tools may only touch files inside it."

@@ -23,10 +23,10 @@ from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput, cap_te
 from llmos_tui.core.tools.sandbox import Sandbox
 
 MAX_GREP_FILE = 10 * 1024 * 1024  # larger files are skipped by Grep
-SNIFF = 8192                       # bytes checked for NUL to call a file binary
-MAX_LINE = 2000                    # characters per shown line
-GLOB_SHOWN = 100                   # files listed by Glob before "… N more"
-INLINE_FILE = 1024 * 1024          # a single file up to this size is grepped without a thread
+SNIFF = 8192  # bytes checked for NUL to call a file binary
+MAX_LINE = 2000  # characters per shown line
+GLOB_SHOWN = 100  # files listed by Glob before "… N more"
+INLINE_FILE = 1024 * 1024  # a single file up to this size is grepped without a thread
 GLOB_META = frozenset("*?[{")
 MAX_BRACE_EXPANSIONS = 256
 
@@ -50,7 +50,7 @@ def _expand_braces(pattern: str) -> list[str]:
         elif c == "}" and depth:
             depth -= 1
             if depth == 0:
-                body = pattern[start + 1:i]
+                body = pattern[start + 1 : i]
                 parts, level, last = [], 0, 0
                 for j, d in enumerate(body):
                     if d == "{":
@@ -64,7 +64,7 @@ def _expand_braces(pattern: str) -> list[str]:
                 if len(parts) == 1:
                     continue  # `{x}` without a comma is literal, like in bash
                 out: list[str] = []
-                for tail in _expand_braces(pattern[i + 1:]):
+                for tail in _expand_braces(pattern[i + 1 :]):
                     for part in parts:
                         for head in _expand_braces(pattern[:start] + part):
                             out.append(head + tail)
@@ -103,7 +103,7 @@ def _translate(pattern: str) -> str:
             if j >= n:
                 out.append(re.escape(c))
             else:
-                body = pattern[i + 1:j]
+                body = pattern[i + 1 : j]
                 if body[:1] in ("!", "^"):
                     body = "^" + body[1:]
                 out.append("[" + body.replace("\\", "\\\\") + "]")
@@ -218,9 +218,7 @@ class _Search:
             raise ToolError("pattern is empty; give a regular expression to search for.")
         self.mode = inputs.get("output_mode") or "files_with_matches"
         if self.mode not in ("files_with_matches", "content", "count"):
-            raise ToolError(
-                f"output_mode must be files_with_matches, content or count, got {self.mode!r}."
-            )
+            raise ToolError(f"output_mode must be files_with_matches, content or count, got {self.mode!r}.")
         self.multiline = _opt_bool(inputs, "multiline", False)
         self.numbers = _opt_bool(inputs, "-n", True)
         ignore_case = _opt_bool(inputs, "-i", False)

@@ -13,7 +13,8 @@ class TaskTool:
         "Launch a sub-agent to carry out a large, self-contained task on its own: it plans and runs "
         "it with the same tools (its steps go through the same approvals) and returns only its final "
         "report. `description` is a short (3–5 word) title; `prompt` is the full task, with every "
-        "detail the sub-agent needs, since it does not see this conversation. Costly: use sparingly.")
+        "detail the sub-agent needs, since it does not see this conversation. Costly: use sparingly."
+    )
     input_schema: dict[str, Any] = {
         "type": "object",
         "properties": {

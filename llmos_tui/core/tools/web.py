@@ -38,35 +38,40 @@ from urllib.parse import urljoin, urlsplit
 from llmos_tui import __version__
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput, cap_text
 
-DEFAULT_TIMEOUT = 30.0              # seconds for the whole fetch (connect, redirects, body)
-MAX_REDIRECTS = 10                  # same-host hops followed before giving up
-MAX_BYTES = 10 * 1024 * 1024        # body bytes read (after content decoding) before refusing
+DEFAULT_TIMEOUT = 30.0  # seconds for the whole fetch (connect, redirects, body)
+MAX_REDIRECTS = 10  # same-host hops followed before giving up
+MAX_BYTES = 10 * 1024 * 1024  # body bytes read (after content decoding) before refusing
 MAX_URL_LENGTH = 2000
-MAX_ANSWER_INPUT = 100_000          # markdown characters handed to the answering model
-INLINE_HTML = 256 * 1024            # larger HTML is converted in a thread (keeps the TUI live)
-PRETTY_JSON = 2 * 1024 * 1024       # JSON up to this size is re-indented for reading
-SNIFF = 8192                        # bytes checked for NUL to call an untyped body binary
+MAX_ANSWER_INPUT = 100_000  # markdown characters handed to the answering model
+INLINE_HTML = 256 * 1024  # larger HTML is converted in a thread (keeps the TUI live)
+PRETTY_JSON = 2 * 1024 * 1024  # JSON up to this size is re-indented for reading
+SNIFF = 8192  # bytes checked for NUL to call an untyped body binary
 
-CACHE_TTL = 15 * 60                 # seconds, like Claude Code
+CACHE_TTL = 15 * 60  # seconds, like Claude Code
 CACHE_ENTRIES = 50
-CACHE_CHARS = 20_000_000            # total markdown characters kept across entries
+CACHE_CHARS = 20_000_000  # total markdown characters kept across entries
 
-USER_AGENT = (
-    f"Mozilla/5.0 (compatible; llmos-tui/{__version__}; WebFetch) "
-    "AppleWebKit/537.36 (KHTML, like Gecko)"
-)
-ACCEPT = (
-    "text/html,application/xhtml+xml,application/json;q=0.9,text/markdown;q=0.9,"
-    "text/plain;q=0.8,*/*;q=0.5"
-)
+USER_AGENT = f"Mozilla/5.0 (compatible; llmos-tui/{__version__}; WebFetch) AppleWebKit/537.36 (KHTML, like Gecko)"
+ACCEPT = "text/html,application/xhtml+xml,application/json;q=0.9,text/markdown;q=0.9,text/plain;q=0.8,*/*;q=0.5"
 
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
-TEXT_TYPES = frozenset({
-    "application/json", "application/xml", "application/javascript",
-    "application/x-javascript", "application/ecmascript", "application/yaml",
-    "application/x-yaml", "application/toml", "application/x-sh", "application/sql",
-    "application/graphql", "application/x-ndjson", "application/csv",
-})
+TEXT_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/yaml",
+        "application/x-yaml",
+        "application/toml",
+        "application/x-sh",
+        "application/sql",
+        "application/graphql",
+        "application/x-ndjson",
+        "application/csv",
+    }
+)
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.I)
@@ -81,9 +86,9 @@ _BLANKS = re.compile(r"\n[ \t]*(?:\n[ \t]*){2,}")
 class Page:
     """A fetched page reduced to what the model reads."""
 
-    url: str            # the URL finally read (after same-host redirects)
-    content_type: str   # the media type, without parameters
-    markdown: str       # markdown for HTML, the text itself for JSON and text
+    url: str  # the URL finally read (after same-host redirects)
+    content_type: str  # the media type, without parameters
+    markdown: str  # markdown for HTML, the text itself for JSON and text
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,7 @@ class CrossHostRedirect:
 class PageCache:
     """Pages by requested URL for `ttl` seconds; least recently used go first past the bounds."""
 
-    def __init__(self, ttl: float = CACHE_TTL, entries: int = CACHE_ENTRIES,
-                 chars: int = CACHE_CHARS) -> None:
+    def __init__(self, ttl: float = CACHE_TTL, entries: int = CACHE_ENTRIES, chars: int = CACHE_CHARS) -> None:
         self.ttl = ttl
         self.entries = entries
         self.chars = chars
@@ -165,8 +169,7 @@ def _check_url(url: str) -> str:
     if scheme not in DEFAULT_PORTS:
         shown = f"{scheme}://" if scheme else "no scheme"
         raise ToolError(
-            f"WebFetch fetches http:// and https:// URLs only, not {shown} ({url}); "
-            "use Read for local files."
+            f"WebFetch fetches http:// and https:// URLs only, not {shown} ({url}); use Read for local files."
         )
     if not parts.hostname:
         raise ToolError(f"Malformed URL {url!r}: it has no host.")
@@ -208,7 +211,7 @@ def _same_site(current: str, target: str) -> bool:
 def _httpx() -> Any:
     import importlib
 
-    for name in ("httpx2", "httpx"):   # httpx2: the fork the anthropic SDK depends on
+    for name in ("httpx2", "httpx"):  # httpx2: the fork the anthropic SDK depends on
         try:
             return importlib.import_module(name)
         except ImportError:
@@ -251,13 +254,23 @@ def _network_error(httpx: Any, exc: Exception, url: str, timeout: float) -> Tool
         return ToolError(f"Timed out after {timeout:g} s fetching {url}.")
     chain = list(_causes(exc))
     text = " ".join(str(e) for e in chain).lower()
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "connection refused" in text \
-            or "errno 111" in text or "errno 61" in text:
+    if (
+        any(isinstance(e, ConnectionRefusedError) for e in chain)
+        or "connection refused" in text
+        or "errno 111" in text
+        or "errno 61" in text
+    ):
         return ToolError(f"Connection refused by {host} (nothing is listening there): {url}")
     if any(isinstance(e, socket.gaierror) for e in chain) or any(
-            s in text for s in ("name or service not known", "nodename nor servname",
-                                "temporary failure in name resolution", "no address associated",
-                                "getaddrinfo failed")):
+        s in text
+        for s in (
+            "name or service not known",
+            "nodename nor servname",
+            "temporary failure in name resolution",
+            "no address associated",
+            "getaddrinfo failed",
+        )
+    ):
         return ToolError(f"Could not resolve host {urlsplit(url).hostname!r} (DNS lookup failed): {url}")
     detail = str(exc).strip() or type(exc).__name__
     if isinstance(exc, httpx.ConnectError):
@@ -290,7 +303,7 @@ async def _read_capped(response: Any, url: str, max_bytes: int) -> bytes:
 @dataclass(frozen=True)
 class _Body:
     url: str
-    content_type: str   # the raw Content-Type header
+    content_type: str  # the raw Content-Type header
     data: bytes
 
 
@@ -298,8 +311,7 @@ async def _fetch(httpx: Any, url: str, max_bytes: int, timeout: float) -> _Body 
     """GET `url`, following same-host redirects by hand; raises ToolError on any failure."""
     current = url
     headers = {"User-Agent": USER_AGENT, "Accept": ACCEPT, "Accept-Language": "en;q=0.9, *;q=0.5"}
-    async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout),
-                                 follow_redirects=False) as client:
+    async with httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout), follow_redirects=False) as client:
         for _hop in range(MAX_REDIRECTS + 1):
             async with client.stream("GET", current) as response:
                 status = response.status_code
@@ -307,13 +319,9 @@ async def _fetch(httpx: Any, url: str, max_bytes: int, timeout: float) -> _Body 
                     target = urljoin(current, response.headers["location"].strip())
                     scheme = urlsplit(target).scheme.lower()
                     if scheme not in DEFAULT_PORTS:
-                        raise ToolError(
-                            f"{current} redirects to {target}, which is not an http(s) URL; "
-                            "not followed."
-                        )
+                        raise ToolError(f"{current} redirects to {target}, which is not an http(s) URL; not followed.")
                     if not _same_site(current, target):
-                        return CrossHostRedirect(current, target, status,
-                                                 _reason(status, response.reason_phrase))
+                        return CrossHostRedirect(current, target, status, _reason(status, response.reason_phrase))
                     current = target
                     continue
                 if status >= 400:
@@ -367,8 +375,7 @@ def _kind(mime: str, data: bytes) -> str:
 
 
 def _decode(data: bytes, charset: str | None, kind: str) -> str:
-    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                      (codecs.BOM_UTF16_BE, "utf-16")):
+    for bom, name in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
         if data.startswith(bom):
             charset = name
             break
@@ -388,8 +395,7 @@ def _html_to_markdown(source: str, url: str) -> str:
     try:
         import html2text
     except ImportError:
-        raise ToolError("WebFetch cannot convert HTML: the html2text package is not installed.") \
-            from None
+        raise ToolError("WebFetch cannot convert HTML: the html2text package is not installed.") from None
 
     class _Converter(html2text.HTML2Text):
         """html2text that also drops SVG drawings and <template> content."""
@@ -401,9 +407,9 @@ def _html_to_markdown(source: str, url: str) -> str:
             super().handle_tag(tag, attrs, start)
 
     conv = _Converter(baseurl=url)
-    conv.body_width = 0           # no hard wrapping: lines stay whole
-    conv.unicode_snob = True      # keep non-ASCII characters as they are
-    conv.images_to_alt = True     # alt text instead of (possibly huge data:) image URLs
+    conv.body_width = 0  # no hard wrapping: lines stay whole
+    conv.unicode_snob = True  # keep non-ASCII characters as they are
+    conv.images_to_alt = True  # alt text instead of (possibly huge data:) image URLs
     conv.single_line_break = False
     markdown = conv.handle(source)
     title_match = _TITLE.search(source, 0, 200_000)
@@ -419,8 +425,7 @@ async def _to_page(body: _Body) -> Page:
     kind = _kind(mime, body.data)
     if kind == "binary":
         raise ToolError(
-            f"{body.url} is {mime or 'binary data'} ({_size(len(body.data))}); WebFetch reads "
-            "HTML, JSON and text only."
+            f"{body.url} is {mime or 'binary data'} ({_size(len(body.data))}); WebFetch reads HTML, JSON and text only."
         )
     if not body.data:
         return Page(body.url, mime, "(the page is empty: 0 bytes)")
@@ -503,15 +508,13 @@ class WebFetchTool:
             except ToolError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a converter bug must not crash the run
-                raise ToolError(f"Could not convert {fetched.url} to text: "
-                                f"{type(exc).__name__}: {exc}") from None
+                raise ToolError(f"Could not convert {fetched.url} to text: {type(exc).__name__}: {exc}") from None
             self.cache.put(url, page)
 
         answer = await _answer(ctx.extra.get("webfetch_answer"), prompt, page)
         if answer is not None:
             return ToolOutput(cap_text(f"Answer from {page.url}:\n\n{answer}", cap))
-        header = (f"Content of {page.url} (no model available to answer the prompt; "
-                  "the raw page follows):")
+        header = f"Content of {page.url} (no model available to answer the prompt; the raw page follows):"
         return ToolOutput(cap_text(f"{header}\n\n{page.markdown}", cap))
 
     async def _fetch(self, url: str, ctx: ToolContext) -> _Body | CrossHostRedirect:

@@ -24,8 +24,7 @@ class EditStep(Dialog[dict[str, Any] | None]):
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True), Binding("ctrl+s", "save", "Save", priority=True)]
 
-    def __init__(self, n: int, tool: str, inputs: dict[str, Any],
-                 validate: Callable[[str, Any], str | None]) -> None:
+    def __init__(self, n: int, tool: str, inputs: dict[str, Any], validate: Callable[[str, Any], str | None]) -> None:
         super().__init__()
         self.n, self.tool, self.inputs, self.validate = n, tool, inputs, validate
 

@@ -34,8 +34,9 @@ class AskText(Dialog[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, *, placeholder: str = "", value: str = "", hint: str = "",
-                 allow_empty: bool = True) -> None:
+    def __init__(
+        self, title: str, *, placeholder: str = "", value: str = "", hint: str = "", allow_empty: bool = True
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.placeholder = placeholder
@@ -62,8 +63,11 @@ class AskText(Dialog[str | None]):
 
 
 class Confirm(Dialog[bool]):
-    BINDINGS = [Binding("escape", "answer(False)", "No"), Binding("y", "answer(True)", "Yes"),
-                Binding("n", "answer(False)", "No")]
+    BINDINGS = [
+        Binding("escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n", "answer(False)", "No"),
+    ]
 
     def __init__(self, question: str, detail: str = "", yes: str = "Yes", no: str = "No") -> None:
         super().__init__()

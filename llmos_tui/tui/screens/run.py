@@ -53,9 +53,15 @@ RUN_ACTIONS = frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "a
 
 
 def row_of(step: StepRecord, led: Ledger) -> CallRow:
-    return CallRow(n=step.n, tool=step.tool, short=short_inputs(step.tool, step.inputs),
-                   status=step.status, duration_s=step.duration_s, cost_usd=led.step_cost(step),
-                   simulated=step.simulated)
+    return CallRow(
+        n=step.n,
+        tool=step.tool,
+        short=short_inputs(step.tool, step.inputs),
+        status=step.status,
+        duration_s=step.duration_s,
+        cost_usd=led.step_cost(step),
+        simulated=step.simulated,
+    )
 
 
 class RunScreen(Screen[None]):
@@ -76,13 +82,13 @@ class RunScreen(Screen[None]):
         super().__init__()
         self.settings = settings
         self.ws = ws
-        self.source: RunSource | None = None   # the run on screen
+        self.source: RunSource | None = None  # the run on screen
         self.busy_step: int | None = None
         self._views_dirty = False
         self._keys_shown: tuple[bool, ...] = ()
         self._streamed = ""
         self._following = False
-        self._pinned = False               # a run chosen from the list: do not jump to newer ones
+        self._pinned = False  # a run chosen from the list: do not jump to newer ones
 
     # ------------------------------------------------------------------ layout
 
@@ -214,8 +220,9 @@ class RunScreen(Screen[None]):
 
         runs = self.ws.runs_dir
         if not runs.is_dir():  # a watcher writes nothing: wait for the driver to create runs/
-            async for _ in awatch(self.ws.root, step=50, recursive=False,
-                                  watch_filter=lambda change, path: path == str(runs)):
+            async for _ in awatch(
+                self.ws.root, step=50, recursive=False, watch_filter=lambda change, path: path == str(runs)
+            ):
                 if runs.is_dir():
                     break
 
@@ -300,8 +307,7 @@ class RunScreen(Screen[None]):
         source.add_text_listener(self._text_streamed)
         self._load_views()
         self.header_note(source.describe_driver())
-        self.run_worker(self._drive(source), name="runner", group="runner", exclusive=True,
-                        exit_on_error=False)
+        self.run_worker(self._drive(source), name="runner", group="runner", exclusive=True, exit_on_error=False)
 
     async def _drive(self, source: DrivenRun) -> None:
         result = await source.drive()
@@ -309,8 +315,9 @@ class RunScreen(Screen[None]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "runner" and event.state == WorkerState.ERROR:
-            self.notify(f"The runner stopped: {event.worker.error}. The run stays resumable.",
-                        severity="error", timeout=15)
+            self.notify(
+                f"The runner stopped: {event.worker.error}. The run stays resumable.", severity="error", timeout=15
+            )
             self.refresh_bindings()
 
     # ------------------------------------------------------------------ what the run says
@@ -344,14 +351,17 @@ class RunScreen(Screen[None]):
             self._load_views()
             return
         if message.ledger is not None and message.ledger is not led:
-            self._views_dirty = True   # from a run no longer (or not yet) on screen
+            self._views_dirty = True  # from a run no longer (or not yet) on screen
             return
         if rec["kind"] == "model_turn":
             self._streamed = ""
             self._show_said(led.last_text)
         if rec["kind"] == "command" and rec["data"].get("applied") is False and rec["data"].get("reason"):
-            self.notify(f"{rec['data'].get('action', 'command')} refused: {rec['data']['reason']}",
-                        severity="warning", timeout=10)
+            self.notify(
+                f"{rec['data'].get('action', 'command')} refused: {rec['data']['reason']}",
+                severity="warning",
+                timeout=10,
+            )
         if rec["kind"] in ("step_status", "step_edited"):
             step = led.steps[rec["step"] - 1]
             self.query_one(ToolCallLog).put(row_of(step, led))
@@ -373,8 +383,10 @@ class RunScreen(Screen[None]):
         if led is None:
             return
         if message.result == "completed":
-            self.notify(f"Run completed: {len(led.steps)} step{'' if len(led.steps) == 1 else 's'}, "
-                        f"${led.usage.cost_usd:.4f}. n starts a new goal.")
+            self.notify(
+                f"Run completed: {len(led.steps)} step{'' if len(led.steps) == 1 else 's'}, "
+                f"${led.usage.cost_usd:.4f}. n starts a new goal."
+            )
         elif message.result in ("failed", "cancelled"):
             why = f": {led.error.get('message')}" if led.error else ""
             self.notify(f"Run {message.result}{why}", severity="error", timeout=12)
@@ -388,11 +400,11 @@ class RunScreen(Screen[None]):
             return
         self.query_one(ToolCallLog).load([row_of(s, led) for s in led.steps])
         self._show_said(led.last_text)
-        self._show_memory()   # which experiences this run's prompt carries
+        self._show_memory()  # which experiences this run's prompt carries
         header = self.query_one(RunHeader)
         header.sub_of = led.parent
         busy = led.current_step if led.current_step is not None and led.current_step.status == "running" else None
-        if busy is None or busy.n != self.busy_step:   # the spinner belongs to the run on screen
+        if busy is None or busy.n != self.busy_step:  # the spinner belongs to the run on screen
             self.busy_step = None
             header.busy_since = None
         self._views_dirty = True
@@ -422,8 +434,10 @@ class RunScreen(Screen[None]):
         cur = led.decision_step or led.current_step
         if led.status == "paused":
             why = f" — {led.error.get('message')}" if led.error else ""
-            box.update(f"[b $warning]Paused[/]{escape_markup(why)}\n"
-                       f"{'p resumes' if self.driving else 'p resumes it here (take over)'}")
+            box.update(
+                f"[b $warning]Paused[/]{escape_markup(why)}\n"
+                f"{'p resumes' if self.driving else 'p resumes it here (take over)'}"
+            )
             box.display = True
             return
         if cur is None or cur.status not in ("awaiting_approval", "uncertain"):
@@ -433,8 +447,10 @@ class RunScreen(Screen[None]):
         shown = "\n".join(escape_markup(line[:200]) for line in lines[:12])
         more = f"\n… {len(lines) - 12} more lines (e shows all)" if len(lines) > 12 else ""
         if cur.status == "uncertain":
-            head = (f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
-                    f"ran; its effect may or may not have happened")
+            head = (
+                f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
+                f"ran; its effect may or may not have happened"
+            )
             keys = "r run it again · s skip it (it happened) · e edit"
         else:
             head = f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/] · side effects: {cur.side_effects}"
@@ -475,8 +491,7 @@ class RunScreen(Screen[None]):
         # step=5: a change reaches the screen within a frame (benchmarks/watch.py: p50 ≈ 17 ms vs
         # ≈ 40 ms at step=15 and ≈ 90 ms at watchfiles' defaults), for ≈ 1.5 % of a CPU when idle.
         # debounce=200 coalesces a burst of replaces while still showing the last one.
-        async for _ in awatch(self.ws.root, watch_filter=only_state, step=5, debounce=200,
-                              recursive=False):
+        async for _ in awatch(self.ws.root, watch_filter=only_state, step=5, debounce=200, recursive=False):
             self.read_state_file()
 
     def read_state_file(self) -> None:
@@ -558,9 +573,14 @@ class RunScreen(Screen[None]):
             if reason is not None:
                 self.send("deny", step=n, feedback=reason or None)
 
-        self.app.push_screen(AskText(f"Deny step {n} · {cur.tool}: why? (the agent reads this)",
-                                     placeholder="e.g. write to notes/ instead",
-                                     hint="Enter denies · Escape goes back without denying"), answered)
+        self.app.push_screen(
+            AskText(
+                f"Deny step {n} · {cur.tool}: why? (the agent reads this)",
+                placeholder="e.g. write to notes/ instead",
+                hint="Enter denies · Escape goes back without denying",
+            ),
+            answered,
+        )
 
     def action_edit(self) -> None:
         cur = self.ledger.decision_step if self.ledger else None
@@ -608,6 +628,7 @@ class RunScreen(Screen[None]):
 
     def action_new_goal(self) -> None:
         from llmos_tui.core.session import RunRequest
+
         if self.driving:
             self.notify("A run is active; cancel or finish it first.")
             return
@@ -617,9 +638,15 @@ class RunScreen(Screen[None]):
                 base = self.settings.default_request or RunRequest(goal="")
                 self.start_run(RunRequest(**{**base.__dict__, "goal": goal}))
 
-        self.app.push_screen(AskText("What should the agent do?",
-                                     placeholder="e.g. Summarise notes/*.md into summary.md",
-                                     hint="Enter starts the run · Escape cancels", allow_empty=False), answered)
+        self.app.push_screen(
+            AskText(
+                "What should the agent do?",
+                placeholder="e.g. Summarise notes/*.md into summary.md",
+                hint="Enter starts the run · Escape cancels",
+                allow_empty=False,
+            ),
+            answered,
+        )
 
     async def action_quit_app(self) -> None:
         if self.runner is None or not self.driving:
@@ -630,9 +657,15 @@ class RunScreen(Screen[None]):
             if yes:
                 self.run_worker(self._quit_gracefully(), group="quit", exclusive=True)
 
-        self.app.push_screen(Confirm("Quit while the run is active?",
-                                     "The run pauses and stays resumable: `llmos-tui resume`, or open "
-                                     "llmos-tui again and press p.", yes="Quit", no="Stay"), answered)
+        self.app.push_screen(
+            Confirm(
+                "Quit while the run is active?",
+                "The run pauses and stays resumable: `llmos-tui resume`, or open llmos-tui again and press p.",
+                yes="Quit",
+                no="Stay",
+            ),
+            answered,
+        )
 
     async def _quit_gracefully(self) -> None:
         led = self.ledger

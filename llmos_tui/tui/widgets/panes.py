@@ -12,8 +12,13 @@ from textual.widgets import Static, TextArea
 from llmos_tui.core.state import PlanItem, RunState
 from llmos_tui.core.text import escape_markup, parse_iso
 
-PLAN_MARK = {"pending": ("○", ""), "in_progress": ("◐", "bold $warning"),
-             "completed": ("●", "$success"), "failed": ("✗", "$error"), "skipped": ("↷", "dim")}
+PLAN_MARK = {
+    "pending": ("○", ""),
+    "in_progress": ("◐", "bold $warning"),
+    "completed": ("●", "$success"),
+    "failed": ("✗", "$error"),
+    "skipped": ("↷", "dim"),
+}
 
 
 class PlanPane(Static):
@@ -44,8 +49,7 @@ class StatePane(TextArea):
     DEFAULT_CSS = "StatePane { border: none; padding: 0; }"
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__("", read_only=True, show_line_numbers=False, soft_wrap=False,
-                         language=None, **kwargs)
+        super().__init__("", read_only=True, show_line_numbers=False, soft_wrap=False, language=None, **kwargs)
         self._shown = ""
 
     def show_text(self, text: str) -> None:
@@ -64,16 +68,17 @@ class MemoryPane(Static):
 
     def show(self, entries: list[dict[str, Any]], used: set[str]) -> None:
         if not entries:
-            self.update(Text("No experiences yet: each finished run adds one to system/memory_log.md.",
-                             style="italic"))
+            self.update(Text("No experiences yet: each finished run adds one to system/memory_log.md.", style="italic"))
             return
         lines = []
         for e in entries[-30:][::-1]:
             mark = "★ " if e.get("experience_id") in used else "  "
             tools = e.get("tools_used") if isinstance(e.get("tools_used"), list) else []
-            lines.append(f"{mark}[b]{escape_markup(str(e.get('goal', '?')))}[/b]\n"
-                         f"   [dim]{e.get('outcome', '?')} · ${float(e.get('cost_usd') or 0):.4f}"
-                         f"{' · ' + escape_markup(', '.join(map(str, tools[:4]))) if tools else ''}[/dim]")
+            lines.append(
+                f"{mark}[b]{escape_markup(str(e.get('goal', '?')))}[/b]\n"
+                f"   [dim]{e.get('outcome', '?')} · ${float(e.get('cost_usd') or 0):.4f}"
+                f"{' · ' + escape_markup(', '.join(map(str, tools[:4]))) if tools else ''}[/dim]"
+            )
         self.update("\n".join(lines))
 
 
@@ -89,7 +94,7 @@ class RunHeader(Static):
         super().__init__(**kwargs)
         self.state: RunState | None = None
         self.note = ""
-        self.sub_of: dict[str, Any] | None = None   # set while a Task sub-agent's run is shown
+        self.sub_of: dict[str, Any] | None = None  # set while a Task sub-agent's run is shown
         self.clock = clock  # off in snapshot tests: no times on screen
         self._frame = 0
         self._text = ""
@@ -100,8 +105,9 @@ class RunHeader(Static):
 
     def _tick(self) -> None:
         self._frame += 1
-        if self.state is not None and (self.busy_since is not None or self.state.status == "running"
-                                       or self._frame % 10 == 0):
+        if self.state is not None and (
+            self.busy_since is not None or self.state.status == "running" or self._frame % 10 == 0
+        ):
             self.refresh_text()
 
     def show(self, state: RunState | None, note: str = "") -> None:
@@ -114,26 +120,38 @@ class RunHeader(Static):
         if st is None:
             self.update(f"[b]llmos-tui[/b]  {escape_markup(self.note) or 'no run'}")
             return
-        colour = {"running": "$accent", "awaiting_approval": "$warning", "paused": "$warning",
-                  "completed": "$success", "failed": "$error", "cancelled": "$error"}.get(st.status, "$foreground")
+        colour = {
+            "running": "$accent",
+            "awaiting_approval": "$warning",
+            "paused": "$warning",
+            "completed": "$success",
+            "failed": "$error",
+            "cancelled": "$error",
+        }.get(st.status, "$foreground")
         status = st.status.replace("_", " ")
         spin = ""
         if self.busy_since is not None and self.clock:
-            spin = f" {self.SPINNER[self._frame % len(self.SPINNER)]} step {st.current_step} " \
-                   f"{time.monotonic() - self.busy_since:4.1f}s"
+            spin = (
+                f" {self.SPINNER[self._frame % len(self.SPINNER)]} step {st.current_step} "
+                f"{time.monotonic() - self.busy_since:4.1f}s"
+            )
         end = st.updated_at if st.status in ("completed", "failed", "cancelled") else None
         elapsed = f" · {_elapsed(st.started_at, end)}" if self.clock else ""
         u = st.usage
         line1 = f"[b]{escape_markup(st.goal)}[/b]"
         if self.sub_of:  # a Task sub-agent on screen
-            line1 = (f"[b]↳ sub-agent:[/b] [b]{escape_markup(st.goal)}[/b]  [dim](Task step {self.sub_of.get('step')} "
-                     f"of run {escape_markup(str(self.sub_of.get('run_id')))})[/dim]")
-        line2 = (f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
-                 f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
-                 f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
-                 f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · "
-                 f"{st.steps_total} step{'' if st.steps_total == 1 else 's'}"
-                 f"{'  — ' + escape_markup(self.note) if self.note else ''}")
+            line1 = (
+                f"[b]↳ sub-agent:[/b] [b]{escape_markup(st.goal)}[/b]  [dim](Task step {self.sub_of.get('step')} "
+                f"of run {escape_markup(str(self.sub_of.get('run_id')))})[/dim]"
+            )
+        line2 = (
+            f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
+            f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
+            f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
+            f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · "
+            f"{st.steps_total} step{'' if st.steps_total == 1 else 's'}"
+            f"{'  — ' + escape_markup(self.note) if self.note else ''}"
+        )
         text = line1 + "\n" + line2
         if text != self._text:  # a fixed-height line: repaint only when it changed, never relayout
             self._text = text

@@ -20,8 +20,14 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 STATUS_MARK = {
-    "proposed": "·", "awaiting_approval": "?", "running": "▶", "done": "✓", "failed": "✗",
-    "denied": "⊘", "skipped": "↷", "uncertain": "‼",
+    "proposed": "·",
+    "awaiting_approval": "?",
+    "running": "▶",
+    "done": "✓",
+    "failed": "✗",
+    "denied": "⊘",
+    "skipped": "↷",
+    "uncertain": "‼",
 }
 
 
@@ -60,8 +66,13 @@ class ToolCallLog(ScrollView, can_focus=True):
     ToolCallLog > .tool-log--done { color: $success; }
     ToolCallLog > .tool-log--muted { color: $text-muted; }
     """
-    COMPONENT_CLASSES = {"tool-log--cursor", "tool-log--awaiting", "tool-log--failed",
-                         "tool-log--done", "tool-log--muted"}
+    COMPONENT_CLASSES = {
+        "tool-log--cursor",
+        "tool-log--awaiting",
+        "tool-log--failed",
+        "tool-log--done",
+        "tool-log--muted",
+    }
     BINDINGS = [
         Binding("up", "cursor(-1)", "Up", show=False),
         Binding("down", "cursor(1)", "Down", show=False),
