@@ -97,8 +97,9 @@ async def test_secrets_never_reach_the_memory_log(ws, monkeypatch):
     assert "PLANTEDSECRET" not in log and "[REDACTED]" in log
     trace = (runner.run_dir / "trace.json").read_text()
     assert "PLANTEDSECRET" not in trace and "[REDACTED]" in trace
-    # the run itself saw the real value (redaction is for records, not for the tools)
-    assert "PLANTEDSECRET" in runner.ledger.steps[0].content
+    # the run itself saw the real value (redaction is for records, not for the tools or the model)
+    assert "PLANTEDSECRET" not in runner.ledger.steps[0].content
+    assert runner.rec.raw_ledger is not None and "PLANTEDSECRET" in runner.rec.raw_ledger.steps[0].content
 
 
 async def test_a_broken_memory_log_is_reported_and_never_rewritten(ws):

@@ -45,6 +45,10 @@ __all__ = ["WAITING", "Listener", "RunOptions", "Runner", "MAX_TOKENS_NUDGE"]
 
 timer = time.perf_counter  # measures step durations; tests pin it for reproducible screens
 FAST_LATENCIES = frozenset({"instant", "fast"})
+REDACTED_INPUTS = (
+    "Not run: this call's inputs held a secret, which was redacted when the call was recorded, and "
+    "the run has been resumed since, so the original text is gone. Make the call again if it is needed."
+)
 MAX_TOKENS_NUDGE = "(Your last reply was cut off at the max_tokens limit. Continue from where it stopped.)"
 
 
@@ -302,7 +306,7 @@ class Runner:
         request = TurnRequest(
             system=self.system_prompt(),
             tools=self.registry.api_definitions(),
-            messages=led.messages,
+            messages=self.rec.model_messages(),
             model=self.config.model,
             max_tokens=self.config.max_tokens,
             turn_index=led.turns,
@@ -343,7 +347,7 @@ class Runner:
 
     async def _advance_steps(self) -> bool:
         """Take the current turn's tool calls forward in order; True when one needs a person."""
-        uses = self.ledger.pending_tool_uses()
+        uses = (self.rec.raw_ledger or self.ledger).pending_tool_uses()  # as the model wrote them
         for position, use in enumerate(uses):
             step = self.ledger.by_tool_use.get(use.get("id", ""))
             if step is None:
@@ -403,11 +407,14 @@ class Runner:
         if slow:
             self.rec.flush(force=True)  # a slow call: `running` is durable and on screen before it starts
         started = timer()
+        inputs = self.rec.raw_inputs(step)
         try:
+            if inputs is None:
+                raise ToolError(REDACTED_INPUTS)
             if simulated:
-                out = await self.runtime.simulate(step.tool, step.inputs, reg.spec.metadata_line(), step.turn, position)
+                out = await self.runtime.simulate(step.tool, inputs, reg.spec.metadata_line(), step.turn, position)
             else:
-                out = await reg.tool.run(step.inputs, self.ctx)
+                out = await reg.tool.run(inputs, self.ctx)
         except ToolError as exc:
             out = ToolOutput(str(exc), is_error=True)
         except asyncio.CancelledError:

@@ -8,7 +8,9 @@ Some secrets are always redacted, whatever the file says: the Anthropic key and 
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,9 +24,37 @@ REDACTED = "[REDACTED]"
 FORMATS = ("seed", "anthropic", "openai", "sharegpt", "preference")
 STATUSES = ("completed", "failed", "cancelled")
 MODES = ("execute", "simulate")
-ALWAYS_ENV = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
-ALWAYS_PATTERNS = (r"sk-ant-[A-Za-z0-9_-]{10,}", r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{10,}")
+ALWAYS_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "OPENAI_API_KEY",
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "SLACK_BOT_TOKEN",
+)
+# Secrets by their shape, redacted whatever TrainingDataCollector.md says: (pattern, substrings
+# one of which any match contains — a cheap test that spares the regex on almost every string).
+# Character classes never take a quote or a backslash, so a match in a JSON string stays inside it.
+SHAPES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"sk-ant-[A-Za-z0-9_-]{10,}", ("sk-ant-",)),  # Anthropic
+    (r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{10,}", ("bearer", "Bearer", "BEARER")),  # HTTP bearer tokens
+    (r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}", ("sk-",)),  # OpenAI
+    (r"\bxox[abposre]-[A-Za-z0-9-]{10,}", ("xox",)),  # Slack
+    (r"\bhf_[A-Za-z0-9]{30,}", ("hf_",)),  # Hugging Face
+    (r"\bgh[pousr]_[A-Za-z0-9]{20,}", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),  # GitHub classic tokens
+    (r"\bgithub_pat_[A-Za-z0-9_]{22,}", ("github_pat_",)),  # GitHub fine-grained tokens
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", ("AKIA", "ASIA")),  # AWS access key ids
+    (r"(?i)aws_secret_access_key[\s\"':=]+[A-Za-z0-9/+=]{40}", ("aws_secret", "AWS_SECRET")),  # AWS secret keys
+    (r"(?<=://)[^\s/:@\"'\\]+:[^\s/@\"'\\]+(?=@)", ("://",)),  # credentials in URLs (user:password@host)
+    (r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----", ("PRIVATE KEY-----",)),
+)
+ALWAYS_PATTERNS = tuple(p for p, _ in SHAPES)
 MIN_SECRET_LEN = 8  # an environment value shorter than this is not treated as a secret
+MIN_PROBE_LEN = 8  # no secret shape is shorter
 
 
 @dataclass(frozen=True)
@@ -125,14 +155,41 @@ class Redactor:
     patterns: tuple[str, ...] = ()
     environ: dict[str, str] | None = None
     _regex: Any = field(default=None, init=False, repr=False)
+    _literals: tuple[str, ...] = field(default=(), init=False, repr=False)
+    _shapes: tuple[tuple[Any, tuple[str, ...]], ...] = field(default=(), init=False, repr=False)
+    _own: tuple[Any, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         env = os.environ if self.environ is None else self.environ
         values = {env[name] for name in (*ALWAYS_ENV, *self.env_vars) if len(env.get(name) or "") >= MIN_SECRET_LEN}
+        literals = sorted({form for v in values for form in _secret_forms(v)}, key=len, reverse=True)
         # each pattern on its own: a pattern may carry its own global flags, e.g. (?i)
-        regexes = [re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)))] if values else []
+        regexes = [re.compile("|".join(re.escape(v) for v in literals))] if literals else []
         regexes += [re.compile(p) for p in dict.fromkeys((*ALWAYS_PATTERNS, *self.patterns))]
         self._regex = regexes or None
+        # what `finds` tests: the literal secrets, each known shape behind its substrings, and the
+        # file's own patterns (which have no known substring) as they are
+        self._literals = tuple(literals)
+        self._shapes = tuple((re.compile(p), marks) for p, marks in SHAPES)
+        self._own = tuple(re.compile(p) for p in dict.fromkeys(self.patterns) if p not in ALWAYS_PATTERNS)
+
+    def finds(self, value: Any) -> bool:
+        """Whether `value` holds anything to redact: a few substring tests per string, a regex
+        only where one of them hits (most strings hold no secret, and this runs on every record)."""
+        if isinstance(value, str):
+            if len(value) < MIN_PROBE_LEN:
+                return False
+            if any(lit in value for lit in self._literals):
+                return True
+            for rx, marks in self._shapes:
+                if any(m in value for m in marks) and rx.search(value):
+                    return True
+            return any(rx.search(value) for rx in self._own)
+        if isinstance(value, dict):
+            return any(self.finds(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return any(self.finds(v) for v in value)
+        return False
 
     @classmethod
     def from_settings(cls, settings: CollectorSettings, environ: dict[str, str] | None = None) -> "Redactor":
@@ -158,9 +215,20 @@ class Redactor:
 
 
 def redactor_for(system_dir: Path) -> Redactor:
-    """The redactor a workspace's traces are written with (its TrainingDataCollector.md); a file
-    that does not parse still leaves the built-in redaction on."""
-    try:
-        return Redactor.from_settings(load_collector_settings(system_dir / "TrainingDataCollector.md"))
-    except FileFormatError:
-        return Redactor()
+    """The redactor a workspace's runs are recorded with (its TrainingDataCollector.md).
+    FileFormatError when the file does not parse: a run never starts with its redaction dropped."""
+    return Redactor.from_settings(load_collector_settings(system_dir / "TrainingDataCollector.md"))
+
+
+def _secret_forms(value: str) -> set[str]:
+    """A secret as it may appear: itself, JSON-escaped, and base64-encoded at any of the three
+    byte offsets (only the characters the secret alone determines), standard and URL-safe."""
+    forms = {value, json.dumps(value)[1:-1]}
+    raw = value.encode()
+    for k in (0, 1, 2):
+        start, end = -(-4 * k // 3), 4 * (k + len(raw)) // 3
+        for enc in (base64.b64encode, base64.urlsafe_b64encode):
+            part = enc(b"\0" * k + raw).decode()[start:end]
+            if len(part) >= MIN_SECRET_LEN:
+                forms.add(part)
+    return forms

@@ -286,7 +286,7 @@ class ClaudeCodeRunner(Runner, ClaudeCodeStream):
                 self.rec.start_exec(step, durable=step.side_effects != "none")
                 self._exec_started[step.tool_use_id] = _runner.timer()
                 if step.proposed_inputs is not None:  # a person edited the call
-                    return PermissionResultAllow(updated_input=dict(step.inputs))
+                    return PermissionResultAllow(updated_input=dict(self.rec.raw_inputs(step) or step.inputs))
                 return PermissionResultAllow()
             content = step.content
             if not isinstance(content, str):

@@ -200,7 +200,7 @@ class HookRun:
                 self.rec.start_exec(step, durable=True)  # write-ahead: durable before Claude Code runs it
             out = _decision("allow", f"approved in llmos-tui ({step.human.get('decision', 'approved')})")
             if step.proposed_inputs is not None:
-                out["hookSpecificOutput"]["updatedInput"] = dict(step.inputs)
+                out["hookSpecificOutput"]["updatedInput"] = dict(self.rec.raw_inputs(step) or step.inputs)
             return out
         reason = step.content if isinstance(step.content, str) else json.dumps(step.content)
         return _decision("deny", reason or f"llmos-tui did not run this call ({step.status}).")

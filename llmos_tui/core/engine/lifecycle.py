@@ -19,6 +19,7 @@ from llmos_tui.core.lock import WorkspaceLock
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.state import StateFile, to_front_matter
 from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.training import redactor_for
 from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, TRACE_NAME, Workspace
 
 D = TypeVar("D")  # the driver a caller builds over a run's recorder
@@ -80,6 +81,9 @@ def create_run(
     lets the driver bind itself (its system prompt) before anything is written. The lock is
     released if anything fails."""
     try:
+        # the redaction rules first: a TrainingDataCollector.md that does not parse stops the run
+        # before anything of it exists (its secrets would otherwise be recorded unredacted)
+        redact = redactor_for(ws.system)
         sweep(ws, run_id)
         run_dir = ws.run_dir(run_id)
         run_dir.mkdir(parents=True, exist_ok=False)
@@ -95,6 +99,7 @@ def create_run(
             lock=lock,
             run_dir=run_dir,
             state_path=state_path_of(ws, run_id, child=child is not None),
+            redact=redact,
         )
         if on_open is not None:
             on_open(rec)
@@ -160,6 +165,7 @@ def reopen_run(
     """A recorder over a run that already has a journal, and the journal's records. The lock is
     released if the journal cannot be read."""
     try:
+        redact = redactor_for(ws.system)
         path, records, ledger, first = read_run(ws, run_id)
         rec = RunRecorder(
             ws,
@@ -172,6 +178,7 @@ def reopen_run(
             run_dir=ws.run_dir(run_id),
             state_path=state_path_of(ws, run_id, child=child),
             initial_state=to_front_matter(first.snapshot(config.recent_steps)),
+            redact=redact,
         )
         return rec, records
     except BaseException:

@@ -11,12 +11,14 @@ a run ends its steps go into the tool figures and its experience into SmartMemor
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.errors import LlmosError
@@ -30,7 +32,7 @@ from llmos_tui.core.state import RunState, StateFile
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.text import parse_iso
 from llmos_tui.core.trace import build_trace
-from llmos_tui.core.training import redactor_for
+from llmos_tui.core.training import REDACTED, Redactor, redactor_for
 from llmos_tui.core.workspace import STATE_NAME, TRACE_NAME, Workspace, write_json_atomic
 
 Listener = Callable[[JournalRecord, Ledger], None]
@@ -70,6 +72,7 @@ class RunRecorder:
         state_path: Path,
         run_dir: Path,
         initial_state: dict[str, Any] | None = None,
+        redact: Redactor | None = None,
     ) -> None:
         self.ws = ws
         self.journal = journal
@@ -82,7 +85,11 @@ class RunRecorder:
         self.state_file = StateFile(state_path)
         self.initial_state = initial_state
         self.listeners: list[Listener] = []
-        self.redact = redactor_for(ws.system)  # secrets never reach trace.json or memory
+        # Secrets are redacted as records are made: the journal — and so the state file, status,
+        # the trace, memory and exports, all made from it — never holds one. What the model and
+        # the tools were given stays raw in `raw_ledger`, in memory only, for the rest of the run.
+        self.redact = redact if redact is not None else redactor_for(ws.system)
+        self.raw_ledger: Ledger | None = None  # made at the first redaction: the run as it really went
         # the driver's system prompt (the trace carries it); set by the driver that owns the run
         self.system_prompt: Callable[[], str] = lambda: ""
         # called before the state file would be replaced while a person's edit is on disk
@@ -114,14 +121,35 @@ class RunRecorder:
         to: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> JournalRecord:
-        """Append one record, fold it, tell the listeners; the state file follows in a moment."""
+        """Append one record (its secrets redacted), fold it, tell the listeners; the state file
+        follows in a moment."""
+        raw = data
+        if data and self.redact.finds(data):
+            data = self.redact(data)
+            if self.raw_ledger is None:
+                self.raw_ledger = copy.deepcopy(self.ledger)
         rec = self.journal.append(kind, step=step, frm=frm, to=to, data=data)
         self.ledger.apply(rec)
+        if self.raw_ledger is not None:
+            self.raw_ledger.apply(rec if raw is data else cast(JournalRecord, {**rec, "data": raw or {}}))
         for listener in self.listeners:
             listener(rec, self.ledger)
         self._dirty = True
         self.flush()
         return rec
+
+    def model_messages(self) -> list[dict[str, Any]]:
+        """The conversation as the model had it in this process: raw, secrets included."""
+        return (self.raw_ledger or self.ledger).messages
+
+    def raw_inputs(self, step: StepRecord) -> dict[str, Any] | None:
+        """The inputs a step's tool runs with: as the model (or a person's edit) gave them. None
+        when they held a secret that was redacted when recorded and the raw text is gone (the run
+        was resumed since): running the call with `[REDACTED]` in it would do the wrong thing."""
+        view = self.raw_ledger.steps[step.n - 1].inputs if self.raw_ledger is not None else step.inputs
+        if view == step.inputs and REDACTED in json.dumps(view, ensure_ascii=False, default=str):
+            return None
+        return view
 
     def note(self, message: str, *, step: int | None = None) -> None:
         self.record("note", step=step, data={"message": message})
@@ -232,17 +260,14 @@ class RunRecorder:
             self._trace_cost = time.monotonic() - t0
 
     def write_trace(self) -> None:
+        """trace.json from the ledger. Its records were redacted as they were made; what the trace
+        adds of its own — the system prompt (SystemAgent.md's text may hold a secret) and the tool
+        definitions — is redacted here."""
         if self._trace_seq == self.ledger.seq:
             return  # nothing new since the last write
         self._trace_seq = self.ledger.seq
-        write_json_atomic(
-            self.run_dir / TRACE_NAME,
-            self.redact(
-                build_trace(
-                    self.ledger, self.initial_state or {}, self.system_prompt(), self.registry.api_definitions()
-                )
-            ),
-        )
+        system, tools = self.redact.text(self.system_prompt()), self.redact(self.registry.api_definitions())
+        write_json_atomic(self.run_dir / TRACE_NAME, build_trace(self.ledger, self.initial_state or {}, system, tools))
 
     # ------------------------------------------------------------ the end of a run
 
