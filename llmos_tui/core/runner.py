@@ -18,6 +18,7 @@ from typing import Any
 
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.control import Command, ControlChannel
+from llmos_tui.core.editnote import with_edit_note
 from llmos_tui.core.engine import gate, lifecycle, turns
 from llmos_tui.core.engine.commands import Commands
 from llmos_tui.core.engine.lifecycle import ChildLink, create_run, reopen_run
@@ -446,7 +447,7 @@ class Runner:
         self.rec.move(
             step,
             "failed" if out.is_error else "done",
-            content=out.to_content(),
+            content=with_edit_note(step.proposed_inputs, step.inputs, out.to_content()),  # the model is told
             is_error=out.is_error,
             duration_s=duration,
             simulated=simulated,
