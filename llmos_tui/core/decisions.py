@@ -19,7 +19,7 @@ from typing import Any
 
 from llmos_tui.core.control import Command, ControlChannel, new_command
 from llmos_tui.core.ledger import Ledger, StepRecord
-from llmos_tui.core.lock import holder_info
+from llmos_tui.core.lock import driver_of
 from llmos_tui.core.records import parse_record
 from llmos_tui.core.session import read_ledger
 from llmos_tui.core.statuses import RUN_TERMINAL
@@ -37,8 +37,7 @@ STEP_ACTIONS: tuple[str, ...] = tuple(WAITS_FOR)
 
 def driver(ws: Workspace, run_id: str) -> dict[str, Any] | None:
     """What the driver lock says (pid, run_id, …) when a live process drives `run_id`, else None."""
-    holder = holder_info(ws.root)
-    return holder if holder and holder.get("run_id") == run_id else None
+    return driver_of(ws.root, run_id)
 
 
 def running_subagents(ws: Workspace, run_id: str, ledger: Ledger) -> Iterator[tuple[str, Ledger]]:

@@ -77,3 +77,11 @@ def holder_info(workspace: Path) -> dict[str, Any] | None:
         return None
     finally:
         os.close(fd)
+
+
+def driver_of(workspace: Path, run_id: str) -> dict[str, Any] | None:
+    """What the lock says (pid, run_id, since) when a live process drives `run_id`, else None.
+    (A run recorded through Claude Code's hooks is driven by that session between its events,
+    without the lock: core/source.py says so.)"""
+    holder = holder_info(workspace)
+    return holder if holder and holder.get("run_id") == run_id else None

@@ -18,7 +18,7 @@ from llmos_tui.core.control import Command, ControlChannel, new_command
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.follow import JournalFollower
 from llmos_tui.core.ledger import Ledger
-from llmos_tui.core.lock import holder_info
+from llmos_tui.core.lock import driver_of
 from llmos_tui.core.records import JournalRecord
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.workspace import Workspace
@@ -230,8 +230,8 @@ class FollowedRun(RunSource):
 
     def check_driver(self) -> bool:
         led = self.top
-        holder = holder_info(self.ws.root) or {}
-        alive = bool(holder) and holder.get("run_id") == led.run_id
+        holder = driver_of(self.ws.root, led.run_id) or {}
+        alive = bool(holder)
         # a run recorded from a Claude Code session's hooks: its driver is that session, which
         # holds the lock only while a hook runs; commands wait in control.jsonl for its next event
         hooked = led.runtime == "external" and led.status not in RUN_TERMINAL
