@@ -272,21 +272,7 @@ class HookRun:
                 if s.tool == name and (s.inputs == inputs or s.proposed_inputs == inputs):
                     return s
             tid = f"toolu_hook_{len(led.steps) + 1}"
-        n = len(led.steps) + 1
-        self.rec.record(
-            "step_status",
-            step=n,
-            frm=None,
-            to="proposed",
-            data={
-                "tool": name,
-                "inputs": inputs,
-                "tool_use_id": tid,
-                "side_effects": self.rec.registry.side_effects(name),
-                "turn": led.turns - 1,
-            },
-        )
-        return led.steps[n - 1]
+        return self.rec.open_step({"id": tid, "name": name, "input": inputs})
 
 
 def _options() -> RunOptions:
