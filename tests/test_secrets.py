@@ -11,17 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli, script_yaml, start_runner, text, tool
-from fakeapi import FakeAnthropic, message
-from fakeapi import text as api_text
-from fakeapi import tool_use as api_tool_use
 from llmos_tui.core.config import load_agent_config
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import RunOptions, Runner
+from llmos_tui.core.runner import Runner, RunOptions
 from llmos_tui.core.runtime.native import NativeRuntime
 from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.training import Redactor
 from llmos_tui.core.workspace import Workspace
+
+from conftest import cli, script_yaml, start_runner, text, tool
+from fakeapi import FakeAnthropic, message
+from fakeapi import text as api_text
+from fakeapi import tool_use as api_tool_use
 
 SLACK = "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
 HF = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"
@@ -29,7 +30,9 @@ GITHUB = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLM
 AWS_ID = "AKIAIOSFODNN7EXAMPLE"
 AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 DB_URL = "postgres://admin:s3cr3t-Passw0rd@db.internal:5432/app"
-PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----"
+PEM = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----"
+)
 ENV_SECRET = "my-very-own-deploy-token-1234"
 
 LEAKS = (SLACK, HF, GITHUB, AWS_ID, AWS_SECRET, "s3cr3t-Passw0rd", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ")
@@ -103,11 +106,18 @@ async def test_the_model_still_reads_the_raw_result_within_the_run(project):
         config = load_agent_config(ws.system / "SystemAgent.md").with_(approval="never")
         registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
         rt = NativeRuntime(api_key="test-key", base_url=api.base_url, model=config.model, max_retries=0)
-        r = Runner.start(ws, "read the note", config=config, registry=registry, runtime=rt, runtime_name="native",
-                         options=RunOptions(poll_interval=0.01))
+        r = Runner.start(
+            ws,
+            "read the note",
+            config=config,
+            registry=registry,
+            runtime=rt,
+            runtime_name="native",
+            options=RunOptions(poll_interval=0.01),
+        )
         assert await r.drive() == "completed"
         second = json.dumps(api.message_requests[1].body["messages"])
-    assert SLACK in second   # the model saw the real text
+    assert SLACK in second  # the model saw the real text
     assert_no_leak(every_file_outside_the_tools_reach(project))
 
 
@@ -117,13 +127,13 @@ async def test_a_resumed_run_without_the_secrets_variable_still_writes_no_secret
     tdc.write_text(tdc.read_text().replace("env_vars: [", "env_vars: [DEPLOY_TOKEN, "))
     (project / "workspace" / "deploy.env").write_text(f"TOKEN={ENV_SECRET}\n")
     script = script_yaml(
-        [tool("Read", file_path="deploy.env")],   # read-only: runs at once, in the first process
-        [tool("Write", file_path="x.txt", content="x")],   # waits for a person
+        [tool("Read", file_path="deploy.env")],  # read-only: runs at once, in the first process
+        [tool("Write", file_path="x.txt", content="x")],  # waits for a person
         [text("done")],
     )
     (project / "s.yaml").write_text(script)
     first = cli("run", "--headless", "--no-wait", "--script", "s.yaml", "--approve", "side-effects", "go", cwd=project)
-    assert first.returncode == 3, first.stderr   # the Bash waits for a person
+    assert first.returncode == 3, first.stderr  # the Bash waits for a person
     assert cli("approve", cwd=project).returncode == 0
     monkeypatch.delenv("DEPLOY_TOKEN")
     done = cli("resume", "--headless", "--approve", "never", cwd=project, env=dict(os.environ))
