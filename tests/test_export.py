@@ -8,7 +8,6 @@ import base64
 import datetime as dt
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -17,7 +16,6 @@ import time
 import tracemalloc
 import types
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -25,6 +23,8 @@ import yaml
 from llmos_tui.core import export as export_mod
 from llmos_tui.core.control import new_command
 from llmos_tui.core.export import ExportStats, Filters, export_rows, write_jsonl
+from llmos_tui.core.formats import checks
+from llmos_tui.core.formats.checks import RowInvalid
 from llmos_tui.core.training import FORMATS, Redactor, load_collector_settings
 from llmos_tui.core.workspace import Workspace
 
@@ -35,283 +35,13 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
 
 # ====================================================================== validators (strict)
 
-
-def no_key_anywhere(value: Any, key: str, where: str = "row") -> None:
-    if isinstance(value, dict):
-        assert key not in value, f"{where} holds {key!r}"
-        for k, v in value.items():
-            no_key_anywhere(v, key, f"{where}.{k}")
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            no_key_anywhere(v, key, f"{where}[{i}]")
-
-
-def check_metadata(md: dict) -> None:
-    assert isinstance(md, dict)
-    for k in ("execution_id", "goal", "mode", "final_outcome", "total_cost"):
-        assert k in md, f"metadata lacks {k}"
-    assert isinstance(md["execution_id"], str) and md["execution_id"]
-    assert md["mode"] in ("execute", "simulate")
-
-
-def check_anthropic_tools(tools: Any) -> set[str]:
-    assert isinstance(tools, list)
-    names = []
-    for t in tools:
-        assert set(t) <= {"name", "description", "input_schema"} and "name" in t and "input_schema" in t, t
-        assert isinstance(t["name"], str) and t["name"]
-        assert isinstance(t["input_schema"], dict) and t["input_schema"].get("type") == "object"
-        names.append(t["name"])
-    assert len(names) == len(set(names)), "tool names repeat"
-    return set(names)
-
-
-def check_anthropic_messages(messages: Any, tool_names: set[str], *, open_end: bool = False) -> None:
-    """Messages-API rules: starts with user, strictly alternates, every tool_use answered by a
-    tool_result with its id in the very next user turn (results first), nothing else answered, no
-    empty text. open_end: the conversation is a prompt (ends with the user)."""
-    assert isinstance(messages, list) and messages, "no messages"
-    pending: list[str] = []
-    seen_ids: set[str] = set()
-    for i, m in enumerate(messages):
-        assert set(m) == {"role", "content"}, m.keys()
-        assert m["role"] == ("user" if i % 2 == 0 else "assistant"), f"message {i} is {m['role']}"
-        content = m["content"]
-        if isinstance(content, str):
-            assert content.strip(), f"message {i}: empty text"
-            blocks = [{"type": "text", "text": content}]
-        else:
-            assert isinstance(content, list) and content, f"message {i}: empty content"
-            blocks = content
-        for b in blocks:
-            assert isinstance(b, dict) and "type" in b
-            if b["type"] == "text":
-                assert set(b) == {"type", "text"} and isinstance(b["text"], str) and b["text"].strip()
-        if m["role"] == "user":
-            results = [b for b in blocks if b["type"] == "tool_result"]
-            assert all(b["type"] in ("text", "image", "tool_result") for b in blocks)
-            assert [b["tool_use_id"] for b in results] == pending, (
-                f"message {i}: results {[b['tool_use_id'] for b in results]} answer {pending}"
-            )
-            assert blocks[: len(results)] == results, f"message {i}: tool_results must come first"
-            for b in results:
-                assert set(b) <= {"type", "tool_use_id", "content", "is_error"}
-                assert b.get("is_error", True) is True
-                c = b["content"]
-                assert isinstance(c, str) or (
-                    isinstance(c, list) and c and all(x["type"] in ("text", "image") for x in c)
-                ), c
-                if isinstance(c, list):
-                    for x in c:
-                        if x["type"] == "text":
-                            assert x["text"].strip()
-                        else:
-                            assert x["source"]["type"] == "base64" and x["source"]["data"]
-            pending = []
-        else:
-            assert all(b["type"] in ("text", "tool_use", "thinking", "redacted_thinking") for b in blocks)
-            uses = [b for b in blocks if b["type"] == "tool_use"]
-            for b in uses:
-                assert set(b) == {"type", "id", "name", "input"}, b
-                assert isinstance(b["input"], dict) and b["name"] in tool_names, b["name"]
-                assert b["id"] not in seen_ids, f"tool_use id {b['id']} repeats"
-                seen_ids.add(b["id"])
-            pending = [b["id"] for b in uses]
-    if open_end:
-        assert messages[-1]["role"] == "user" and not pending
-    else:
-        assert not pending, f"unanswered tool_use at the end: {pending}"
-        last = messages[-1]
-        assert last["role"] == "assistant" or (
-            isinstance(last["content"], list) and all(b["type"] == "tool_result" for b in last["content"])
-        ), "ends with a user turn that is not tool results"
-    assert any(m["role"] == "assistant" for m in messages) or open_end
-
-
-def validate_anthropic(row: dict) -> None:
-    assert set(row) == {"system", "tools", "messages", "metadata"}, row.keys()
-    assert isinstance(row["system"], str)
-    no_key_anywhere(row, "cache_control")
-    names = check_anthropic_tools(row["tools"])
-    check_anthropic_messages(row["messages"], names)
-    check_metadata(row["metadata"])
-
-
-def validate_openai(row: dict) -> None:
-    assert set(row) == {"messages", "tools"}, row.keys()
-    names = []
-    for t in row["tools"]:
-        assert set(t) == {"type", "function"} and t["type"] == "function"
-        f = t["function"]
-        assert set(f) == {"name", "description", "parameters"} and isinstance(f["description"], str)
-        assert f["parameters"]["type"] == "object"
-        names.append(f["name"])
-    assert len(names) == len(set(names))
-    msgs = row["messages"]
-    assert msgs, "no messages"
-    i = 0
-    if msgs[0]["role"] == "system":
-        assert set(msgs[0]) == {"role", "content"} and isinstance(msgs[0]["content"], str) and msgs[0]["content"]
-        i = 1
-    assert msgs[i]["role"] == "user", "the conversation starts with the user"
-    pending: list[str] = []
-    prev = None
-    ids: set[str] = set()
-    for k, m in enumerate(msgs[i:], start=i):
-        role = m["role"]
-        if pending:
-            assert role == "tool", f"message {k}: {role} before the results of {pending}"
-        if role == "user":
-            assert set(m) == {"role", "content"} and isinstance(m["content"], str) and m["content"].strip()
-            assert prev in (None, "assistant", "tool"), f"message {k}: user after {prev}"
-        elif role == "assistant":
-            assert set(m) <= {"role", "content", "tool_calls"} and "content" in m
-            assert prev in ("user", "tool"), f"message {k}: assistant after {prev}"
-            calls = m.get("tool_calls")
-            assert m["content"] is None or (isinstance(m["content"], str) and m["content"].strip())
-            if calls is not None:
-                assert isinstance(calls, list) and calls
-            else:
-                assert m["content"], f"message {k}: assistant with neither content nor tool_calls"
-            for c in calls or []:
-                assert set(c) == {"id", "type", "function"} and c["type"] == "function"
-                assert set(c["function"]) == {"name", "arguments"} and c["function"]["name"] in names
-                assert isinstance(c["function"]["arguments"], str)
-                assert isinstance(json.loads(c["function"]["arguments"]), dict)
-                assert c["id"] not in ids
-                ids.add(c["id"])
-            pending = [c["id"] for c in calls or []]
-        elif role == "tool":
-            assert set(m) == {"role", "tool_call_id", "content"} and isinstance(m["content"], str)
-            assert pending and m["tool_call_id"] == pending[0], (
-                f"message {k}: answers {m['tool_call_id']}, not {pending[:1]}"
-            )
-            pending.pop(0)
-        else:
-            raise AssertionError(f"message {k}: role {role}")
-        prev = role
-    assert not pending, f"unanswered tool_calls at the end: {pending}"
-    assert prev in ("assistant", "tool")
-    assert any(m["role"] == "assistant" for m in msgs)
-
-
-CALL = re.compile(r"<tool_call>\n(.*?)\n</tool_call>", re.S)
-RESPONSE = re.compile(r"<tool_response>\n(.*?)\n</tool_response>", re.S)
-
-
-def validate_sharegpt(row: dict) -> None:
-    assert set(row) == {"conversations", "metadata"}, row.keys()
-    check_metadata(row["metadata"])
-    conv = row["conversations"]
-    for c in conv:
-        assert set(c) == {"from", "value"} and c["from"] in ("system", "human", "gpt", "tool")
-        assert isinstance(c["value"], str) and c["value"].strip()
-    i = 0
-    tool_names: set[str] = set()
-    if conv[0]["from"] == "system":
-        m = re.search(r"<tools>\n(.*?)\n</tools>", conv[0]["value"], re.S)
-        assert m, "the system value carries the tools"
-        tool_names = {json.loads(line)["function"]["name"] for line in m.group(1).splitlines()}
-        i = 1
-    assert conv[i]["from"] == "human"
-    prev, pending = None, []
-    for k, c in enumerate(conv[i:], start=i):
-        who = c["from"]
-        if pending:
-            assert who == "tool", f"entry {k}: {who} before the results of {pending}"
-        assert "<tool_call>" not in c["value"] or who == "gpt"
-        assert "<tool_response>" not in c["value"] or who == "tool"
-        if who == "human":
-            assert prev in (None, "gpt", "tool"), f"entry {k}: human after {prev}"
-        elif who == "gpt":
-            assert prev in ("human", "tool"), f"entry {k}: gpt after {prev}"
-            calls = [json.loads(x) for x in CALL.findall(c["value"])]
-            assert c["value"].count("<tool_call>") == len(calls)
-            for call in calls:
-                assert set(call) == {"name", "arguments"} and isinstance(call["arguments"], dict)
-                assert not tool_names or call["name"] in tool_names
-            pending = [call["name"] for call in calls]
-        elif who == "tool":
-            assert prev == "gpt" and pending, f"entry {k}: tool without calls before it"
-            responses = [json.loads(x) for x in RESPONSE.findall(c["value"])]
-            assert c["value"].count("<tool_response>") == len(responses)
-            assert [r["name"] for r in responses] == pending, (responses, pending)
-            for r in responses:
-                assert set(r) == {"name", "content"} and isinstance(r["content"], str)
-            pending = []
-        else:
-            raise AssertionError(f"entry {k}: {who}")
-        prev = who
-    assert not pending and prev in ("gpt", "tool")
-
-
-def validate_preference(row: dict) -> None:
-    assert set(row) == {"prompt", "chosen", "rejected", "metadata"}, row.keys()
-    no_key_anywhere(row, "cache_control")
-    p = row["prompt"]
-    assert set(p) == {"system", "tools", "messages"} and isinstance(p["system"], str)
-    names = check_anthropic_tools(p["tools"])
-    check_anthropic_messages(p["messages"], names, open_end=True)
-    for side in ("chosen", "rejected"):
-        turn = row[side]
-        assert isinstance(turn, list) and len(turn) == 1 and turn[0]["role"] == "assistant"
-        # the turn continues the prompt: prompt + turn is a valid conversation, its calls unanswered
-        blocks = turn[0]["content"]
-        assert isinstance(blocks, list) and blocks
-        for b in blocks:
-            assert b["type"] in ("text", "tool_use", "thinking", "redacted_thinking")
-            if b["type"] == "tool_use":
-                assert set(b) == {"type", "id", "name", "input"} and b["name"] in names
-    assert row["chosen"] != row["rejected"]
-    md = row["metadata"]
-    check_metadata(md)
-    assert md["decision"] in ("edited", "denied") and isinstance(md["step"], int)
-    assert md["chosen_from"] in ("edited_inputs", "next_turn_after_denial")
-    if md["decision"] == "denied":
-        assert md["feedback"]
-
-
-def validate_seed(row: dict) -> None:
-    for k in (
-        "execution_id",
-        "goal",
-        "mode",
-        "runtime",
-        "model",
-        "initial_state",
-        "transitions",
-        "final_outcome",
-        "total_cost",
-        "execution_time",
-        "messages",
-        "system",
-        "tools",
-    ):
-        assert k in row, f"seed row lacks {k}"
-    for n, t in enumerate(row["transitions"], start=1):
-        assert t["step"] == n
-        for k in (
-            "tool",
-            "inputs",
-            "outputs",
-            "state_after",
-            "started_at",
-            "duration_s",
-            "cost_usd",
-            "simulated",
-            "human",
-        ):
-            assert k in t, f"transition {n} lacks {k}"
-        assert "decision" in t["human"]
-
-
-VALIDATORS = {
-    "seed": validate_seed,
-    "anthropic": validate_anthropic,
-    "openai": validate_openai,
-    "sharegpt": validate_sharegpt,
-    "preference": validate_preference,
-}
+# the rules live in core (formats/checks.py): `export --check` runs the same ones
+validate_seed = checks.check_seed
+validate_anthropic = checks.check_anthropic
+validate_openai = checks.check_openai
+validate_sharegpt = checks.check_sharegpt
+validate_preference = checks.check_preference
+VALIDATORS = checks.CHECKS
 
 
 def test_the_validators_catch_broken_rows():
@@ -334,18 +64,25 @@ def test_the_validators_catch_broken_rows():
     }
     validate_anthropic(good)
     bad = json.loads(json.dumps(good))
-    bad["messages"] = bad["messages"][:2]  # a trailing unanswered tool_use
-    with pytest.raises(AssertionError):
+    bad["messages"] = bad["messages"][:3]  # ends on tool results, not on the assistant
+    with pytest.raises(RowInvalid):
+        validate_anthropic(bad)
+    ends_on_a_call = json.loads(json.dumps(good))
+    ends_on_a_call["messages"] = ends_on_a_call["messages"][:2]  # a row may end on the call the model made
+    validate_anthropic(ends_on_a_call)
+    bad = json.loads(json.dumps(good))
+    bad["messages"][2] = {"role": "user", "content": "never mind"}  # a call left unanswered midway
+    with pytest.raises(RowInvalid):
         validate_anthropic(bad)
     bad = json.loads(json.dumps(good))
     bad["messages"][2]["content"][0]["tool_use_id"] = "b"  # answered under another id
-    with pytest.raises(AssertionError):
+    with pytest.raises(RowInvalid):
         validate_anthropic(bad)
     bad = json.loads(json.dumps(good))
     bad["tools"][0]["cache_control"] = {"type": "ephemeral"}
-    with pytest.raises(AssertionError):
+    with pytest.raises(RowInvalid):
         validate_anthropic(bad)
-    with pytest.raises(AssertionError):  # a tool message missing before the next assistant
+    with pytest.raises(RowInvalid):  # a tool message missing before the next assistant
         validate_openai(
             {
                 "tools": [],
@@ -360,7 +97,7 @@ def test_the_validators_catch_broken_rows():
                 ],
             }
         )
-    with pytest.raises(AssertionError):  # a gpt turn with a call, then gpt again
+    with pytest.raises(RowInvalid):  # a gpt turn with a call, then gpt again
         validate_sharegpt(
             {
                 "metadata": good["metadata"],
@@ -641,9 +378,9 @@ async def test_denials_skips_and_errors_reach_every_format(ws):
         if "never write keys" in str(b.get("content"))
     ]
     assert denied[0]["is_error"] is True
-    # the model's original call stays in the conversation; the trace says what ran
+    # the rows show the edited call as it ran; seed keeps the model's original call in messages
     calls = [b for m in a["messages"] if m["role"] == "assistant" for b in m["content"] if b["type"] == "tool_use"]
-    assert calls[1]["input"] == {"file_path": "hello.txt", "content": "hi\n"}
+    assert calls[1]["input"] == {"file_path": "greeting.txt", "content": "hello\n"}
     (seed,) = rows_of(ws, "seed", [run_id])
     t2 = seed["transitions"][1]
     assert t2["inputs"]["file_path"] == "greeting.txt" and t2["human"]["decision"] == "edited"
@@ -689,8 +426,9 @@ async def test_a_denial_the_model_never_answered_gives_no_pair(ws):
     a_person(r, {1: [new_command("deny", step=1, feedback="no")]})
     assert await r.drive() == "failed"  # max_turns: the model never saw the denial
     assert rows_of(ws, "preference", [r.run_id]) == []
-    (a,) = rows_of(ws, "anthropic", [r.run_id])
-    assert a["messages"][-1]["content"][0]["is_error"] is True  # ends with the denial's result
+    stats = ExportStats()
+    assert rows_of(ws, "anthropic", [r.run_id], stats=stats) == []  # its only call was denied: nothing to learn
+    assert stats.skipped == 1
 
 
 async def test_simulate_mode_rows_are_marked_and_valid(ws):
@@ -775,7 +513,7 @@ def test_a_run_killed_midway_exports_what_it_has(project):
     assert seed["final_outcome"] == "running" and seed["transitions"][2]["status"] == "running"
     (a,) = rows_of(ws, "anthropic", [run_id])
     assert a["metadata"]["truncated"] is True and a["metadata"]["final_outcome"] == "running"
-    assert a["messages"][-1]["content"][0]["tool_use_id"] == a["messages"][-2]["content"][0]["id"]  # Write's result
+    assert a["messages"][-1]["content"][-1]["name"] == "Write"  # ends on the last call that ran; its result cut
     assert all(b.get("name") != "Bash" for m in a["messages"] if m["role"] == "assistant" for b in m["content"])
     # --all follows the status filter (completed by default); by name it is exported
     assert cli("export", "--all", "-o", "all.jsonl", cwd=project, check_rc=0)

@@ -25,7 +25,8 @@ Redaction: every trace is passed through the workspace's Redactor (TrainingDataC
 is made of it — inputs, outputs, messages, the system prompt, the goal, the state snapshots.
 Environment-variable values are redacted when the variable is set in the exporting process.
 
-The formats and their rules: core/formats.py.
+The formats and their rules: core/formats/ (one module per pipeline; the checks in formats/checks.py).
+A folder with train/validation splits, a card and stats: core/dataset.py.
 """
 
 from __future__ import annotations
@@ -193,6 +194,8 @@ class ExportStats:
     rows: int = 0
     filtered: int = 0  # runs the filters left out
     empty: int = 0  # runs that passed but gave no row (nothing to learn from)
+    trimmed: int = 0  # rows whose trailing unanswered work was cut (metadata.truncated)
+    skipped: int = 0  # runs with no assistant turn left once trimmed (conversation formats)
     unreadable: list[str] = field(default_factory=list)  # "run_id: why"
 
 
@@ -209,15 +212,43 @@ def export_rows(
     subagents: bool = True,
     stats: ExportStats | None = None,
     strict: bool = False,
+    single_call: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """Rows of `fmt` for the named runs (run_ids, already resolved) or, when None, for every run
     of the workspace — one run in memory at a time. An unreadable run raises with `strict` (a
-    named run), else it is counted in stats.unreadable and passed over."""
+    named run), else it is counted in stats.unreadable and passed over. `single_call`: one call
+    per assistant turn (formats/shape.py)."""
     if fmt not in FORMATS:
         raise BadInput(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    redactor = redactor if redactor is not None else Redactor()
     stats = stats if stats is not None else ExportStats()
     convert = CONVERTERS[fmt]
+    for trace in export_traces(
+        ws, run_ids=run_ids, filters=filters, redactor=redactor, subagents=subagents, stats=stats, strict=strict
+    ):
+        produced = 0
+        for row in convert(trace, stats, single_call):
+            produced += 1
+            yield row
+        stats.rows += produced
+        if produced:
+            stats.runs_exported += 1
+        else:
+            stats.empty += 1
+
+
+def export_traces(
+    ws: Any,
+    *,
+    run_ids: Iterable[str] | None = None,
+    filters: Filters = Filters(),
+    redactor: Redactor | None = None,
+    subagents: bool = True,
+    stats: ExportStats | None = None,
+    strict: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """The traces to export, loaded, filtered and redacted, one at a time (see export_rows)."""
+    redactor = redactor if redactor is not None else Redactor()
+    stats = stats if stats is not None else ExportStats()
     ids = iter(run_ids) if run_ids is not None else iter_run_ids(ws, subagents=subagents)
     fallback = _FallbackTools(ws)
     for run_id in ids:
@@ -237,16 +268,7 @@ def export_rows(
             continue
         if not trace.get("tools"):
             trace["tools"] = fallback.get()  # a run killed before its first trace.json
-        trace = redactor(trace)
-        produced = 0
-        for row in convert(trace):
-            produced += 1
-            yield row
-        stats.rows += produced
-        if produced:
-            stats.runs_exported += 1
-        else:
-            stats.empty += 1
+        yield redactor(trace)
 
 
 class _FallbackTools:

@@ -29,6 +29,7 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str, tools: 
             {
                 "step": s.n,
                 "tool": s.tool,
+                "tool_use_id": s.tool_use_id,  # the call in `messages` this step ran
                 "inputs": s.inputs,
                 "outputs": s.content,
                 "is_error": s.is_error,

@@ -21,7 +21,7 @@ from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
 
 REDACTED = "[REDACTED]"
-FORMATS = ("seed", "anthropic", "openai", "sharegpt", "preference")
+FORMATS = ("seed", "anthropic", "openai", "sharegpt", "preference", "hf", "llamafactory")
 STATUSES = ("completed", "failed", "cancelled")
 MODES = ("execute", "simulate")
 ALWAYS_ENV = (
