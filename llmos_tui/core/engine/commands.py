@@ -11,6 +11,7 @@ from __future__ import annotations
 from llmos_tui.core.control import BadCommand, Command, ControlChannel
 from llmos_tui.core.engine.recorder import RunRecorder
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.outcomes import NO_REASON, denied_text, skipped_text
 from llmos_tui.core.statuses import RUN_TERMINAL
 
 ALLOWED = {
@@ -108,21 +109,16 @@ class Commands:
             if cmd.scope == "rest":
                 rec.record("policy_changed", data={"approval": "never", "command": cmd.id})
         elif cmd.action == "deny":
-            why = (cmd.feedback or "").strip() or "no reason given"
+            why = (cmd.feedback or "").strip() or NO_REASON
             rec.move(
                 step,
                 "denied",
                 is_error=True,
                 human={"decision": "denied", "feedback": why, "by": cmd.id},
-                content=f"A person denied this {step.tool} call. Their reason: {why}",
+                content=denied_text(step.tool, why),
             )
         elif cmd.action == "skip":
-            text = (
-                "A person skipped this call; it was not run."
-                if step.status == "awaiting_approval"
-                else "This call was interrupted and its outcome is unknown; a person chose not to run it "
-                "again. Check its effect before relying on it."
-            )
+            text = skipped_text(uncertain=step.status != "awaiting_approval")
             rec.move(
                 step,
                 "skipped",

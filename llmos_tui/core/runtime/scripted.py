@@ -1,12 +1,21 @@
-"""The scripted runtime: replays assistant turns from a YAML script, in order.
+"""The scripted runtime: replays assistant turns from a YAML script, in order — and listens.
 
-Its turns go through exactly the runner path Claude's replies take; the turn to play is chosen by
-how many assistant turns the conversation already holds, so a resumed run continues the script
-where it stopped. It serves the tests, the offline demo and deterministic replay.
+Its turns go through exactly the runner path Claude's replies take. A turn may say what the agent
+does when a person decides otherwise: `on_deny`, `on_skip`, `on_edit`, `on_error` each hold the
+turns played instead (a list), or `{turns: [...], then: continue}` to go on with the main script
+afterwards. In a branch, `{reason}` stands for the person's reason and `{reason_file}` (or
+`{reason_file|default.txt}`) for the first file their words name; a block with `when: reason_file`
+(or `when: no_reason_file`) is played only if they named one (or did not).
+
+The turn to play is found from the conversation itself (how each earlier turn's calls ended, as
+the results the model read say: core/outcomes.py), so a resumed run continues the script where it
+stopped, branches included. It serves the tests, the offline demo and deterministic replay.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +23,28 @@ import yaml
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.outcomes import file_named_in, turn_outcome
 from llmos_tui.core.runtime.base import ModelTurn, ScriptExhausted, TurnRequest
 from llmos_tui.core.state import Usage
 from llmos_tui.core.tools.base import ToolOutput
+
+OUTCOME_KEYS = {"on_deny": "denied", "on_skip": "skipped", "on_edit": "edited", "on_error": "error"}
+WHEN = ("reason_file", "no_reason_file")
+_PLACEHOLDER = re.compile(r"\{(reason_file|reason)(?:\|([^}]*))?\}")
+
+
+@dataclass(frozen=True)
+class Branch:
+    turns: tuple[Turn, ...]
+    rejoin: bool = False  # then: continue — the main script goes on after the branching turn
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One scripted assistant turn, and what to play instead when a person decides otherwise."""
+
+    turn: ModelTurn
+    branches: dict[str, Branch] = field(default_factory=dict)
 
 
 class ScriptedRuntime:
@@ -24,17 +52,22 @@ class ScriptedRuntime:
 
     def __init__(
         self,
-        turns: list[ModelTurn],
+        turns: list[ModelTurn] | list[Turn],
         simulated_results: dict[int, list[Any]] | None = None,
         source: str = "script",
-        subagents: list["ScriptedRuntime"] | None = None,
+        subagents: list[ScriptedRuntime] | None = None,
     ) -> None:
-        self.turns = turns
+        self.script = tuple(t if isinstance(t, Turn) else Turn(t) for t in turns)
         self.simulated_results = simulated_results or {}
         self.source = source
         self.subagents = subagents or []
 
-    def spawn(self, index: int) -> "ScriptedRuntime":
+    @property
+    def turns(self) -> list[ModelTurn]:
+        """The main script's turns (without branches)."""
+        return [t.turn for t in self.script]
+
+    def spawn(self, index: int) -> ScriptedRuntime:
         """The runtime of this run's `index`-th Task sub-agent: the script's subagents[index]."""
         if index >= len(self.subagents):
             raise LookupError(
@@ -44,57 +77,20 @@ class ScriptedRuntime:
         return self.subagents[index]
 
     @classmethod
-    def load(cls, path: Path) -> "ScriptedRuntime":
+    def load(cls, path: Path) -> ScriptedRuntime:
         text = Path(path).read_text(encoding="utf-8")
         return cls.parse(text, str(path))
 
     @classmethod
-    def parse(cls, text: str, path: str = "script.yaml") -> "ScriptedRuntime":
+    def parse(cls, text: str, path: str = "script.yaml") -> ScriptedRuntime:
         data = frontmatter.load_yaml(text, path)
         return cls.from_data(data, path, _turn_lines(text), text)
 
     @classmethod
-    def from_data(cls, data: Any, path: str, lines: list[int], text: str = "", where: str = "") -> "ScriptedRuntime":
+    def from_data(cls, data: Any, path: str, lines: list[int], text: str = "", where: str = "") -> ScriptedRuntime:
         if not isinstance(data, dict) or not isinstance(data.get("turns"), list) or not data["turns"]:
             raise FileFormatError(path, 1, f"{where}a script needs `turns:`, a non-empty list of assistant turns")
-        turns = []
-        for i, raw in enumerate(data["turns"]):
-            line = lines[i] if i < len(lines) else None
-
-            def bad(problem: str, line: int | None = line, i: int = i) -> FileFormatError:
-                return FileFormatError(path, line, f"{where}turn {i}: {problem}")
-
-            content = raw.get("content") if isinstance(raw, dict) else None
-            if isinstance(content, str):
-                content = [{"type": "text", "text": content}]
-            if not isinstance(content, list) or not content:
-                raise bad("needs `content:`, a list of text and tool_use blocks")
-            blocks = []
-            for j, b in enumerate(content):
-                if not isinstance(b, dict) or b.get("type") not in ("text", "tool_use"):
-                    raise bad(f"block {j} must be {{type: text, text}} or {{type: tool_use, name, input}}")
-                if b["type"] == "text":
-                    if not isinstance(b.get("text"), str):
-                        raise bad(f"block {j}: text must be a string")
-                    blocks.append({"type": "text", "text": b["text"]})
-                else:
-                    if not isinstance(b.get("name"), str) or not b["name"]:
-                        raise bad(f"block {j}: tool_use needs a name")
-                    inp = b.get("input", {})
-                    if not isinstance(inp, dict):
-                        raise bad(f"block {j}: input must be a mapping")
-                    blocks.append(
-                        {
-                            "type": "tool_use",
-                            "id": str(b.get("id") or f"toolu_s{i:04d}_{j}"),
-                            "name": b["name"],
-                            "input": inp,
-                        }
-                    )
-            stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else raw.get("stop_reason", "end_turn")
-            turns.append(
-                ModelTurn(content=blocks, stop_reason=stop, usage=Usage.from_dict(raw.get("usage")), model="scripted")
-            )
+        turns = _parse_turns(data["turns"], path, lines, where)
         sim = data.get("simulated_results") or {}
         if not isinstance(sim, dict):
             raise FileFormatError(
@@ -114,13 +110,44 @@ class ScriptedRuntime:
         return cls(turns, simulated, source=path, subagents=subagents)
 
     async def next_turn(self, request: TurnRequest) -> ModelTurn:
-        i = request.turn_index
-        if i >= len(self.turns):
-            raise ScriptExhausted(
-                f"the script has {len(self.turns)} turns and the run asked for turn "
-                f"{i + 1}: a script should end with a text-only turn"
+        turn, reason = self._turn_for(request.messages, request.turn_index)
+        return _render(turn.turn, reason, request.turn_index)
+
+    def _turn_for(self, messages: list[dict[str, Any]], turn_index: int) -> tuple[Turn, str]:
+        """Walk the conversation: each assistant turn played one turn of the script; where a
+        person decided otherwise and that turn has a branch for it, the branch goes on."""
+        seq, pos, reason = self.script, 0, ""
+        rejoin: list[tuple[tuple[Turn, ...], int]] = []
+        played = 0
+        for k, msg in enumerate(messages):
+            if msg.get("role") != "assistant":
+                continue
+            if pos >= len(seq):
+                break
+            current = seq[pos]
+            nxt = messages[k + 1] if k + 1 < len(messages) else None
+            results = (
+                [b for b in nxt["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+                if nxt is not None and nxt.get("role") == "user" and isinstance(nxt.get("content"), list)
+                else []
             )
-        return self.turns[i]
+            outcome, why = turn_outcome(results)
+            branch = current.branches.get(outcome) if outcome else None
+            played += 1
+            if branch is not None:
+                if branch.rejoin:
+                    rejoin.append((seq, pos + 1))
+                seq, pos, reason = branch.turns, 0, why
+            else:
+                pos += 1
+            while pos >= len(seq) and rejoin:
+                seq, pos = rejoin.pop()
+        if pos >= len(seq):
+            raise ScriptExhausted(
+                f"the script has no turn {turn_index + 1} on the path this run took ({played} turns played): "
+                f"a script (and each branch that does not continue) should end with a text-only turn"
+            )
+        return seq[pos], reason
 
     async def simulate(
         self, tool: str, inputs: dict[str, Any], spec_line: str, turn_index: int, position: int
@@ -136,6 +163,98 @@ class ScriptedRuntime:
             f"[simulated] {tool}({shown}) would run here; the script gives no "
             f"simulated result for turn {turn_index}, call {position}."
         )
+
+
+def _parse_turns(raw_turns: list[Any], path: str, lines: list[int], where: str) -> list[Turn]:
+    turns = []
+    for i, raw in enumerate(raw_turns):
+        line = lines[i] if i < len(lines) else None
+
+        def bad(problem: str, line: int | None = line, i: int = i) -> FileFormatError:
+            return FileFormatError(path, line, f"{where}turn {i}: {problem}")
+
+        content = raw.get("content") if isinstance(raw, dict) else None
+        if isinstance(content, str):
+            content = [{"type": "text", "text": content}]
+        if not isinstance(content, list) or not content:
+            raise bad("needs `content:`, a list of text and tool_use blocks")
+        blocks = []
+        for j, b in enumerate(content):
+            if not isinstance(b, dict) or b.get("type") not in ("text", "tool_use"):
+                raise bad(f"block {j} must be {{type: text, text}} or {{type: tool_use, name, input}}")
+            when = b.get("when")
+            if when is not None and when not in WHEN:
+                raise bad(f"block {j}: when must be one of {', '.join(WHEN)}, not {when!r}")
+            extra = {"when": when} if when else {}
+            if b["type"] == "text":
+                if not isinstance(b.get("text"), str):
+                    raise bad(f"block {j}: text must be a string")
+                blocks.append({"type": "text", "text": b["text"], **extra})
+            else:
+                if not isinstance(b.get("name"), str) or not b["name"]:
+                    raise bad(f"block {j}: tool_use needs a name")
+                inp = b.get("input", {})
+                if not isinstance(inp, dict):
+                    raise bad(f"block {j}: input must be a mapping")
+                block = {"type": "tool_use", "name": b["name"], "input": inp, **extra}
+                if b.get("id"):
+                    block["id"] = str(b["id"])
+                blocks.append(block)
+        stop = "tool_use" if any(b["type"] == "tool_use" for b in blocks) else raw.get("stop_reason", "end_turn")
+        branches = {}
+        for key, outcome in OUTCOME_KEYS.items():
+            spec = raw.get(key)
+            if spec is None:
+                continue
+            rejoin = False
+            if isinstance(spec, dict):
+                then = spec.get("then", "end")
+                if then not in ("end", "continue"):
+                    raise bad(f"{key}.then must be end or continue, not {then!r}")
+                rejoin, spec = then == "continue", spec.get("turns")
+            if not isinstance(spec, list) or not spec:
+                raise bad(f"{key} needs a non-empty list of turns (or {{turns: [...], then: continue}})")
+            branches[outcome] = Branch(tuple(_parse_turns(spec, path, [], f"{where}turn {i} {key}: ")), rejoin)
+        turn = ModelTurn(content=blocks, stop_reason=stop, usage=Usage.from_dict(raw.get("usage")), model="scripted")
+        turns.append(Turn(turn, branches))
+    return turns
+
+
+def _render(turn: ModelTurn, reason: str, turn_index: int) -> ModelTurn:
+    """The turn as played: `when` blocks kept or dropped, placeholders filled, tool_use ids given."""
+    named = file_named_in(reason)
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, str) and "{reason" in value:
+            return _PLACEHOLDER.sub(lambda m: (named or m[2] or "") if m[1] == "reason_file" else reason, value)
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        return value
+
+    blocks = []
+    for j, b in enumerate(turn.content):
+        when = b.get("when")
+        if (when == "reason_file" and not named) or (when == "no_reason_file" and named):
+            continue
+        if b["type"] == "text":
+            blocks.append({"type": "text", "text": fill(b["text"])})
+        else:
+            blocks.append(
+                {
+                    "type": "tool_use",
+                    "id": b.get("id") or f"toolu_s{turn_index:04d}_{j}",
+                    "name": b["name"],
+                    "input": fill(b["input"]),
+                }
+            )
+    if not blocks:
+        blocks = [{"type": "text", "text": "(nothing more to do)"}]
+    stop = turn.stop_reason
+    if stop == "tool_use" and not any(b["type"] == "tool_use" for b in blocks):
+        stop = "end_turn"  # its calls were all for the other case: a text-only turn ends the run
+    return ModelTurn(content=blocks, stop_reason=stop, usage=turn.usage, model=turn.model)
 
 
 def _turn_lines(text: str) -> list[int]:
