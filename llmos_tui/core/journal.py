@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import open_regular
 from llmos_tui.core.records import JournalRecord, Kind, RecordError, make_record, parse_record
 from llmos_tui.core.state import utcnow
+
+LINE_MAX = 256 * 1_048_576  # a longer line is damage, not a record (records hold capped results)
 
 
 def _dumps(obj: Any) -> str:
@@ -67,11 +70,11 @@ class Journal:
 
 def _last_seq(path: Path) -> int:
     """The seq of the last record, read from the file's end (no need to parse the whole run)."""
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    start = max(0, size - 1_048_576)
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return 0
+        start = max(0, size - 1_048_576)
         fh.seek(start)
         lines = fh.read().splitlines()
     for raw in reversed(lines):
@@ -90,23 +93,73 @@ def _last_seq(path: Path) -> int:
 
 def iter_records(path: Path) -> Iterator[JournalRecord]:
     """Records in order, streamed. A torn last line (a crash mid-write) is ignored; damage
-    before it raises."""
-    with open(path, "rb") as fh:
+    before it raises, with its line: a line that is not a record, a first record that is not
+    `run_started`, or a `seq` that does not follow the one before (1, 2, 3 … without gaps: a
+    duplicate, a gap or a step back). A journal without a record raises too (it is empty)."""
+    with open_regular(path) as fh:
         line_no = 0
-        for raw in fh:
+        last = 0
+        while raw := fh.readline(LINE_MAX + 1):
             line_no += 1
+            if len(raw) > LINE_MAX:
+                raise FileFormatError(str(path), line_no, f"journal line is longer than {LINE_MAX // 1_048_576} MB")
             if not raw.strip():
                 continue
             try:
                 obj = json.loads(raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 if not raw.endswith(b"\n") and not fh.read(1):
                     return  # torn tail: the write never completed, so its effect never happened
                 raise FileFormatError(str(path), line_no, "journal line is not valid JSON") from None
             try:
-                yield parse_record(obj)
+                rec = parse_record(obj)
             except RecordError as exc:
                 raise FileFormatError(str(path), line_no, f"journal line is not a record ({exc})") from None
+            if last == 0 and rec["kind"] != "run_started":
+                raise FileFormatError(str(path), line_no, "the journal does not start with run_started")
+            check_seq(last, rec["seq"], str(path), line_no)
+            last = rec["seq"]
+            yield rec
+        if last == 0:
+            raise FileFormatError(str(path), None, "the journal is empty (the run never started)")
+
+
+def check_seq(last: int, seq: int, path: str, line: int) -> None:
+    """A record's `seq` must be the one after `last` (1 for the first)."""
+    if seq == last + 1:
+        return
+    if seq <= last:
+        what = f"repeats seq {seq}" if seq == last else f"goes back to seq {seq} after {last}"
+    else:
+        what = f"skips from seq {last} to {seq}"
+    raise FileFormatError(path, line, f"journal damaged: this record {what} (a journal is never edited)")
+
+
+def tail_records(path: Path, *, after_seq: int, max_bytes: int = 4 * 1_048_576) -> list[JournalRecord] | None:
+    """The records after `after_seq`, read from the journal's end; None when they are not all
+    within its last `max_bytes` or do not read as records."""
+    try:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            start = max(0, size - max_bytes)
+            fh.seek(start)
+            lines = fh.read().split(b"\n")
+    except (OSError, FileFormatError):
+        return None
+    out: list[JournalRecord] = []
+    # the first piece may be cut by the window, the last is empty or a torn line: neither counts
+    for raw in reversed(lines[1 if start else 0 : -1]):
+        if not raw.strip():
+            continue
+        try:
+            rec = parse_record(json.loads(raw))
+        except (ValueError, RecursionError):
+            return None
+        if rec["seq"] <= after_seq:
+            out.reverse()
+            return out
+        out.append(rec)
+    return None
 
 
 def read_records(path: Path, *, repair: bool = False) -> list[JournalRecord]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from llmos_tui.core.config import AgentConfig, load_agent_config
 from llmos_tui.core.errors import BadInput
-from llmos_tui.core.journal import read_records
+from llmos_tui.core.journal import iter_records
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runner import Runner, RunOptions
@@ -142,7 +142,7 @@ def resume_run(
     options: RunOptions = RunOptions(),
 ) -> Runner:
     config, registry = load_parts(ws, max_cost_usd=max_cost_usd)
-    first = read_records(ws.journal_path(run_id))[0]["data"]
+    first = next(iter_records(ws.journal_path(run_id)))["data"]  # (an empty journal raises)
     runtime_name = first.get("runtime", "scripted")
     if runtime_name != "scripted" and first.get("model"):
         config = config.with_(model=first["model"])  # the model the run started on (--model)
@@ -155,8 +155,6 @@ def resume_run(
 
 def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> Ledger:
     """A run as its journal tells it (read-only: for status, lists and watchers), streamed."""
-    from llmos_tui.core.journal import iter_records
-
     path = ws.journal_path(run_id)
     return Ledger.from_records(iter_records(path), str(path), keep_messages=keep_messages)
 

@@ -8,14 +8,16 @@ long the run is (the full history is the journal).
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn, TypeGuard
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.fsutil import atomic_write
+from llmos_tui.core.inputs import STATE_FILE_MAX, read_text
 from llmos_tui.core.statuses import RUN_STATUSES, STEP_STATUSES
 
 STATE_VERSION = 1
@@ -227,13 +229,77 @@ def _iso(v: Any) -> str:
     return "" if v is None else str(v)
 
 
+def _whole(v: Any) -> TypeGuard[int]:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def json_problem(value: Any, where: str, depth: int = 0) -> str | None:
+    """Why `value` cannot go into the journal as it is (JSON: text keys, finite numbers, no sets
+    or bytes), or None. Dates and times are fine: they become ISO text (see `as_json`)."""
+    if depth > 64:
+        return f"{where} is nested too deeply"
+    if value is None or isinstance(value, (str, bool, dt.date)):
+        return None
+    if isinstance(value, (int, float)):
+        return None if _number(value) else f"{where}: {value!r} is not a finite number"
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            problem = json_problem(v, f"{where}[{i}]", depth + 1)
+            if problem:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return f"{where}: the key {k!r} must be text (quote it)"
+            problem = json_problem(v, f"{where}.{k}", depth + 1)
+            if problem:
+                return problem
+        return None
+    return f"{where}: a value of type {type(value).__name__} is not allowed (use text, numbers, lists or mappings)"
+
+
+def as_json(value: Any) -> Any:
+    """`value` as the journal will hold it (dates and times become ISO text), so what the driver
+    folds live equals what a resumed driver reads back."""
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [as_json(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return _iso(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 def parse(text: str, path: str = "execution_state.md") -> RunState:
-    """Parse and validate; any problem raises FileFormatError with the line it is on."""
-    fm = frontmatter.split(text, path)
+    """Parse and validate; any problem raises FileFormatError with the line it is on. Every
+    value's type is checked (a person may have written anything); anchors and aliases are
+    refused (llmos-tui never writes them, and a few lines of them can expand to gigabytes)."""
+    fm = frontmatter.split(text, path, aliases=False)
     d = fm.data
 
-    def fail(key: str, problem: str) -> None:
+    def fail(key: str, problem: str) -> NoReturn:
         raise FileFormatError(path, frontmatter.key_line(text, key, default=2), problem)
+
+    def whole(key: str, default: int, minimum: int = 0) -> int:
+        v = d.get(key, default)
+        if v is None:
+            return default
+        if not _whole(v) or v < minimum:
+            fail(key, f"{key} must be a whole number ≥ {minimum}, not {v!r}")
+        return int(v)
+
+    def timestamp(key: str) -> str:
+        v = d.get(key)
+        if v is not None and not isinstance(v, (str, dt.datetime)):
+            fail(key, f"{key} must be a time (2026-12-07T16:19:12.940Z), not {v!r}")
+        return _iso(v)
 
     if d.get("llmos_state") != STATE_VERSION:
         fail("llmos_state", f"llmos_state must be {STATE_VERSION} (is this an llmos-tui state file?)")
@@ -247,12 +313,22 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
     if d.get("status") not in RUN_STATUSES:
         fail("status", f"status must be one of {', '.join(RUN_STATUSES)}, not {d.get('status')!r}")
     cur = d.get("current_step")
-    if cur is not None and (not isinstance(cur, int) or isinstance(cur, bool)):
+    if cur is not None and (not _whole(cur) or cur < 1):
         fail("current_step", "current_step must be a step number or null")
-    variables = d.get("variables") or {}
+    model = d.get("model")
+    if model is not None and not isinstance(model, str):
+        fail("model", f"model must be a name, not {model!r}")
+    variables = d.get("variables")
+    if variables is None:
+        variables = {}
     if not isinstance(variables, dict):
         fail("variables", "variables must be a mapping")
-    plan_raw = d.get("plan") or []
+    problem = json_problem(variables, "variables")
+    if problem:
+        fail("variables", problem)
+    plan_raw = d.get("plan")
+    if plan_raw is None:
+        plan_raw = []
     if not isinstance(plan_raw, list):
         fail("plan", "plan must be a list of {title, status}")
     plan = []
@@ -263,7 +339,9 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
         if st not in PLAN_STATUSES:
             fail("plan", f"plan item {i}: status must be one of {', '.join(PLAN_STATUSES)}, not {st!r}")
         plan.append(PlanItem(p["title"], st))
-    steps_raw = d.get("steps") or []
+    steps_raw = d.get("steps")
+    if steps_raw is None:
+        steps_raw = []
     if not isinstance(steps_raw, list):
         fail("steps", "steps must be a list")
     steps = []
@@ -271,36 +349,54 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
         if not isinstance(s, dict):
             fail("steps", f"step entry {i} must be a mapping")
         n, tool, inputs, st = s.get("n"), s.get("tool"), s.get("inputs", {}), s.get("status")
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        if not _whole(n) or n < 1:
             fail("steps", f"step entry {i}: n must be a positive number")
         if not isinstance(tool, str):
             fail("steps", f"step {n}: tool must be a name")
+        if inputs is None:
+            inputs = {}
         if not isinstance(inputs, dict):
             fail("steps", f"step {n}: inputs must be a mapping")
+        problem = json_problem(inputs, f"step {n}: inputs")
+        if problem:
+            fail("steps", problem)
         if st not in STEP_STATUSES:
             fail("steps", f"step {n}: status must be one of {', '.join(STEP_STATUSES)}, not {st!r}")
+        result, duration = s.get("result"), s.get("duration_s")
+        if result is not None and not isinstance(result, str):
+            fail("steps", f"step {n}: result must be text")
+        if duration is not None and not _number(duration):
+            fail("steps", f"step {n}: duration_s must be a number of seconds")
+        side_effects = s.get("side_effects", "none")
+        if not isinstance(side_effects, str):
+            fail("steps", f"step {n}: side_effects must be a word")
         steps.append(
             StepView(
                 n=n,
                 tool=tool,
                 inputs=inputs,
                 status=st,
-                side_effects=str(s.get("side_effects", "none")),
-                result=s.get("result"),
-                duration_s=s.get("duration_s"),
-                simulated=bool(s.get("simulated", False)),
+                side_effects=side_effects,
+                result=result,
+                duration_s=duration,
+                simulated=s.get("simulated") is True,
             )
         )
-    usage = d.get("usage") or {}
+    usage = d.get("usage")
+    if usage is None:
+        usage = {}
     if not isinstance(usage, dict):
         fail("usage", "usage must be a mapping")
-    try:
-        u = Usage.from_dict(usage)
-    except TypeError as exc:
-        fail("usage", f"usage: {exc}")
+    for key in Usage.__dataclass_fields__:
+        v = usage.get(key)
+        if v is not None and (not _number(v) or v < 0 or (key != "cost_usd" and not _whole(v))):
+            fail("usage", f"usage.{key} must be a number ≥ 0, not {v!r}")
+    u = Usage.from_dict(usage)
     error = d.get("error")
-    if error is not None and not isinstance(error, dict):
-        fail("error", "error must be null or a mapping {step, type, message, retries}")
+    if error is not None and (
+        not isinstance(error, dict) or not all(isinstance(error.get(k, ""), str) for k in ("type", "message"))
+    ):
+        fail("error", "error must be null or a mapping {type, message} of text")
     return RunState(
         run_id=d["run_id"],
         goal=d["goal"],
@@ -308,17 +404,17 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
         runtime=d.get("runtime", "scripted"),
         status=d["status"],
         current_step=cur,
-        model=str(d.get("model") or ""),
-        started_at=_iso(d.get("started_at")),
-        updated_at=_iso(d.get("updated_at")),
+        model=model or "",
+        started_at=timestamp("started_at"),
+        updated_at=timestamp("updated_at"),
         variables=variables,
         plan=tuple(plan),
         steps=tuple(steps),
         usage=u,
         error=error,
-        steps_total=int(d.get("steps_total") or len(steps)),
-        turns=int(d.get("turns") or 0),
-        journal_seq=int(d.get("journal_seq") or 0),
+        steps_total=whole("steps_total", len(steps)),
+        turns=whole("turns", 0),
+        journal_seq=whole("journal_seq", 0),
     )
 
 
@@ -326,27 +422,47 @@ class StateFile:
     """The live state file of a workspace, written atomically.
 
     It remembers the identity of what it last wrote, so a change made by someone else (a person
-    in an editor, another program) is noticed before it would be overwritten.
+    in an editor, another program) is noticed before it would be overwritten. It is read as an
+    untrusted input: only a regular file of at most STATE_FILE_MAX bytes, as UTF-8.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._written: tuple[int, int, int] | None = None
+        self._text: str | None = None  # what this process last wrote
 
     def exists(self) -> bool:
         return self.path.exists()
 
+    def read_disk(self) -> str:
+        """The file's text as it is on disk; FileFormatError when it cannot be read as one."""
+        try:
+            return read_text(self.path, limit=STATE_FILE_MAX)
+        except FileNotFoundError:
+            raise FileFormatError(str(self.path), None, "is missing") from None
+
     def read_text(self) -> str:
-        return self.path.read_text(encoding="utf-8")
+        """The state to keep as a run's final copy: the file on disk when it parses, else (a
+        person's broken edit, a folder in its place) the text this process last wrote."""
+        try:
+            text = self.read_disk()
+            parse(text, str(self.path))
+            return text
+        except FileFormatError:
+            if self._text is None:
+                raise
+            return self._text
 
     def load(self) -> RunState:
-        text = self.read_text()
+        text = self.read_disk()
         state = parse(text, str(self.path))
         self._remember()
         return state
 
     def save(self, state: RunState, *, sync: bool = True) -> None:
-        atomic_write(self.path, render(state), sync=sync)
+        text = render(state)
+        atomic_write(self.path, text, sync=sync)
+        self._text = text
         self._remember()
 
     def changed_by_others(self) -> bool:
@@ -355,7 +471,7 @@ class StateFile:
             return False
         try:
             st = os.stat(self.path)
-        except FileNotFoundError:
+        except OSError:
             return True
         return (st.st_ino, st.st_mtime_ns, st.st_size) != self._written
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from llmos_tui.core.control import BadCommand, Command, ControlChannel
 from llmos_tui.core.engine.recorder import RunRecorder
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.journal import tail_records
 from llmos_tui.core.outcomes import NO_REASON, denied_text, skipped_text
+from llmos_tui.core.state import as_json
 from llmos_tui.core.statuses import RUN_TERMINAL
 
 ALLOWED = {
@@ -21,6 +23,9 @@ ALLOWED = {
     "skip": ("awaiting_approval", "uncertain"),
     "retry": ("uncertain",),
 }
+# journal records that change nothing a person may edit in execution_state.md: a file written
+# before them is still an edit of the run as it is
+EDIT_NEUTRAL = frozenset({"run_status", "note", "command", "resumed", "policy_changed", "usage", "memory_saved"})
 
 
 class Commands:
@@ -135,8 +140,13 @@ class Commands:
     # ------------------------------------------------------------ execution_state.md as an input
 
     def take_up_state_file(self, *, on_resume: bool = False) -> None:
-        """Take up a person's edit of execution_state.md; a broken edit pauses the run, untouched.
-        On resume a broken file raises (the run does not start over it)."""
+        """Take up a person's edit of execution_state.md.
+
+        An edit that does not parse (bad YAML, a wrong type, not UTF-8, a folder in the file's
+        place), or that gives the waiting step inputs its tool refuses, is refused as a whole:
+        the run pauses with a `state_file` error saying why, a note says it in the journal, and
+        the file is left exactly as the person wrote it until it parses. The driver goes on.
+        On resume a file that does not parse raises (the run does not start over it)."""
         rec = self.rec
         sf = rec.state_file
         if not on_resume and not sf.changed_by_others():
@@ -149,48 +159,89 @@ class Commands:
         except FileFormatError as exc:
             if on_resume:
                 raise
-            msg = f"execution_state.md was edited and does not parse ({exc}); fix it, then resume"
-            if rec.blocked is None and rec.ledger.status not in RUN_TERMINAL:
-                rec.blocked = msg
-                if rec.ledger.status != "paused":
-                    rec.set_status("paused", error={"type": "state_file", "message": msg})
+            self._refuse(f"execution_state.md was edited and does not parse ({exc}); fix it, then resume")
             return
-        rec.blocked = None
         led = rec.ledger
         if edited.run_id != led.run_id:
+            rec.blocked = None
             if not on_resume:  # on resume the file shows another run: ours is rebuilt from its journal
                 rec.note(f"execution_state.md now shows run {edited.run_id}; rewriting it with this run")
             return
-        if edited.journal_seq != led.seq:
-            # The file lags the journal (a crash, or a busy run): its differences are not edits.
-            if not on_resume and edited.status == "paused" and led.status not in ("paused", *RUN_TERMINAL):
-                rec.set_status("paused", reason="paused through execution_state.md")
+        status_then = self._status_when_written(edited.journal_seq)
+        if status_then is None:
+            # The file lags the journal (a crash, or a busy run): its differences are not edits,
+            # but a person's request to stop is honoured.
+            rec.blocked = None
+            self._take_up_status(edited.status, "", on_resume=on_resume)
             return
-        if edited.variables != led.variables:
-            rec.record("variables_updated", data={"variables": edited.variables, "by": "state_file"})
-        plan = [{"title": p.title, "status": p.status} for p in edited.plan]
-        if plan != [{"title": p.title, "status": p.status} for p in led.plan]:
-            rec.record("plan_updated", data={"plan": plan, "by": "state_file"})
         cur = led.current_step
         pending = edited.pending_step
+        step_edit = None
         if (
             cur is not None
             and pending is not None
             and pending.n == cur.n
-            and pending.inputs != cur.inputs
             and cur.status in ("awaiting_approval", "uncertain")
+            and as_json(pending.inputs) != cur.inputs
         ):
-            problem = rec.registry.validate(cur.tool, pending.inputs)
+            step_edit = as_json(pending.inputs)
+            problem = rec.registry.validate(cur.tool, step_edit)
             if problem:
-                rec.note(f"edit of step {cur.n} in execution_state.md ignored: {problem}", step=cur.n)
-            else:
-                rec.record(
-                    "step_edited", step=cur.n, data={"before": cur.inputs, "after": pending.inputs, "by": "state_file"}
+                self._refuse(
+                    f"the edit of step {cur.n} in execution_state.md is refused: its inputs do not fit "
+                    f"{cur.tool}: {problem}; fix or undo it, then resume",
+                    step=cur.n,
                 )
-        if not on_resume and edited.status != led.status:
-            if edited.status == "paused" and led.status != "paused":
-                rec.set_status("paused", reason="paused through execution_state.md")
-            elif edited.status == "cancelled":
-                rec.set_status("cancelled", reason="cancelled through execution_state.md")
-            elif led.status == "paused" and edited.status in ("running", "awaiting_approval"):
-                rec.set_status(self.active_status(), error=None, reason="resumed through execution_state.md")
+                return
+        rec.blocked = None
+        variables = as_json(edited.variables)
+        if variables != led.variables:
+            rec.record("variables_updated", data={"variables": variables, "by": "state_file"})
+        plan = [{"title": p.title, "status": p.status} for p in edited.plan]
+        if plan != [{"title": p.title, "status": p.status} for p in led.plan]:
+            rec.record("plan_updated", data={"plan": plan, "by": "state_file"})
+        if cur is not None and step_edit is not None:
+            rec.record("step_edited", step=cur.n, data={"before": cur.inputs, "after": step_edit, "by": "state_file"})
+        self._take_up_status(edited.status, status_then, on_resume=on_resume)
+
+    def _take_up_status(self, wanted: str, written: str, *, on_resume: bool) -> None:
+        """A status a person wrote into the file (`written`: the status the file had when the
+        driver wrote it; "" when the file lags). On resume only `cancelled` counts: resuming is
+        the request to go on."""
+        rec, led = self.rec, self.rec.ledger
+        if wanted == written or led.status in RUN_TERMINAL:
+            return
+        if wanted == "cancelled":
+            rec.set_status("cancelled", reason="cancelled through execution_state.md")
+        elif on_resume:
+            return
+        elif wanted == "paused" and led.status != "paused":
+            rec.set_status("paused", reason="paused through execution_state.md")
+        elif written and led.status == "paused" and wanted in ("running", "awaiting_approval"):
+            rec.set_status(self.active_status(), error=None, reason="resumed through execution_state.md")
+
+    def _refuse(self, message: str, *, step: int | None = None) -> None:
+        """A broken edit: said once (a note, and the run paused with the reason as its error);
+        the file is left as it is (`blocked`) until it parses."""
+        rec = self.rec
+        if rec.blocked == message:
+            return
+        rec.blocked = message  # first: the records below flush, and must not overwrite the file
+        rec.note(message, step=step)
+        if rec.ledger.status not in RUN_TERMINAL and rec.ledger.status != "paused":
+            rec.set_status("paused", error={"type": "state_file", "message": message})
+
+    def _status_when_written(self, file_seq: int) -> str | None:
+        """The run's status when the driver wrote the file a person edited, if the journal has
+        moved on since only in ways the file does not show (a status, a note, a command record):
+        then the file is still the person's to edit. None when the file merely lags."""
+        led = self.rec.ledger
+        if file_seq == led.seq:
+            return led.status
+        if not 0 < file_seq < led.seq or led.seq - file_seq > 500:
+            return None
+        later = tail_records(self.rec.journal.path, after_seq=file_seq)
+        if later is None or any(r["kind"] not in EDIT_NEUTRAL for r in later):
+            return None
+        first = next((r for r in later if r["kind"] == "run_status"), None)
+        return first.get("from") or led.status if first is not None else led.status
