@@ -709,7 +709,7 @@ async def test_bad_input_is_one_line_and_exit_2(ws, project):
     tdc.write_text(
         tdc.read_text()
         .replace("status: [finished]", "status: [completed]")
-        .replace("sharegpt, preference]", "sharegpt]")
+        .replace("sharegpt, preference, hf, llamafactory]", "sharegpt, hf, llamafactory]")
     )
     proc = cli("export", run_id, "--format", "preference", "-o", "-", cwd=project, check_rc=0)
     assert "not in the formats" in proc.stderr

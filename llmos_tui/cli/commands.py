@@ -128,20 +128,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Runs' traces as training data (JSON Lines), streamed: one run in memory at a time."""
+    """Runs' traces as training data (JSON Lines, or a dataset folder), streamed: one run in memory
+    at a time."""
     import datetime as dt
 
-    from llmos_tui.core.export import ExportStats, Filters, default_output, export_rows, export_to_file, write_jsonl
+    from llmos_tui.core.export import ExportStats, Filters
     from llmos_tui.core.training import Redactor, load_collector_settings
     from llmos_tui.core.workspace import Workspace
 
     ws = Workspace.locate(args.workspace)
     settings = load_collector_settings(ws.system / "TrainingDataCollector.md")
-    fmt = args.format or settings.default_format
     if args.all and args.run_ids:
         raise BadInput("give run ids or --all, not both")
     if not args.all and not args.run_ids:
         raise BadInput("name the runs to export (RUN_ID…), or give --all for every run that passes the filters")
+    if args.dataset and args.output:
+        raise BadInput("give -o FILE or --dataset DIR, not both")
+    if args.push_to_hub and not args.dataset:
+        raise BadInput("--push-to-hub uploads a dataset folder: give --dataset DIR too")
+    formats = list(dict.fromkeys(args.format or ([*settings.formats] if args.dataset else [settings.default_format])))
+    if len(formats) > 1 and not args.dataset:
+        raise BadInput(f"one --format per file ({', '.join(formats)}); give --dataset DIR for several")
     since = None
     if args.since:
         try:
@@ -159,26 +166,46 @@ def cmd_export(args: argparse.Namespace) -> int:
         filters, ids = Filters.for_all(settings, **flags), None
     else:
         filters, ids = Filters.for_named(**flags), list(dict.fromkeys(ws.resolve_run_id(r) for r in args.run_ids))
-    if fmt not in settings.formats:
-        print(
-            f"llmos-tui: note: {fmt} is not in the formats of {settings.path or 'TrainingDataCollector.md'} "
-            f"({', '.join(settings.formats)}); exporting it as asked",
-            file=sys.stderr,
-        )
+    for fmt in formats:
+        if fmt not in settings.formats:
+            print(
+                f"llmos-tui: note: {fmt} is not in the formats of {settings.path or 'TrainingDataCollector.md'} "
+                f"({', '.join(settings.formats)}); exporting it as asked",
+                file=sys.stderr,
+            )
     stats = ExportStats()
-    rows = export_rows(
-        ws,
-        fmt,
-        run_ids=ids,
-        filters=filters,
-        redactor=Redactor.from_settings(settings),
-        subagents=not args.no_subagents,
-        stats=stats,
-        strict=not args.all,
+    common: dict[str, Any] = {
+        "run_ids": ids,
+        "filters": filters,
+        "redactor": Redactor.from_settings(settings),
+        "subagents": not args.no_subagents,
+        "stats": stats,
+        "strict": not args.all,
+    }
+    if args.dataset:
+        return _export_dataset(args, ws, settings, formats, stats, filters, common)
+    return _export_file(args, ws, settings, formats[0], stats, filters, common)
+
+
+def _export_file(
+    args: argparse.Namespace, ws: Any, settings: Any, fmt: str, stats: Any, filters: Any, common: dict[str, Any]
+) -> int:
+    from llmos_tui.core.export import (
+        CheckResult,
+        check_jsonl,
+        checked,
+        default_output,
+        export_rows,
+        export_to_file,
+        write_jsonl,
     )
+    from llmos_tui.core.formats.sharegpt import dataset_info_entry, dataset_name, write_dataset_info
+
+    rows = export_rows(ws, fmt, single_call=args.single_call, **common)
+    check = CheckResult(fmt)
     if args.output == "-":
         try:
-            n = write_jsonl(rows, sys.stdout)
+            n = write_jsonl(checked(rows, check) if args.check else rows, sys.stdout)
             sys.stdout.flush()
         except BrokenPipeError:  # `| head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -188,8 +215,75 @@ def cmd_export(args: argparse.Namespace) -> int:
         path = Path(args.output) if args.output else default_output(ws, settings, fmt)
         n = export_to_file(rows, path)
         where, say = str(path), sys.stdout
+        if fmt == "llamafactory":
+            name = dataset_name(path.stem)
+            write_dataset_info(path.parent, {name: dataset_info_entry(path.name)})
+            where += f" (LLaMA-Factory: dataset_dir {path.parent}, dataset: {name})"
+        if args.check:
+            check_jsonl(path, fmt, check)
+    _say_unreadable(stats)
+    notes = _notes(stats, filters)
+    print(
+        f"{n} {fmt} row{'s' if n != 1 else ''} from {stats.runs_exported} of {stats.runs_seen} run"
+        f"{'s' if stats.runs_seen != 1 else ''} written to {where}" + (f"; {'; '.join(notes)}" if notes else ""),
+        file=say,
+    )
+    if args.check:
+        return _report_checks({fmt: (check, stats.trimmed, stats.skipped)}, say)
+    return 0
+
+
+def _export_dataset(
+    args: argparse.Namespace,
+    ws: Any,
+    settings: Any,
+    formats: list[str],
+    stats: Any,
+    filters: Any,
+    common: dict[str, Any],
+) -> int:
+    from llmos_tui.core.dataset import push_to_hub, write_dataset
+    from llmos_tui.core.export import CheckResult, check_jsonl
+
+    folder = Path(args.dataset)
+    report = write_dataset(
+        ws, folder, formats, settings=settings, val=args.val, seed=args.seed, single_call=args.single_call, **common
+    )
+    _say_unreadable(stats)
+    notes = _notes(stats, filters)
+    per = ", ".join(
+        f"{f} {c.rows} ({c.train} train, {c.validation} validation"
+        + (f", {c.duplicates} duplicates removed" if c.duplicates else "")
+        + ")"
+        for f, c in report.counts.items()
+    )
+    print(
+        f"dataset {folder}: {per}; from {stats.runs_exported} of {stats.runs_seen} runs"
+        + (f"; {'; '.join(notes)}" if notes else "")
+    )
+    rc = 0
+    if args.check:
+        results = {}
+        for f, c in report.counts.items():
+            check = CheckResult(f)
+            for split in ("train", "validation"):
+                if getattr(c, split):
+                    check_jsonl(folder / f / f"{split}.jsonl", f, check)
+            results[f] = (check, c.tally.trimmed, c.tally.skipped)
+        rc = _report_checks(results, sys.stdout)
+    if args.push_to_hub:
+        if rc:
+            raise BadInput("not pushed: --check found invalid rows")
+        print(f"pushed to {push_to_hub(folder, args.push_to_hub)}")
+    return rc
+
+
+def _say_unreadable(stats: Any) -> None:
     for problem in stats.unreadable:
         print(f"llmos-tui: skipped unreadable run {problem}", file=sys.stderr)
+
+
+def _notes(stats: Any, filters: Any) -> list[str]:
     notes = []
     if stats.filtered:
         notes.append(f"{stats.filtered} left out by the filters ({filters.describe()})")
@@ -197,12 +291,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         notes.append(f"{stats.empty} with nothing to export in this format")
     if stats.unreadable:
         notes.append(f"{len(stats.unreadable)} unreadable")
-    print(
-        f"{n} {fmt} row{'s' if n != 1 else ''} from {stats.runs_exported} of {stats.runs_seen} run"
-        f"{'s' if stats.runs_seen != 1 else ''} written to {where}" + (f"; {'; '.join(notes)}" if notes else ""),
-        file=say,
-    )
-    return 0
+    return notes
+
+
+def _report_checks(results: dict[str, tuple[Any, int, int]], say: Any) -> int:
+    """One line per format; 1 when a row is invalid."""
+    bad = False
+    for fmt, (check, trimmed, skipped) in results.items():
+        ok = check.valid == check.rows
+        bad = bad or not ok
+        print(
+            f"check {fmt}: {check.rows} rows, {check.valid} valid, {trimmed} trimmed, {skipped} skipped"
+            + ("" if ok else " — INVALID: " + "; ".join(check.problems)),
+            file=say,
+        )
+    return 1 if bad else 0
 
 
 def _inputs_arg(raw: str | None) -> dict[str, Any] | None:

@@ -96,22 +96,58 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export runs as training data, one JSON object per line, redacted. Named runs are "
         "exported whatever their status (a killed run: what it has); --all takes every run, "
         "sub-agent runs included, that passes TrainingDataCollector.md's filters, which the "
-        "flags below override. Formats: seed (the trace), anthropic, openai, sharegpt, "
-        "preference (pairs from edited and denied steps).",
+        "flags below override. Formats: seed (the trace), anthropic, openai, hf (transformers "
+        "chat templates, TRL), llamafactory (LLaMA-Factory; its dataset_info.json is written "
+        "beside the file), sharegpt, preference (pairs from edited and denied steps). "
+        "--dataset DIR writes a folder instead: train/validation splits per format, a dataset "
+        "card and stats.json. --check reads what was written back and checks every row.",
     )
     ex.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="runs to export (a prefix or suffix will do)")
     ex.add_argument("--all", action="store_true", help="every run that passes the filters")
     ex.add_argument(
         "--format",
-        choices=["seed", "anthropic", "openai", "sharegpt", "preference"],
-        help="default: TrainingDataCollector.md's default_format; a format left out of its "
-        "`formats` list is still exported when named here",
+        action="append",
+        choices=["seed", "anthropic", "openai", "hf", "llamafactory", "sharegpt", "preference"],
+        help="default: TrainingDataCollector.md's default_format (with --dataset: its formats); a "
+        "format left out of its `formats` list is still exported when named here; repeat it "
+        "with --dataset for several",
     )
     ex.add_argument(
         "-o",
         "--output",
         metavar="FILE",
         help="where to write (- for stdout); default: <workspace>/<output_dir>/<format>-<time>.jsonl",
+    )
+    ex.add_argument(
+        "--dataset",
+        metavar="DIR",
+        help="write a dataset folder: <format>/train.jsonl and validation.jsonl, README.md "
+        "(the dataset card), stats.json, and dataset_info.json with llamafactory",
+    )
+    ex.add_argument(
+        "--val",
+        type=float,
+        default=0.1,
+        metavar="FRACTION",
+        help="with --dataset: the share of runs in the validation split (default 0.1)",
+    )
+    ex.add_argument("--seed", type=int, default=0, help="with --dataset: the split's shuffle seed (default 0)")
+    ex.add_argument(
+        "--single-call",
+        action="store_true",
+        help="one call per assistant turn: parallel calls become consecutive turns (for chat "
+        "templates such as Llama 3.1's that take one call at a time)",
+    )
+    ex.add_argument(
+        "--check",
+        action="store_true",
+        help="read what was written back, check every row by the format's rules and print per "
+        "format: rows, valid, trimmed, skipped (exit 1 when a row is invalid)",
+    )
+    ex.add_argument(
+        "--push-to-hub",
+        metavar="REPO",
+        help="with --dataset: upload the folder as a private Hugging Face dataset (needs huggingface_hub and a login)",
     )
     ex.add_argument(
         "--status",

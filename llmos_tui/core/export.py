@@ -333,3 +333,51 @@ def export_to_file(rows: Iterable[dict[str, Any]], path: Path) -> int:
             pass
         raise
     return n
+
+
+# ====================================================================== --check
+
+
+@dataclass
+class CheckResult:
+    """What `export --check` found in one format's output."""
+
+    fmt: str
+    rows: int = 0
+    valid: int = 0
+    problems: list[str] = field(default_factory=list)  # the first few, "line N: why"
+
+    def add(self, row: Any, where: str) -> None:
+        from llmos_tui.core.formats.checks import RowInvalid, check_row
+
+        self.rows += 1
+        try:
+            check_row(self.fmt, row)
+        except (RowInvalid, KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            if len(self.problems) < 5:
+                self.problems.append(f"{where}: {type(exc).__name__ if not str(exc) else exc}")
+            return
+        self.valid += 1
+
+
+def check_jsonl(path: Path, fmt: str, result: CheckResult | None = None) -> CheckResult:
+    """Read a written file back and check every row with formats/checks.py's rules."""
+    result = result if result is not None else CheckResult(fmt)
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                result.rows += 1
+                if len(result.problems) < 5:
+                    result.problems.append(f"{path.name} line {n}: not JSON ({exc})")
+                continue
+            result.add(row, f"{path.name} line {n}")
+    return result
+
+
+def checked(rows: Iterable[dict[str, Any]], result: CheckResult) -> Iterator[dict[str, Any]]:
+    """Rows as they go (to stdout), each checked on the way."""
+    for n, row in enumerate(rows, start=1):
+        result.add(json.loads(json.dumps(row, default=str)), f"row {n}")
+        yield row
