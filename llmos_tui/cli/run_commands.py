@@ -63,6 +63,13 @@ def drive_headless(runner: Runner, args: argparse.Namespace) -> int:
     return EXIT.get(result, 1)
 
 
+def print_notices(runner: Runner) -> None:
+    """What the run says once at its start (Bash unconfined on this machine, a command a dead
+    driver left running and resume stopped): one line each on stderr."""
+    for notice in runner.notices:
+        print(f"llmos-tui: note: {notice}", file=sys.stderr, flush=True)
+
+
 def request_from(args: argparse.Namespace) -> RunRequest:
     from llmos_tui.core.session import RunRequest
 
@@ -90,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         preflight(ws, req)  # a bad script, no key, a locked workspace: one line, before the UI
         return run_tui(ws.root, args, request=req)
     runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
+    print_notices(runner)
     led = runner.ledger
     if not args.quiet:
         print(
@@ -117,6 +125,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     runner = resume_run(
         ws, run_id, approval=args.approve, max_cost_usd=args.max_cost, options=RunOptions(no_wait=args.no_wait)
     )
+    print_notices(runner)
     if not args.quiet:
         print(f"run {run_id} resumed at {runner.ledger.status}: {runner.ledger.goal}", flush=True)
     code = drive_headless(runner, args)
@@ -184,6 +193,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         req = RunRequest(goal=demo.goal, runtime="scripted", script=demo.script, approval=args.approve)
         if args.headless:
             runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
+            print_notices(runner)
             print(f"demo run {runner.run_id} in {demo.project}", flush=True)
             code = drive_headless(runner, args)
         else:

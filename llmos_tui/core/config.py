@@ -25,6 +25,7 @@ class AgentConfig:
     memory_top_k: int = 3
     max_task_depth: int = 2
     recent_steps: int = 20
+    bash_network: bool = False  # Bash's sandbox lets it reach the network (ToolMap `network: allow` does too)
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     system_prompt: str = ""
     path: str = ""
@@ -81,6 +82,9 @@ def load_agent_config(path: Path) -> AgentConfig:
     recent = state.get("recent_steps", 20)
     if not isinstance(recent, int) or isinstance(recent, bool) or recent < 1:
         fail("state", "state.recent_steps must be a whole number ≥ 1")
+    bash_network = d.get("bash_network", False)
+    if not isinstance(bash_network, bool):
+        fail("bash_network", f"bash_network must be true or false, not {bash_network!r}")
     prices = section("prices")
     for m, table in prices.items():
         if not isinstance(table, dict) or not all(
@@ -101,6 +105,7 @@ def load_agent_config(path: Path) -> AgentConfig:
         allow_write=lists["allow_write"],
         memory_top_k=top_k,
         recent_steps=recent,
+        bash_network=bash_network,
         prices=prices,
         system_prompt=fm.body.strip() + "\n",
         path=p,

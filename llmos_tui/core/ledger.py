@@ -35,6 +35,7 @@ class StepRecord:
     duration_s: float | None = None
     simulated: bool = False
     executing: bool = False  # the tool was started (not merely approved) since it last went running
+    process: dict[str, Any] | None = None  # the process group its tool started (step_process), if any
     extra_cost: float = 0.0  # model calls made for this step itself (simulation, WebFetch's answer)
     human: dict[str, Any] = field(default_factory=dict)
 
@@ -232,7 +233,13 @@ class Ledger:
             self.first_unsettled += 1
 
     def _on_step_exec(self, rec: JournalRecord, data: dict[str, Any]) -> None:
-        self.steps[rec["step"] - 1].executing = True
+        step = self.steps[rec["step"] - 1]
+        step.executing = True
+        step.process = None  # a new start: any group it started before is the old attempt's
+
+    def _on_step_process(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        """The process group the step's tool started (Bash): `resume` stops it if it survived."""
+        self.steps[rec["step"] - 1].process = dict(data)
 
     def _on_step_edited(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         step = self.steps[rec["step"] - 1]

@@ -19,6 +19,7 @@ Kind = Literal[
     "tool_results",  # data: tool_use_ids (their results go back to the model as one message)
     "step_status",  # step, from/to: step statuses (from null: proposed; data: tool, inputs, …)
     "step_exec",  # step: its tool starts now (the write-ahead point of a side effect)
+    "step_process",  # step; data: pgid, start, boot, mark (the process group a Bash call started)
     "step_edited",  # step; data: before, after, by|command
     "plan_updated",  # data: plan [{title, status}], by?
     "variables_updated",  # data: variables, by

@@ -38,7 +38,9 @@ from llmos_tui.core.runtime.base import (
     TurnRequest,
 )
 from llmos_tui.core.statuses import RUN_TERMINAL, WAITING
+from llmos_tui.core.tools import procs
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
+from llmos_tui.core.tools.bash import BashPolicy, sandbox_notice
 from llmos_tui.core.tools.sandbox import Sandbox
 from llmos_tui.core.workspace import CONTROL_NAME, Workspace
 
@@ -81,6 +83,9 @@ class Runner:
         )
         self.ctx = ToolContext(sandbox=self.sandbox)
         self.ctx.extra["run_task"] = self._run_task  # Task: a sub-agent (core/engine/subagents.py)
+        self.ctx.extra["bash"] = self.bash_policy()  # Bash's sandbox (core/tools/bwrap.py)
+        self.ctx.extra["on_process"] = self._process_started  # journaled for resume (core/tools/procs.py)
+        self.notices: list[str] = []  # for a face to show once at start: Bash unconfined, a command stopped
         self._side_usage = runtime if isinstance(runtime, ReportsSideUsage) else None
         if isinstance(runtime, AnswersWebFetch):
             self.ctx.extra["webfetch_answer"] = runtime.webfetch_answer  # WebFetch's prompt, by a small model
@@ -105,7 +110,7 @@ class Runner:
         run_files: dict[str, bytes] | None = None,
     ) -> Runner:
         """Open a new run under the workspace's lock."""
-        return lifecycle.open_new(
+        runner = lifecycle.open_new(
             ws,
             goal,
             config=config,
@@ -118,6 +123,8 @@ class Runner:
             run_files=run_files,
             make=lambda rec: cls(rec, runtime, ControlChannel(rec.run_dir / CONTROL_NAME)),
         )
+        runner.announce_sandbox()
+        return runner
 
     @classmethod
     def resume(
@@ -152,6 +159,8 @@ class Runner:
         where an interrupted step stands."""
         led = self.ledger
         self.rec.record("resumed", data={"pid": os.getpid()})
+        if self.parent is None:
+            self.announce_sandbox()
         if approval and approval != led.approval:
             self.rec.record("policy_changed", data={"approval": approval})
         self.recover_interrupted()
@@ -460,10 +469,13 @@ class Runner:
         return await run_task(self, self.executing, inputs)
 
     def recover_interrupted(self) -> None:
-        """Driver hook. A step left `running` by a dead driver: re-run if read-only, else ask a
-        person."""
+        """Driver hook. A step left `running` by a dead driver: its command stopped if it still
+        runs; then re-run if read-only, else ask a person."""
         step = self.ledger.current_step
-        if step is None or step.status != "running" or not step.executing:
+        if step is None or step.status != "running":
+            return
+        stopped = self.stop_survivor(step)
+        if not step.executing:
             return  # (approved, but its tool never started: it runs now, once)
         if step.tool == "Task":
             self.rec.note("the sub-agent was interrupted; it carries on from its own journal", step=step.n)
@@ -471,11 +483,59 @@ class Runner:
             what = "read-only" if step.side_effects == "none" else "simulated (nothing was touched)"
             self.rec.note(f"{what} step interrupted; running it again", step=step.n)
         else:
-            self.rec.move(
-                step,
-                "uncertain",
-                extra={"reason": "the driver stopped while this step ran; its effect may or may not have happened"},
-            )
+            reason = "the driver stopped while this step ran; its effect may or may not have happened"
+            if stopped:
+                reason = (
+                    f"the driver stopped while this step ran; {stopped}, so its effect may be partial or "
+                    "may not have happened"
+                )
+            self.rec.move(step, "uncertain", extra={"reason": reason})
+
+    def stop_survivor(self, step: StepRecord) -> str | None:
+        """A command the step started that outlived its driver (core/tools/procs.py): stopped now
+        (SIGTERM, then SIGKILL), before anyone decides about the step; what was found, or None."""
+        if not step.process:
+            return None
+        found = procs.stop(step.process)
+        if not found:
+            return None
+        what = (
+            f"its command was still running (pgid {step.process.get('pgid')}, {len(found)} "
+            f"process{'es' if len(found) != 1 else ''}) and was stopped at resume"
+        )
+        self.rec.note(f"step {step.n}: {what}", step=step.n)
+        self.notices.append(f"step {step.n} ({step.tool}): {what}")
+        return what
+
+    def bash_policy(self) -> BashPolicy:
+        """How this run confines Bash: SystemAgent.md's `bash_network`, the ToolMap entry's
+        `network` and `sandbox`, the extra writable paths, llmos-tui's own files read-only, and
+        the variables TrainingDataCollector.md redacts removed from its environment."""
+        spec = self.registry.specs.get("Bash")
+        root = self.rec.ws.root
+        return BashPolicy(
+            sandbox=spec.sandbox if spec is not None else True,
+            network=self.config.bash_network or (spec.network if spec is not None else False),
+            write_roots=tuple(str(root / p) for p in self.config.allow_write),
+            read_only=tuple(str(root / name) for name in sorted(self.sandbox.reserved)),
+            hide_env=tuple(self.rec.redact.env_vars),
+        )
+
+    def announce_sandbox(self) -> None:
+        """Once at run start (and at each resume: another driver, perhaps another machine): a note
+        when Bash is meant to be sandboxed but this machine cannot (no working bubblewrap)."""
+        if self.gate_driver != "engine" or self.registry.get("Bash") is None:
+            return  # Claude Code runs its own Bash (with its own sandbox settings)
+        notice = sandbox_notice(self.ctx.extra["bash"])
+        if notice:
+            self.notices.append(notice)
+            self.rec.note(notice)
+
+    def _process_started(self, info: dict[str, Any]) -> None:
+        """The Bash call running now started its process group: journaled, so that `resume` can
+        find it if this driver dies first."""
+        if self.executing is not None:
+            self.rec.record("step_process", step=self.executing.n, data=info)
 
     # ------------------------------------------------------------------ commands
 

@@ -34,6 +34,8 @@ class ToolSpec:
     side_effects: str
     error_modes: tuple[str, ...]
     approval: str
+    sandbox: bool = True  # Bash only, optional `sandbox: on|off`: off runs it unconfined
+    network: bool = False  # Bash only, optional `network: allow|deny`: the network inside its sandbox
 
     def metadata_line(self) -> str:
         """What the model is told about the tool beside its own description."""
@@ -68,6 +70,7 @@ def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, To
             raise FileFormatError(path, line, f"{name}: error_modes must be a list")
         if name in specs:
             raise FileFormatError(path, line, f"{name} is declared twice")
+        sandbox, network = _bash_settings(d, name, path, line)
         specs[name] = ToolSpec(
             framework_tool=str(d["framework_tool"]),
             claude_tool=name,
@@ -77,10 +80,29 @@ def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, To
             side_effects=d["side_effects"],
             error_modes=tuple(str(e) for e in d["error_modes"]),
             approval=d["approval"],
+            sandbox=sandbox,
+            network=network,
         )
     if not specs:
         raise FileFormatError(path, None, "no ```yaml tool blocks found")
     return specs
+
+
+def _bash_settings(d: dict[str, object], name: str, path: str, line: int) -> tuple[bool, bool]:
+    """A block's optional `sandbox: on|off` and `network: allow|deny` (YAML may read on/off and
+    yes/no as booleans); they apply to Bash only."""
+    sandbox, network = d.get("sandbox", True), d.get("network", False)
+    if ("sandbox" in d or "network" in d) and name != "Bash":
+        raise FileFormatError(path, line, f"{name}: sandbox and network apply to Bash only")
+    if sandbox in ("on", "off"):
+        sandbox = sandbox == "on"
+    if not isinstance(sandbox, bool):
+        raise FileFormatError(path, line, f"{name}: sandbox must be on or off, not {sandbox!r}")
+    if network in ("allow", "deny"):
+        network = network == "allow"
+    if not isinstance(network, bool):
+        raise FileFormatError(path, line, f"{name}: network must be allow or deny, not {network!r}")
+    return sandbox, network
 
 
 def load_toolmap(path: Path) -> dict[str, ToolSpec]:
