@@ -20,10 +20,35 @@ __all__ = ["build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `llmos-tui init | head`: the reader has what it wanted
+        _quiet_stdout()
+        return 0
+    except SystemExit:  # argparse's --help and --version, into a closed pipe too
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+        raise
+
+
+def _quiet_stdout() -> None:
+    """stdout's reader is gone: point it at /dev/null, so the flush at exit says nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe is handled in main()
         if argv is None and getattr(args, "fast_exit", False):
             # A headless run on Claude has closed its journal, state file, trace and lock; tearing
             # the anthropic SDK's ~2,000 modules down at exit would add ~0.3 s for nothing.

@@ -138,6 +138,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     ws = Workspace.locate(args.workspace)
     settings = load_collector_settings(ws.system / "TrainingDataCollector.md")
+    _sweep_export_temps(ws.root, settings.output_dir, args.output)
     if args.all and args.run_ids:
         raise BadInput("give run ids or --all, not both")
     if not args.all and not args.run_ids:
@@ -407,3 +408,33 @@ def cmd_hook(args: argparse.Namespace) -> int:
     from llmos_tui.hook import main as hook_main
 
     return hook_main(sys.stdin.read(), wait=args.wait)
+
+
+def _sweep_export_temps(root: Path, output_dir: str, output: str | None) -> None:
+    """Remove the temp files killed exports left (`.<file>.<pid>.tmp`, export_to_file's) in the
+    folders this export writes to, once their process is gone: a live export keeps its own."""
+    folder = Path(output_dir).expanduser()
+    folders = {folder if folder.is_absolute() else root / folder}
+    if output and output != "-":
+        folders.add(Path(output).parent)
+    for where in folders:
+        for tmp in where.glob(".*.jsonl.*.tmp"):
+            pid = tmp.name.rsplit(".", 2)[-2]
+            if not pid.isdigit() or _alive(int(pid)):
+                continue
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return True  # not a process id: leave the file alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process
+    return True

@@ -8,6 +8,7 @@ from typing import Any, NoReturn
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import SYSTEM_FILE_MAX, read_text
 
 APPROVAL_POLICIES = ("ask", "side-effects", "never")
 
@@ -29,15 +30,32 @@ class AgentConfig:
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     system_prompt: str = ""
     path: str = ""
+    notes: tuple[str, ...] = ()  # what a person should know about how the file was read (said at run start)
 
     def with_(self, **changes: Any) -> "AgentConfig":
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 def load_agent_config(path: Path) -> AgentConfig:
-    """Read and validate SystemAgent.md; a bad value names its file and line."""
-    text = Path(path).read_text(encoding="utf-8")
+    """Read and validate SystemAgent.md; a bad value names its file and line. A file without
+    front matter (LLMunix's own SystemAgent.md) runs with the defaults, its text the prompt."""
     p = str(path)
+    try:
+        text = read_text(path, limit=SYSTEM_FILE_MAX)
+    except FileNotFoundError:
+        raise FileFormatError(p, None, "is missing; `llmos-tui init` writes the default") from None
+    if not frontmatter.has_front_matter(text):
+        if not text.strip():
+            raise FileFormatError(p, None, "is empty: it needs a system prompt (`llmos-tui init` repairs a default)")
+        return AgentConfig(
+            system_prompt=text.strip() + "\n",
+            path=p,
+            notes=(
+                f"{p} has no front matter (a `---` block of settings at its top): running with the "
+                f"default settings (model {AgentConfig.model}, approval {AgentConfig.approval}, max cost "
+                f"${AgentConfig.max_cost_usd}); its whole text is the system prompt",
+            ),
+        )
     fm = frontmatter.split(text, p)
     d = fm.data
 

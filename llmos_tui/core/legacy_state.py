@@ -140,6 +140,20 @@ def _norm(s: str) -> str:
     return re.sub(r"[^a-z0-9_]", "", s).strip("_")
 
 
+# An ending qualified by a failure is a failure: LLMunix's `COMPLETED_FAILURE` (its
+# ExecutionStateTemplate: PLANNING | IN_PROGRESS | COMPLETED_SUCCESS | COMPLETED_FAILURE | PAUSED),
+# "completed with errors", "Completed (failure)" — but not "completed, no errors".
+_FAILURE_QUALIFIERS = frozenset(
+    "failure failures failed fail error errors errored unsuccessful unsuccessfully aborted".split()
+)
+_NEGATIONS = frozenset("no not without zero 0 never".split())
+
+
+def _qualified_failure(raw: str) -> bool:
+    tokens = [t for t in _norm(raw).split("_") if t][:8]
+    return any(t in _FAILURE_QUALIFIERS and tokens[i - 1] not in _NEGATIONS for i, t in enumerate(tokens) if i)
+
+
 def _match(raw: str, words: dict[str, str], emoji: dict[str, str]) -> str | None:
     """The status a free-text value names: its leading words first, then any status emoji in it."""
     cut = _CUT.split(_EMOJI.sub("", raw).replace("*", ""), maxsplit=1)[0]
@@ -148,7 +162,7 @@ def _match(raw: str, words: dict[str, str], emoji: dict[str, str]) -> str | None
         for k in range(min(len(tokens), 4), 0, -1):
             status = words.get("_".join(tokens[:k]))
             if status:
-                return status
+                return "failed" if status == "completed" and _qualified_failure(raw) else status
     for ch in raw:
         if ch in emoji:
             return emoji[ch]

@@ -11,6 +11,7 @@ from typing import Any
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import MEMORY_LOG_MAX, read_text
 
 
 def parse_memory(text: str, path: str = "memory_log.md") -> list[dict[str, Any]]:
@@ -33,8 +34,10 @@ def parse_memory(text: str, path: str = "memory_log.md") -> list[dict[str, Any]]
 
 
 def read_memory(path: Path) -> list[dict[str, Any]]:
+    """The experiences of a memory log (an untrusted input: a regular file of at most
+    MEMORY_LOG_MAX bytes, UTF-8); none when there is no log."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path, limit=MEMORY_LOG_MAX)
     except FileNotFoundError:
         return []
     return parse_memory(text, str(path))
@@ -177,24 +180,48 @@ def experience_block(entry: dict[str, Any], learnings: str) -> str:
 
 
 def append_experience(path: Path, entry: dict[str, Any], learnings: str) -> None:
-    """Append (never rewrite: a person may be editing the file) and sync."""
+    """Append (never rewrite: a person may be editing the file) and sync.
+
+    The append repairs what it follows, so that every entry parses, and never cuts anything: a
+    last line without its newline gets one, and a dangling `---` at the end (LLMunix's empty log
+    is a header and a lone `---` with no newline: the opening line of the first entry) becomes
+    this entry's opening line instead of an empty entry of its own."""
     import os
 
-    data = experience_block(entry, learnings).encode("utf-8")
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    block = experience_block(entry, learnings)
+    import stat
+
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
     try:
-        if os.fstat(fd).st_size and not _ends_with_newline(path):
-            data = b"\n" + data
-        os.write(fd, data)
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileFormatError(str(path), None, "is not a regular file; nothing appended")
+        size = st.st_size
+        tail = os.pread(fd, min(size, 4096), max(0, size - 4096)).decode("utf-8", "replace") if size else ""
+        if _dangling_fence(path, tail, size):
+            block = block.removeprefix("\n---")  # the `---` already there opens this entry
+            if not tail.endswith("\n"):
+                block = "\n" + block.lstrip("\n")
+        elif tail and not tail.endswith("\n"):
+            block = "\n" + block
+        os.write(fd, block.encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
-def _ends_with_newline(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(-1, 2)
-        return fh.read(1) == b"\n"
+def _dangling_fence(path: Path, tail: str, size: int) -> bool:
+    """The log ends with a `---` line that opens no entry (nothing after it, and an odd number of
+    fences before: the line is an opening one)."""
+    lines = tail.rstrip("\n").split("\n")
+    if lines[-1].rstrip() != "---":
+        return False
+    try:
+        text = read_text(path, limit=MEMORY_LOG_MAX)
+    except (OSError, FileFormatError):
+        return False
+    fences = sum(1 for line in text.splitlines() if line.rstrip() == "---")
+    return fences % 2 == 1
 
 
 def new_experience(led: Any, now: Any, duration_s: float | None) -> dict[str, Any]:

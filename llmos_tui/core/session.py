@@ -12,6 +12,7 @@ from typing import Any
 
 from llmos_tui.core.config import AgentConfig, load_agent_config
 from llmos_tui.core.errors import BadInput
+from llmos_tui.core.inputs import SCRIPT_MAX, read_bytes
 from llmos_tui.core.journal import iter_records
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
@@ -40,8 +41,21 @@ def load_parts(
     config = load_agent_config(ws.system / "SystemAgent.md").with_(
         model=model, approval=approval, max_cost_usd=max_cost_usd
     )
-    registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
+    notes: list[str] = []
+    registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md", notes))
+    if notes:  # how an LLMunix file was read: said when a run starts (see say_notes)
+        config = config.with_(notes=config.notes + tuple(notes))
     return config, registry
+
+
+def say_notes(runner: Runner) -> None:
+    """What a person should know about how the system files were read (SystemAgent.md without
+    front matter, an LLMunix tool map): a note in the journal, and a notice for the face."""
+    for message in runner.config.notes:
+        runner.rec.note(message)
+        notices = getattr(runner, "notices", None)
+        if isinstance(notices, list):
+            notices.append(message)
 
 
 def driver_for(runtime_name: str) -> type[Runner]:
@@ -117,7 +131,7 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
     runtime_name = req.runtime or ("scripted" if req.script else "native")
     script = Path(req.script).resolve() if req.script else None
     runtime = make_runtime(runtime_name, script, config)
-    return driver_for(runtime_name).start(
+    runner = driver_for(runtime_name).start(
         ws,
         req.goal,
         config=config,
@@ -129,8 +143,10 @@ def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()
         options=options,
         run_id=req.run_id,
         # resume replays this copy, wherever the original goes
-        run_files={"script.yaml": script.read_bytes()} if script else None,
+        run_files={"script.yaml": read_bytes(script, limit=SCRIPT_MAX)} if script else None,
     )
+    say_notes(runner)
+    return runner
 
 
 def resume_run(
@@ -148,9 +164,11 @@ def resume_run(
         config = config.with_(model=first["model"])  # the model the run started on (--model)
     script = ws.run_dir(run_id) / SCRIPT_NAME
     runtime = make_runtime(runtime_name, script if script.exists() else None, config)
-    return driver_for(runtime_name).resume(
+    runner = driver_for(runtime_name).resume(
         ws, run_id, config=config, registry=registry, runtime=runtime, options=options, approval=approval
     )
+    say_notes(runner)
+    return runner
 
 
 def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> Ledger:

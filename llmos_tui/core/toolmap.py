@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from llmos_tui.core import frontmatter
+from llmos_tui.core import frontmatter, toolmap_llmunix
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import SYSTEM_FILE_MAX, read_text
 
 SIDE_EFFECTS = ("none", "filesystem", "network", "process", "agent")
 APPROVALS = ("auto", "ask", "deny")
@@ -45,7 +49,15 @@ class ToolSpec:
         )
 
 
-def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, ToolSpec]:
+def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md", notes: list[str] | None = None) -> dict[str, ToolSpec]:
+    """The tools of a ToolMap; LLMunix's own layout is read too (core/toolmap_llmunix.py), with a
+    note appended to `notes` saying how."""
+    llmunix = _read_llmunix(text, path)
+    if llmunix is not None:
+        specs_read, note = llmunix
+        if notes is not None:
+            notes.append(note)
+        return specs_read
     specs: dict[str, ToolSpec] = {}
     for m in _FENCE.finditer(text):
         line = text.count("\n", 0, m.start(1)) + 1
@@ -84,8 +96,45 @@ def parse_toolmap(text: str, path: str = "ClaudeCodeToolMap.md") -> dict[str, To
             network=network,
         )
     if not specs:
-        raise FileFormatError(path, None, "no ```yaml tool blocks found")
+        raise FileFormatError(path, None, f"no ```yaml tool blocks found; {toolmap_llmunix.HOW_TO}")
     return specs
+
+
+def _read_llmunix(text: str, path: str) -> tuple[dict[str, ToolSpec], str] | None:
+    """An LLMunix tool map (yaml blocks none of which has `approval`, or `### X → Y` headings
+    and no yaml at all) as ToolSpecs and a note; None when the file is in llmos-tui's layout."""
+    blocks = []
+    for m in _FENCE.finditer(text):
+        line = text.count("\n", 0, m.start(1)) + 1
+        d = frontmatter.load_yaml(m.group(1), path, line_offset=line - 1)
+        if isinstance(d, dict) and "claude_tool" in d:
+            blocks.append((line, d))
+    if any("approval" in d for _, d in blocks):
+        return None
+    known = _known_tools()
+    if blocks:
+        entries, skipped = toolmap_llmunix.from_yaml_blocks(blocks, path, known)
+    elif _FENCE.search(text) is None:
+        entries, skipped = toolmap_llmunix.from_headings(text, path, known)
+    else:
+        return None
+    specs: dict[str, ToolSpec] = {}
+    for entry in entries:
+        if entry["claude_tool"] not in specs:
+            specs[entry["claude_tool"]] = ToolSpec(**{**entry, "error_modes": tuple(entry["error_modes"])})
+    return specs, toolmap_llmunix.note(path, entries, skipped, known)
+
+
+@functools.lru_cache(maxsize=1)
+def _known_tools() -> dict[str, dict[str, Any]]:
+    """llmos-tui's own default ToolMap, as the fields an LLMunix tool map does not give."""
+    from llmos_tui.core.scaffold import defaults_dir
+
+    try:
+        specs = parse_toolmap(read_text(defaults_dir() / "ClaudeCodeToolMap.md", limit=SYSTEM_FILE_MAX))
+    except (OSError, FileFormatError):  # pragma: no cover - a broken install: unknown tools wait for a person
+        return {}
+    return {name: dataclasses.asdict(spec) for name, spec in specs.items()}
 
 
 def _bash_settings(d: dict[str, object], name: str, path: str, line: int) -> tuple[bool, bool]:
@@ -105,5 +154,10 @@ def _bash_settings(d: dict[str, object], name: str, path: str, line: int) -> tup
     return sandbox, network
 
 
-def load_toolmap(path: Path) -> dict[str, ToolSpec]:
-    return parse_toolmap(Path(path).read_text(encoding="utf-8"), str(path))
+def load_toolmap(path: Path, notes: list[str] | None = None) -> dict[str, ToolSpec]:
+    """Read a ToolMap (an untrusted input: a regular file of at most SYSTEM_FILE_MAX, UTF-8)."""
+    try:
+        text = read_text(path, limit=SYSTEM_FILE_MAX)
+    except FileNotFoundError:
+        raise FileFormatError(str(path), None, "is missing; `llmos-tui init` writes the default") from None
+    return parse_toolmap(text, str(path), notes)

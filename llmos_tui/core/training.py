@@ -19,6 +19,7 @@ from typing import Any
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import SYSTEM_FILE_MAX, read_text
 
 REDACTED = "[REDACTED]"
 FORMATS = ("seed", "anthropic", "openai", "sharegpt", "preference", "hf", "llamafactory")
@@ -76,7 +77,7 @@ def load_collector_settings(path: Path) -> CollectorSettings:
     """Read TrainingDataCollector.md's front matter; a bad value names its file and line.
     A missing file gives the defaults."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path, limit=SYSTEM_FILE_MAX)  # an untrusted input: bounded, regular file, UTF-8
     except FileNotFoundError:
         return CollectorSettings(path=str(path))
     p = str(path)

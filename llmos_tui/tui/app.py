@@ -47,18 +47,20 @@ class LlmosApp(App[None]):
 
     def _choose_theme(self) -> str | None:
         """Register themes/*.yaml and pick the theme before the first frame (no re-style after)."""
-        for theme in load_themes():
+        skipped: list[str] = []  # a theme file that does not load is skipped, and said why
+        for theme in load_themes(problems=skipped):
             self.register_theme(theme)
             self._theme_names.append(theme.name)
         wanted = self.settings.theme or remembered_theme() or DEFAULT_THEME
         problem = None
         if wanted not in self.available_themes:
-            problem = f"No theme {wanted!r}; using {DEFAULT_THEME}. Themes: {', '.join(self._theme_names)}"
-            wanted = DEFAULT_THEME
+            fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+            problem = f"No theme {wanted!r}; using {fallback}. Themes: {', '.join(self._theme_names)}"
+            wanted = fallback
         self.theme = wanted
         if self.settings.theme and problem is None:
             remember_theme(wanted)  # --theme is remembered too
-        return problem
+        return "\n".join([*skipped, problem] if problem else skipped) or None
 
     def on_mount(self) -> None:
         if self._theme_problem:

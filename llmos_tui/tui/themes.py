@@ -7,10 +7,13 @@ import os
 from importlib import resources
 from pathlib import Path
 
+from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.frontmatter import key_line as frontmatter_key_line
 from llmos_tui.core.frontmatter import load_yaml
+from llmos_tui.core.inputs import THEME_MAX, read_text
 
 DEFAULT_THEME = "llmos-dark"
 _FIELDS = (
@@ -38,19 +41,63 @@ def themes_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "themes"
 
 
+_COLOURS = tuple(f for f in _FIELDS if f not in ("name", "dark", "variables"))
+
+
 def load_theme(path: Path) -> Theme:
-    data = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    """A theme file, checked before Textual sees it (a bad colour would crash the app inside
+    Textual): FileFormatError naming the file and the problem."""
+    p = str(path)
+    data = load_yaml(read_text(path, limit=THEME_MAX), p)
     if not isinstance(data, dict) or not isinstance(data.get("name"), str) or "primary" not in data:
-        raise FileFormatError(str(path), 1, "a theme needs at least `name` and `primary`")
+        raise FileFormatError(p, 1, "a theme needs at least `name` and `primary`")
     unknown = sorted(set(data) - set(_FIELDS))
     if unknown:
-        raise FileFormatError(str(path), None, f"unknown theme keys: {', '.join(unknown)}")
-    return Theme(**data)
+        raise FileFormatError(p, None, f"unknown theme keys: {', '.join(unknown)}")
+    for key in _COLOURS:
+        value = data.get(key)
+        if value is None:
+            continue
+        try:
+            Color.parse(value)
+        except (ColorParseError, TypeError, ValueError):
+            raise FileFormatError(
+                p, key_line(p, key), f"{key}: {value!r} is not a colour (#rrggbb, rgb(…), a name)"
+            ) from None
+    if not isinstance(data.get("dark", True), bool):
+        raise FileFormatError(p, key_line(p, "dark"), f"dark must be true or false, not {data['dark']!r}")
+    variables = data.get("variables") or {}
+    if not isinstance(variables, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in variables.items()
+    ):
+        raise FileFormatError(p, key_line(p, "variables"), "variables must map names to text values")
+    try:
+        theme = Theme(**data)
+        theme.to_color_system().generate()
+    except Exception as exc:  # noqa: BLE001 - whatever Textual makes of it, it is this file's problem
+        raise FileFormatError(p, None, f"not a usable theme: {exc}") from None
+    return theme
 
 
-def load_themes(folder: Path | None = None) -> list[Theme]:
+def key_line(path: str, key: str) -> int | None:
+    try:
+        return frontmatter_key_line(read_text(path, limit=THEME_MAX), key)
+    except (OSError, FileFormatError):
+        return None
+
+
+def load_themes(folder: Path | None = None, problems: list[str] | None = None) -> list[Theme]:
+    """The themes of `folder` (default: the packaged themes); a theme that does not load is
+    skipped, and why goes into `problems` (one line naming the file)."""
     folder = folder or themes_dir()
-    return [load_theme(p) for p in sorted(folder.glob("*.yaml"))]
+    themes = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            themes.append(load_theme(path))
+        except (FileFormatError, OSError) as exc:
+            if problems is not None:
+                problems.append(f"{exc} (theme skipped)")
+    return themes
 
 
 def settings_path() -> Path:

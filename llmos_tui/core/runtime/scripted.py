@@ -23,6 +23,7 @@ import yaml
 
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import SCRIPT_MAX, read_text
 from llmos_tui.core.outcomes import file_named_in, turn_outcome
 from llmos_tui.core.runtime.base import ModelTurn, ScriptExhausted, TurnRequest
 from llmos_tui.core.state import Usage
@@ -78,7 +79,7 @@ class ScriptedRuntime:
 
     @classmethod
     def load(cls, path: Path) -> ScriptedRuntime:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path, limit=SCRIPT_MAX)  # an untrusted input: bounded, regular file, UTF-8
         return cls.parse(text, str(path))
 
     @classmethod
