@@ -342,7 +342,6 @@ async def _attempt(attack: Attack, root: Path) -> tuple[str, str]:
     return outcome, detail
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 findings 2 and 3: reproduced, not fixed yet")
 async def test_adversarial_paths(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = attacks()
     counts: Counter[str] = Counter()

@@ -43,11 +43,6 @@ TOOLS: dict[str, Any] = {
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="the race uses Linux renameat2 and /proc")
 
 
-def _open(finding: int) -> pytest.MarkDecorator:
-    """Reproduces a finding of issue 11 on today's code; the fix removes the mark."""
-    return pytest.mark.xfail(strict=True, reason=f"issue 11 finding {finding}: reproduced, not fixed yet")
-
-
 def _snapshot(folder: Path) -> dict[str, bytes | str]:
     out: dict[str, bytes | str] = {}
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -148,7 +143,6 @@ def _leaks(out: ToolOutput | str) -> bool:
     return SECRET in text or "outside_only" in text
 
 
-@_open(2)
 async def test_flipping_folder_never_escapes(flip_layout: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
     ws, outside, tmp = flip_layout["ws"], flip_layout["outside"], flip_layout["tmp"]
     ctx = ToolContext(sandbox=Sandbox(ws))
@@ -245,13 +239,13 @@ def _exchange(a: Path, b: Path) -> None:
 @pytest.mark.parametrize(
     "tool, inputs",
     [
-        pytest.param("Read", {"file_path": "d/f.txt"}, marks=_open(2)),
-        pytest.param("Write", {"file_path": "d/w.txt", "content": "x"}, marks=_open(2)),
-        pytest.param("Write", {"file_path": "d/sub/new.txt", "content": "x"}, marks=_open(2)),
-        pytest.param("Edit", {"file_path": "d/f.txt", "old_string": "v1", "new_string": "v2"}, marks=_open(2)),
-        pytest.param("Grep", {"pattern": "v1", "path": "d", "output_mode": "content"}, marks=_open(2)),
-        pytest.param("Grep", {"pattern": "v1", "path": "d/f.txt", "output_mode": "content"}, marks=_open(2)),
-        ("Glob", {"pattern": "*", "path": "d"}),  # today's Glob resolves its folder twice: caught by luck
+        ("Read", {"file_path": "d/f.txt"}),
+        ("Write", {"file_path": "d/w.txt", "content": "x"}),
+        ("Write", {"file_path": "d/sub/new.txt", "content": "x"}),
+        ("Edit", {"file_path": "d/f.txt", "old_string": "v1", "new_string": "v2"}),
+        ("Grep", {"pattern": "v1", "path": "d", "output_mode": "content"}),
+        ("Grep", {"pattern": "v1", "path": "d/f.txt", "output_mode": "content"}),
+        ("Glob", {"pattern": "*", "path": "d"}),
     ],
 )
 async def test_a_swap_right_after_the_check_is_caught_by_the_walk(
@@ -299,7 +293,6 @@ def hard_linked(tmp_path: Path) -> dict[str, Path]:
     return {"ws": ws, "outside": outside, "secret": secret}
 
 
-@_open(3)
 @pytest.mark.parametrize(
     "tool, inputs",
     [
@@ -321,7 +314,6 @@ async def test_hard_link_is_refused(hard_linked: dict[str, Path], tool: str, inp
     assert os.stat(hard_linked["secret"]).st_nlink == 2  # Write did not even replace the link
 
 
-@_open(3)
 async def test_grep_walk_skips_hard_links_and_says_so(hard_linked: dict[str, Path]) -> None:
     ws = hard_linked["ws"]
     (ws / "plain.txt").write_text("SECRET-looking but inside\n")
@@ -334,7 +326,6 @@ async def test_grep_walk_skips_hard_links_and_says_so(hard_linked: dict[str, Pat
     assert "hl.txt" in glob.text  # a name is not content: Glob still lists it
 
 
-@_open(3)
 async def test_hard_link_made_by_a_bash_step(hard_linked: dict[str, Path]) -> None:
     """The link may appear while the run is going (a Bash step): it is judged when opened."""
     ws = hard_linked["ws"]
@@ -411,7 +402,6 @@ def _probe(ws: Path, tool: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@_open(6)
 @pytest.mark.parametrize(
     "tool, inputs",
     [
@@ -453,7 +443,6 @@ async def test_read_cuts_a_long_line_and_says_how_much(tmp_path: Path) -> None:
     assert second == "     2\tnext"
 
 
-@_open(6)
 async def test_edit_refuses_big_files_before_reading(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     ws.mkdir()
@@ -465,3 +454,75 @@ async def test_edit_refuses_big_files_before_reading(tmp_path: Path) -> None:
         await EditTool().run({"file_path": "big.txt", "old_string": "a", "new_string": "b"}, ctx)
     assert "10 MB" in str(info.value) and "\n" not in str(info.value)
     assert "10 MB" in EditTool.description
+
+
+def test_line_reader_matches_a_plain_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LineReader and line_blocks (tiny chunks here) give the lines a plain split gives, cut to `keep`."""
+    import random
+
+    from llmos_tui.core.tools import lines as lines_module
+
+    monkeypatch.setattr(lines_module, "CHUNK", 5)
+    rng = random.Random(11)
+    for case in range(300):
+        data = bytes(rng.choice(b"ab\n\xc3\xa9") for _ in range(rng.randint(0, 60)))
+        path = tmp_path / f"f{case}"
+        path.write_bytes(data)
+        expected = data.split(b"\n")
+        if expected[-1] == b"":
+            expected.pop()
+        keep = rng.randint(1, 9)
+        stop = rng.randint(0, len(expected))
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            first = os.read(fd, rng.randint(0, 4))
+            reader = lines_module.LineReader(fd, keep, first=first, count_chars=True)
+            got = []
+            for line in reader:
+                got.append(line)
+                if len(got) == stop:
+                    break
+            rest = reader.count_rest() if stop < len(expected) else 0
+        finally:
+            os.close(fd)
+        assert [g.head for g in got] == [e[:keep] for e in expected[: len(got)]], data
+        assert [g.size for g in got] == [len(e) for e in expected[: len(got)]], data
+        for g, e in zip(got, expected, strict=False):
+            assert lines_module.utf8_chars(g.head) + g.rest_chars == (
+                lines_module.utf8_chars(e) if len(e) > keep else lines_module.utf8_chars(g.head)
+            ), data
+        assert len(got) + rest == len(expected), data
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            first = os.read(fd, rng.randint(0, 4))
+            block_lines: list[bytes] = []
+            cuts = 0
+            for block, cut in lines_module.line_blocks(fd, keep, first=first, chunk=rng.randint(1, 6)):
+                part = block.split(b"\n")
+                if block.endswith(b"\n"):
+                    part.pop()
+                block_lines += part
+                cuts += cut
+        finally:
+            os.close(fd)
+        assert block_lines == [e[:keep] for e in expected], data
+        assert cuts == sum(1 for e in expected if len(e) > keep), data
+
+
+async def test_write_and_edit_replace_the_file_but_keep_its_mode(tmp_path: Path) -> None:
+    """Write and Edit rename a fresh file over the old one: its permission bits carry over."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    script = ws / "run.sh"
+    script.write_text("echo one\n")
+    script.chmod(0o750)
+    inode = script.stat().st_ino
+    ctx = ToolContext(sandbox=Sandbox(ws))
+    await WriteTool().run({"file_path": "run.sh", "content": "echo two\n"}, ctx)
+    assert script.read_text() == "echo two\n" and (script.stat().st_mode & 0o777) == 0o750
+    assert script.stat().st_ino != inode  # replaced, never written through
+    inode = script.stat().st_ino
+    await EditTool().run({"file_path": "run.sh", "old_string": "two", "new_string": "three"}, ctx)
+    assert script.read_text() == "echo three\n" and (script.stat().st_mode & 0o777) == 0o750
+    assert script.stat().st_ino != inode
+    assert [p.name for p in ws.iterdir()] == ["run.sh"]  # no temp file left behind

@@ -1,8 +1,15 @@
 """Read, Write and Edit: Claude Code's file tools, confined to the sandbox.
 
+Every file is opened through the sandbox's descriptor walk (fsaccess.py): what the sandbox
+checked is what is opened, even if a folder is swapped for a symlink meanwhile; files with more
+than one hard link are refused; Write and Edit replace a file by renaming a fresh temp file
+over it, never writing through an existing inode. Memory is bounded: Read streams and cuts each
+line at 2,000 characters; Edit refuses files over 10 MB before reading them.
+
 Small files are handled inline because a thread hop costs more than the I/O; only files over
 1 MB go through `asyncio.to_thread` so a big read never stalls the event loop (and the TUI).
-Every failure becomes a one-line ToolError the model can act on.
+A descriptor handed to a thread is closed by that thread. Every failure becomes a one-line
+ToolError the model can act on.
 """
 
 from __future__ import annotations
@@ -10,21 +17,27 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
+from llmos_tui.core.tools.fsaccess import (
+    Beneath,
+    check_may_replace,
+    check_regular,
+    read_all,
+    replace_file,
+)
+from llmos_tui.core.tools.lines import Line, LineReader, utf8_chars
+from llmos_tui.core.tools.sandbox import Sandbox
 
 LARGE_FILE = 1024 * 1024  # above this, blocking I/O moves to a thread
 DEFAULT_LIMIT = 2000  # lines shown by Read when no limit is given
 MAX_LINE = 2000  # characters per shown line
+MAX_LINE_BYTES = MAX_LINE * 4  # bytes of a line kept by Read: always at least MAX_LINE characters
 MAX_IMAGE = 5 * 1024 * 1024  # the Messages API refuses bigger images
+MAX_EDIT = 10 * 1024 * 1024  # Edit holds the file (and its new version) in memory
 SNIFF = 8192  # bytes checked for NUL to call a file binary
-
-
-def _oserror(action: str, shown: str, exc: OSError) -> ToolError:
-    return ToolError(f"Cannot {action} {shown}: {exc.strerror or exc}")
 
 
 def _image_type(head: bytes) -> str | None:
@@ -58,100 +71,105 @@ def _str_input(inputs: dict[str, Any], key: str) -> str:
     return value
 
 
-def _number(n: int, line: str) -> str:
-    if len(line) > MAX_LINE:
-        line = f"{line[:MAX_LINE]}… [line truncated, {len(line) - MAX_LINE} more characters]"
-    return f"{n:>6}\t{line}"
+def _number(n: int, line: Line) -> str:
+    """One numbered line, cut at MAX_LINE characters with a note of how many were cut."""
+    head, size, rest_chars = line
+    text = head.decode("utf-8", errors="replace")
+    if size == len(head):
+        if text.endswith("\r"):
+            text = text[:-1]
+        if len(text) <= MAX_LINE:
+            return f"{n:>6}\t{text}"
+        more = len(text) - MAX_LINE
+    else:  # cut while reading: count what was not kept
+        more = utf8_chars(head) + rest_chars - MAX_LINE
+    return f"{n:>6}\t{text[:MAX_LINE]}… [line truncated, {more} more characters]"
 
 
-def _stat_regular(real: Path, shown: str, *, for_read: bool) -> os.stat_result:
-    """stat `real`, refusing missing files, folders and special files (a FIFO would hang)."""
+def _open_read(sandbox: Sandbox, file_path: str) -> tuple[int, os.stat_result, str]:
+    """Resolve, check and open a file for reading: (descriptor, its fstat, how to show it)."""
+    real = sandbox.resolve_read(file_path)
+    shown = sandbox.display(real)
+    fd, st = sandbox.open_read(real, shown)
     try:
-        st = os.stat(real)
-    except FileNotFoundError:
-        raise ToolError(f"File not found: {shown}") from None
-    except NotADirectoryError:
-        raise ToolError(f"File not found: {shown} (a parent is a file, not a folder)") from None
-    except OSError as exc:
-        raise _oserror("access", shown, exc) from None
-    if stat.S_ISDIR(st.st_mode):
-        hint = "use Glob or Bash `ls` to list it" if for_read else "give a file path"
-        raise ToolError(f"{shown} is a directory, not a file; {hint}.")
-    if not stat.S_ISREG(st.st_mode):
-        raise ToolError(f"{shown} is not a regular file (device, socket or pipe).")
-    return st
+        check_regular(st, shown, for_read=True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st, shown
 
 
 # -- Read ---------------------------------------------------------------------------------------
 
 
-def _read_file(real: Path, shown: str, size: int, offset: int, limit: int, cap: int) -> ToolOutput:
-    """The blocking part of Read: sniff the head, then show an image or numbered text lines."""
+def _read_file(fd: int, shown: str, size: int, offset: int, limit: int, cap: int) -> ToolOutput:
+    """The blocking part of Read (it owns and closes `fd`): an image, or numbered text lines."""
     try:
-        with open(real, "rb") as f:
-            head = f.read(SNIFF)
-            media = _image_type(head)
-            if media is not None:
-                if size > MAX_IMAGE:
-                    raise ToolError(f"{shown} is an image of {size} bytes; images over 5 MB cannot be shown.")
-                data = head + f.read()
-                block = {
-                    "type": "image",
-                    "source": {
-                        "type": "base64",
-                        "media_type": media,
-                        "data": base64.b64encode(data).decode("ascii"),
-                    },
-                }
-                return ToolOutput(f"Image {shown} ({media}, {len(data)} bytes)", images=(block,))
-            if b"\x00" in head:
-                raise ToolError(f"{shown} is a binary file ({size} bytes); Read shows text and images only.")
-            if not head:
-                return ToolOutput(f"{shown} is empty (0 bytes).")
-            if size <= LARGE_FILE:
-                raw_lines = (head + f.read()).split(b"\n")
-                if raw_lines[-1] == b"":
-                    raw_lines.pop()
-                return _number_lines(iter(raw_lines), shown, offset, limit, cap)
-            f.seek(0)
-            return _number_lines(_stream_lines(f), shown, offset, limit, cap)
+        head = os.read(fd, SNIFF)
+        media = _image_type(head)
+        if media is not None:
+            if size > MAX_IMAGE:
+                raise ToolError(f"{shown} is an image of {size} bytes; images over 5 MB cannot be shown.")
+            data = head + read_all(fd, MAX_IMAGE + 1 - len(head))
+            if len(data) > MAX_IMAGE:
+                raise ToolError(f"{shown} grew past 5 MB while being read; images over 5 MB cannot be shown.")
+            block = {
+                "type": "image",
+                "source": {
+                    "type": "base64",
+                    "media_type": media,
+                    "data": base64.b64encode(data).decode("ascii"),
+                },
+            }
+            return ToolOutput(f"Image {shown} ({media}, {len(data)} bytes)", images=(block,))
+        if b"\x00" in head:
+            raise ToolError(f"{shown} is a binary file ({size} bytes); Read shows text and images only.")
+        if not head:
+            return ToolOutput(f"{shown} is empty (0 bytes).")
+        reader = LineReader(fd, MAX_LINE_BYTES, first=head, count_chars=True)
+        return _number_lines(reader, shown, offset, limit, cap)
     except OSError as exc:
-        raise _oserror("read", shown, exc) from None
+        raise ToolError(f"Cannot read {shown}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
-def _stream_lines(f: Any) -> Any:
-    """Lines of a big file without loading it whole (a UTF-8 char never contains b'\\n')."""
-    for raw in f:
-        yield raw[:-1] if raw.endswith(b"\n") else raw
+def _number_lines(reader: LineReader, shown: str, offset: int, limit: int, cap: int) -> ToolOutput:
+    """Numbered lines from `offset`, at most `limit` of them and about `cap` characters in all.
 
-
-def _number_lines(lines: Any, shown: str, offset: int, limit: int, cap: int) -> ToolOutput:
+    Lines before `offset` are skipped as they stream; once the page is full the rest of the
+    file is only counted (for the "… N more lines" note), never held.
+    """
     out: list[str] = []
     used = 0
     n = 0
+    total = -1
     last_shown = offset - 1
-    stopped_by_cap = False
-    for raw in lines:
+    reader.count_chars = offset <= 1
+    for line in reader:
         n += 1
         if n < offset:
+            reader.count_chars = n + 1 >= offset  # only a shown line's cut is counted
             continue
-        if n >= offset + limit or stopped_by_cap:
-            continue  # keep counting to say how many lines remain
-        text = raw.decode("utf-8", errors="replace")
-        if text.endswith("\r"):
-            text = text[:-1]
-        entry = _number(n, text)
+        if n >= offset + limit:
+            total = n + reader.count_rest()
+            break
+        entry = _number(n, line)
         if out and used + len(entry) + 1 > cap:
-            stopped_by_cap = True
-            continue
+            total = n + reader.count_rest()
+            break
         out.append(entry)
         used += len(entry) + 1
         last_shown = n
-    if n == 0:
+        if n + 1 >= offset + limit:
+            reader.count_chars = False  # the next line is only counted
+    if total < 0:
+        total = n
+    if total == 0:
         return ToolOutput(f"{shown} is empty (0 lines).")
-    if offset > n:
-        raise ToolError(f"{shown} has {n} lines; offset {offset} is past the end.")
-    remaining = n - last_shown
+    if offset > total:
+        raise ToolError(f"{shown} has {total} lines; offset {offset} is past the end.")
+    remaining = total - last_shown
     if remaining > 0:
         unit = "line" if remaining == 1 else "lines"
         out.append(f"… {remaining} more {unit}; use offset={last_shown + 1} to read on")
@@ -165,7 +183,8 @@ class ReadTool:
     description = (
         "Read a file from the workspace. Text comes back as numbered lines (cat -n style); "
         f"by default the first {DEFAULT_LIMIT} lines, use offset (1-based line) and limit to page "
-        "through long files. PNG, JPEG, GIF and WEBP images are shown as images. "
+        f"through long files. Lines longer than {MAX_LINE} characters are cut (the note says how "
+        "much). PNG, JPEG, GIF and WEBP images are shown as images. "
         "Folders cannot be read: use Glob or Bash ls."
     )
     input_schema: dict[str, Any] = {
@@ -188,12 +207,11 @@ class ReadTool:
     }
 
     async def run(self, inputs: dict[str, Any], ctx: ToolContext) -> ToolOutput:
-        real = ctx.sandbox.resolve_read(_str_input(inputs, "file_path"))
+        file_path = _str_input(inputs, "file_path")
         offset = max(1, _int_input(inputs, "offset", 1, 0) or 1)
         limit = _int_input(inputs, "limit", DEFAULT_LIMIT, 1) or DEFAULT_LIMIT
-        shown = ctx.sandbox.display(real)
-        st = _stat_regular(real, shown, for_read=True)
-        args = (real, shown, st.st_size, offset, limit, max(ctx.output_cap, 1))
+        fd, st, shown = _open_read(ctx.sandbox, file_path)
+        args = (fd, shown, st.st_size, offset, limit, max(ctx.output_cap, 1))
         if st.st_size > LARGE_FILE:
             return await asyncio.to_thread(_read_file, *args)
         return _read_file(*args)
@@ -202,21 +220,17 @@ class ReadTool:
 # -- Write --------------------------------------------------------------------------------------
 
 
-def _write_bytes(real: Path, shown: str, data: bytes) -> bool:
-    """Write `data` to `real`, creating parent folders; returns True if the file existed."""
-    existed = os.path.lexists(real)
-    if existed:
-        _stat_regular(real, shown, for_read=False)
-    try:
-        os.makedirs(real.parent, exist_ok=True)
-    except OSError as exc:
-        raise ToolError(f"Cannot create folder {real.parent.name!r} for {shown}: {exc.strerror or exc}") from None
-    try:
-        with open(real, "wb") as f:
-            f.write(data)
-    except OSError as exc:
-        raise _oserror("write", shown, exc) from None
-    return existed
+def _write_bytes(sandbox: Sandbox, real: Path, shown: str, data: bytes) -> bool:
+    """Write `data` as `real`, creating parent folders; returns True if a file was replaced."""
+    walk, parts = sandbox.beneath(real, shown, write=True)
+    with walk:
+        name = walk.final(walk.walk(parts, create=True), create=True)
+        walk.check_writable_leaf(name)
+        if not name:
+            raise ToolError(f"{shown} is a directory, not a file; give a file path.")
+        existing = check_may_replace(walk.dir_fd, name, shown)
+        replace_file(walk.dir_fd, name, data, shown, like=existing)
+        return existing is not None
 
 
 class WriteTool:
@@ -245,9 +259,9 @@ class WriteTool:
         # than failing the whole call.
         data = content.encode("utf-8", errors="replace")
         if len(data) > LARGE_FILE:
-            existed = await asyncio.to_thread(_write_bytes, real, shown, data)
+            existed = await asyncio.to_thread(_write_bytes, ctx.sandbox, real, shown, data)
         else:
-            existed = _write_bytes(real, shown, data)
+            existed = _write_bytes(ctx.sandbox, real, shown, data)
         how = "overwrote the existing file" if existed else "created a new file"
         return ToolOutput(f"Wrote {len(data)} bytes to {shown} ({how}).")
 
@@ -259,64 +273,112 @@ SNIPPET_MAX_LINES = 16
 SNIPPET_MAX_LINE = 200
 
 
-def _edit_file(real: Path, shown: str, old: str, new: str, replace_all: bool) -> str:
-    st = _stat_regular(real, shown, for_read=False)
+def _too_big(shown: str, size: int) -> ToolError:
+    return ToolError(
+        f"{shown} is {size / 1048576:.1f} MB; Edit changes files up to {MAX_EDIT >> 20} MB (it holds the "
+        "whole file in memory). Use Bash (sed or a script) for a bigger file, or Write a new version."
+    )
+
+
+def _open_edit(sandbox: Sandbox, real: Path, shown: str) -> tuple[Beneath, int, str, os.stat_result]:
+    """Open the file to edit beneath its root and judge it before reading a byte.
+
+    Returns the walk (standing in the file's folder), the descriptor, the file's name in that
+    folder and its fstat; the caller hands both to _edit_file, which closes them.
+    """
+    walk, parts = sandbox.beneath(real, shown, write=True)
     try:
-        with open(real, "rb") as f:
-            raw = f.read()
-    except OSError as exc:
-        raise _oserror("read", shown, exc) from None
-    if b"\x00" in raw[:SNIFF]:
-        raise ToolError(f"{shown} is a binary file ({st.st_size} bytes); Edit changes text only.")
-    # surrogateescape keeps invalid UTF-8 bytes intact, so untouched parts round-trip exactly.
-    text = raw.decode("utf-8", errors="surrogateescape")
-    count = text.count(old)
-    if count == 0 and "\r\n" in text and "\n" in old and "\r\n" not in old:
-        # The model usually writes "\n"; a CRLF file spells the same text with "\r\n".
-        crlf_old = old.replace("\n", "\r\n")
-        if text.count(crlf_old):
-            old, new = crlf_old, new.replace("\r\n", "\n").replace("\n", "\r\n")
-            count = text.count(old)
-    if count == 0:
-        raise ToolError(
-            f"old_string was not found in {shown}; Read the file and copy the exact text, "
-            "including whitespace and indentation."
-        )
-    if count > 1 and not replace_all:
-        raise ToolError(
-            f"old_string occurs {count} times in {shown}; add surrounding context to make it "
-            "unique, or set replace_all to true to change every occurrence."
-        )
-    first = text.index(old)
-    updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-    data = updated.encode("utf-8", errors="surrogateescape")
-    try:
-        with open(real, "wb") as f:
-            f.write(data)
-    except OSError as exc:
-        raise _oserror("write", shown, exc) from None
+        fd, name = walk.open(walk.walk(parts))
+        try:
+            walk.check_writable_leaf(name)
+            st = os.fstat(fd)
+            check_regular(st, shown, for_read=False)
+            if st.st_size > MAX_EDIT:
+                raise _too_big(shown, st.st_size)
+        except BaseException:
+            os.close(fd)
+            raise
+    except BaseException:
+        walk.close()
+        raise
+    return walk, fd, name, st
+
+
+def _edit_file(
+    walk: Beneath, fd: int, name: str, st: os.stat_result, shown: str, old: str, new: str, replace_all: bool
+) -> str:
+    """The blocking part of Edit (it owns `walk` and `fd`): read, replace, write back by rename."""
+    with walk:
+        try:
+            raw = read_all(fd, MAX_EDIT + 1)
+        except OSError as exc:
+            raise ToolError(f"Cannot read {shown}: {exc.strerror or exc}") from None
+        finally:
+            os.close(fd)
+        if len(raw) > MAX_EDIT:
+            raise _too_big(shown, len(raw))
+        if b"\x00" in raw[:SNIFF]:
+            raise ToolError(f"{shown} is a binary file ({st.st_size} bytes); Edit changes text only.")
+        # surrogateescape keeps invalid UTF-8 bytes intact, so untouched parts round-trip exactly.
+        text = raw.decode("utf-8", errors="surrogateescape")
+        del raw
+        count = text.count(old)
+        if count == 0 and "\r\n" in text and "\n" in old and "\r\n" not in old:
+            # The model usually writes "\n"; a CRLF file spells the same text with "\r\n".
+            crlf_old = old.replace("\n", "\r\n")
+            if text.count(crlf_old):
+                old, new = crlf_old, new.replace("\r\n", "\n").replace("\n", "\r\n")
+                count = text.count(old)
+        if count == 0:
+            raise ToolError(
+                f"old_string was not found in {shown}; Read the file and copy the exact text, "
+                "including whitespace and indentation."
+            )
+        if count > 1 and not replace_all:
+            raise ToolError(
+                f"old_string occurs {count} times in {shown}; add surrounding context to make it "
+                "unique, or set replace_all to true to change every occurrence."
+            )
+        first = text.index(old)
+        updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
+        del text
+        data = updated.encode("utf-8", errors="surrogateescape")
+        check_may_replace(walk.dir_fd, name, shown)  # still a plain, singly-linked, writable file
+        replace_file(walk.dir_fd, name, data, shown, like=st)
     n = count if replace_all else 1
     what = f"{n} replacement" + ("s" if n != 1 else "")
     return f"Edited {shown}: {what}.\n{_snippet(updated, first, new)}"
 
 
 def _snippet(text: str, start: int, new: str) -> str:
-    """Numbered lines around the first edit, so the model sees the result without a Read."""
+    """Numbered lines around the first edit, so the model sees the result without a Read.
+
+    Only the lines shown are sliced out of `text` (no split of the whole file).
+    """
     first_line = text.count("\n", 0, start) + 1
     new_lines = new.count("\n") + 1
     lo = max(1, first_line - SNIPPET_CONTEXT)
     hi = first_line + new_lines - 1 + SNIPPET_CONTEXT
     hi = min(hi, lo + SNIPPET_MAX_LINES - 1)
-    lines = text.split("\n")
-    if len(lines) > 1 and lines[-1] == "":
-        lines.pop()  # the newline ending the last line does not start another one
+    pos = text.rfind("\n", 0, start) + 1  # the start of first_line
+    for _ in range(first_line - lo):
+        pos = text.rfind("\n", 0, pos - 1) + 1
     out = []
-    for n in range(lo, min(hi, len(lines)) + 1):
-        line = lines[n - 1].rstrip("\r")
+    for n in range(lo, hi + 1):
+        if pos > len(text) or (pos == len(text) and text.endswith("\n")):
+            break  # the newline ending the last line does not start another one
+        end = text.find("\n", pos)
+        if end < 0:
+            end = len(text)
+        length = end - pos
+        if length and text[end - 1] == "\r":
+            length -= 1
+        line = text[pos : pos + min(length, SNIPPET_MAX_LINE)]
         line = line.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        if len(line) > SNIPPET_MAX_LINE:
-            line = line[:SNIPPET_MAX_LINE] + "…"
+        if length > SNIPPET_MAX_LINE:
+            line += "…"
         out.append(f"{n:>6}\t{line}")
+        pos = end + 1
     return "\n".join(out)
 
 
@@ -326,7 +388,8 @@ class EditTool:
     name = "Edit"
     description = (
         "Replace old_string with new_string in an existing file. old_string must match the file "
-        "exactly (whitespace included) and be unique unless replace_all is true."
+        "exactly (whitespace included) and be unique unless replace_all is true. Files over "
+        f"{MAX_EDIT >> 20} MB are refused (use Bash for those)."
     )
     input_schema: dict[str, Any] = {
         "type": "object",
@@ -356,12 +419,10 @@ class EditTool:
         if old == new:
             raise ToolError("old_string and new_string are identical; there is nothing to change.")
         shown = ctx.sandbox.display(real)
-        try:
-            size = os.path.getsize(real)
-        except OSError:
-            size = 0  # _edit_file reports the real problem
-        if size > LARGE_FILE:
-            text = await asyncio.to_thread(_edit_file, real, shown, old, new, replace_all)
+        walk, fd, name, st = _open_edit(ctx.sandbox, real, shown)
+        args = (walk, fd, name, st, shown, old, new, replace_all)
+        if st.st_size > LARGE_FILE:
+            text = await asyncio.to_thread(_edit_file, *args)
         else:
-            text = _edit_file(real, shown, old, new, replace_all)
+            text = _edit_file(*args)
         return ToolOutput(text)

@@ -5,6 +5,10 @@ checks that it lies inside the workspace (or an extra read/write root). Resolvin
 checking is the point: `..`, absolute paths and symlinks anywhere in the path are all judged
 by where they actually lead, not by how they are spelled.
 
+That check is a judgement, not an open: the tools then open the judged path through
+`beneath()` (fsaccess.py), a descriptor walk from the root that cannot be led outside by a
+folder swapped for a symlink after the check.
+
 Bash is not confined by this class: it runs with the workspace as cwd and can do anything the
 user can. The sandbox keeps the file tools (Read/Write/Edit/Grep/Glob) honest and keeps the
 run's own bookkeeping (`runs/`, `execution_state.md`, the lock file) out of reach of writes.
@@ -12,12 +16,14 @@ run's own bookkeeping (`runs/`, `execution_state.md`, the lock file) out of reac
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from llmos_tui.core.lock import LOCK_NAME
 from llmos_tui.core.tools.errors import ToolError
+from llmos_tui.core.tools.fsaccess import MAX_PATH, READ_FLAGS, Beneath
 from llmos_tui.core.workspace import RUNS_NAME, STATE_NAME
 
 DEFAULT_RESERVED = (RUNS_NAME, STATE_NAME, LOCK_NAME)
@@ -27,14 +33,29 @@ def _error(message: str) -> ToolError:
     return ToolError(message)
 
 
-def _realpath(path: str) -> str:
+def _realpath(path: str, shown: str | None = None) -> str:
     """realpath that also resolves not-yet-existing targets.
 
     os.path.realpath (non-strict) already follows every symlink in the existing part of the
     path and normalises the rest lexically, which is what "realpath of the deepest existing
-    parent plus the rest" means.
+    parent plus the rest" means. It raises OSError when a link it saw is gone or replaced
+    before it reads it (EINVAL: a swapped folder); that is tried again, then refused.
     """
-    return os.path.realpath(path)
+    for _ in range(3):
+        try:
+            return os.path.realpath(path)
+        except OSError:
+            continue
+    raise _changing(path if shown is None else shown)
+
+
+def _changing(path: str) -> ToolError:
+    return _error(f"Path {path!r} keeps changing while it is resolved (a symlink swapped in and out); try again.")
+
+
+def _printable(s: str) -> str:
+    """`s` with control and invisible characters escaped (a newline in a name stays visible)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in s)
 
 
 def _inside(real: str, root: str) -> bool:
@@ -87,16 +108,46 @@ class Sandbox:
                 raise _error(f"Path {path!r} is in a read-only folder ({r}); tools may read it but not write it.")
         raise self._outside(path, real)
 
-    def display(self, p: Path) -> str:
-        """How to show `p` to the model: relative to the workspace when inside it."""
+    def display(self, p: Path | str) -> str:
+        """How to show `p` to the model: relative to the workspace when inside it, on one line."""
         s = os.fspath(p)
         root = self._root
         if s == root:
             return "."
         prefix = root if root.endswith(os.sep) else root + os.sep
         if s.startswith(prefix):
-            return s[len(prefix) :]
-        return s
+            s = s[len(prefix) :]
+        return s if s.isprintable() else _printable(s)
+
+    def beneath(self, real: Path, shown: str, *, write: bool) -> tuple[Beneath, list[str]]:
+        """A descriptor walk from the root that holds `real` (a resolve_* result), and the parts to walk.
+
+        Writes walk from the workspace (llmos-tui's own state reserved) or a write root; reads
+        from any allowed root. The walk re-checks every step, so a change since the check can
+        make the call fail but never lead it outside the root.
+        """
+        s = os.fspath(real)
+        roots = self._write_roots if write else self._read_roots
+        for root, where in ((self._root, "the workspace"), *((r, "an allowed folder") for r in roots)):
+            if _inside(s, root):
+                reserved = self.reserved if write and root == self._root else frozenset()
+                return Beneath(root, shown, where=where, reserved=reserved), s[len(root) :].split(os.sep)
+        raise self._outside(shown, s)
+
+    def open_read(self, real: Path, shown: str) -> tuple[int, os.stat_result]:
+        """Open `real` (a resolve_read result) for reading, race-free; the descriptor and its fstat.
+
+        Non-blocking (a fifo cannot hang) and never through a symlink that leaves the root.
+        The caller closes the descriptor.
+        """
+        walk, parts = self.beneath(real, shown, write=False)
+        with walk:
+            fd, _ = walk.open(walk.walk(parts), READ_FLAGS)
+        try:
+            return fd, os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
 
     def is_reserved(self, p: Path) -> bool:
         """True when `p` (a resolved path) is one of llmos-tui's own entries at the root."""
@@ -122,15 +173,27 @@ class Sandbox:
             raise _error("Path is empty; give a file path relative to the workspace.")
         if "\x00" in path:
             raise _error(f"Path {path!r} contains a NUL byte.")
+        try:
+            encoded = os.fsencode(path)
+        except UnicodeError:
+            raise _error(f"Path {path!r} has characters no file name can hold (a lone surrogate).") from None
+        if len(encoded) > MAX_PATH:
+            raise _error(f"Path {path[:60]!r}… is longer than {MAX_PATH} bytes.")
         if path.startswith("~"):
             raise _error(
                 f"Path {path!r} starts with '~'; home expansion is not done. Use a path relative to the workspace."
             )
         joined = path if os.path.isabs(path) else os.path.join(self._root, path)
-        real = _realpath(joined)
+        real = _realpath(joined, path)
         # A symlink loop leaves realpath on the link itself; opening it would fail with ELOOP.
+        # (A link swapped in after realpath passed that point looks the same, but resolves.)
         if os.path.islink(real):
-            raise _error(f"Path {path!r} is a symlink loop.")
+            try:
+                os.stat(real)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise _error(f"Path {path!r} is a symlink loop.") from None
+            raise _changing(path)
         return real
 
     def _outside(self, path: str, real: str) -> ToolError:

@@ -6,23 +6,33 @@ dot-folders (.git, .venv …), binary and huge files, and — when searching fro
 root — llmos-tui's own state (`runs/`, `execution_state.md`, the lock file). Naming such a
 place in `path` searches it anyway. Symlinks are listed only when they point inside the
 sandbox, and symlinked folders are not descended into (no loops, no escapes).
+
+Trees are walked by descriptor (fsaccess.walk_tree), so a folder swapped for a symlink during
+the walk is skipped, not followed. Grep does not search files with more than one hard link
+(and says how many it skipped). Memory is bounded: a file streams a block of lines at a time,
+each line searched in its first 10 MB; only multiline search holds a whole file (up to 10 MB);
+the answer keeps about four times the output cap and counts the rest. Files over 10 MB are
+skipped in a walk (and counted); one named in `path` is searched whatever its size.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput, cap_text
+from llmos_tui.core.tools.fsaccess import READ_FLAGS, Missing, check_regular, read_all, walk_tree
+from llmos_tui.core.tools.lines import line_blocks
 from llmos_tui.core.tools.sandbox import Sandbox
 
-MAX_GREP_FILE = 10 * 1024 * 1024  # larger files are skipped by Grep
+MAX_GREP_FILE = 10 * 1024 * 1024  # larger files are skipped in a walk (a named one is streamed)
+MAX_SCAN_LINE = MAX_GREP_FILE  # bytes of a line searched (longer: its start); files ≤ 10 MB whole
+BLOCK = 256 * 1024  # bytes of lines split at a time when a block has a match
 SNIFF = 8192  # bytes checked for NUL to call a file binary
 MAX_LINE = 2000  # characters per shown line
 GLOB_SHOWN = 100  # files listed by Glob before "… N more"
@@ -126,61 +136,43 @@ def compile_glob(pattern: str) -> re.Pattern[str]:
 # -- walking ------------------------------------------------------------------------------------
 
 
-def _walk(sandbox: Sandbox, base: str, max_depth: int | None = None) -> Iterator[tuple[str, str]]:
-    """(path, path relative to base with `/`) of every searchable file under `base`."""
-    at_root = base == os.fspath(sandbox.root)
-    stack: list[tuple[str, str, int]] = [(base, "", 1)]
-    while stack:
-        folder, rel, depth = stack.pop()
-        try:
-            with os.scandir(folder) as it:
-                entries = list(it)
-        except OSError:
-            continue
-        for entry in entries:
-            name = entry.name
-            if at_root and not rel and name in sandbox.reserved:
-                continue
-            entry_rel = f"{rel}/{name}" if rel else name
-            try:
-                if entry.is_symlink():
-                    real = os.path.realpath(entry.path)
-                    if not sandbox.is_allowed_read(real) or not os.path.isfile(real):
-                        continue  # leads outside, dangles, or is a folder we do not descend
-                    yield entry.path, entry_rel
-                elif entry.is_dir(follow_symlinks=False):
-                    if name.startswith("."):
-                        continue
-                    if max_depth is None or depth < max_depth:
-                        stack.append((entry.path, entry_rel, depth + 1))
-                elif entry.is_file(follow_symlinks=False):
-                    yield entry.path, entry_rel
-            except OSError:
-                continue
+def _open_entry(
+    sandbox: Sandbox, base: str, rel: str, dir_fd: int, name: str, is_link: bool
+) -> tuple[int, os.stat_result] | None:
+    """Open a walked file for reading: by descriptor, or a symlink by the sandbox's rules.
 
-
-def _mtime(path: str) -> float:
+    None when it is gone, leads outside what may be read, or cannot be opened.
+    """
     try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
+        if not is_link:
+            fd = os.open(name, READ_FLAGS, dir_fd=dir_fd)
+            try:
+                return fd, os.fstat(fd)
+            except OSError:
+                os.close(fd)
+                return None
+        path = os.path.join(base, rel)
+        real = os.path.realpath(path)
+        if not sandbox.is_allowed_read(real):
+            return None
+        return sandbox.open_read(Path(real), sandbox.display(path))
+    except (OSError, ToolError):
+        return None
 
 
-def _newest_first(paths: list[str]) -> list[str]:
-    return sorted(paths, key=lambda p: (-_mtime(p), p))
-
-
-def _resolve_folder_or_file(sandbox: Sandbox, path: Any) -> tuple[Path, os.stat_result]:
+def _open_base(sandbox: Sandbox, path: Any) -> tuple[str, int, os.stat_result]:
+    """Resolve and open Grep's or Glob's `path`: (real path, descriptor, fstat); the caller closes."""
     if path is None:
         path = "."
     if not isinstance(path, str):
         raise ToolError(f"path must be a string, got {path!r}.")
     real = sandbox.resolve_read(path)
+    shown = sandbox.display(real)
     try:
-        st = os.stat(real)
-    except OSError:
-        raise ToolError(f"Path not found: {sandbox.display(real)}") from None
-    return real, st
+        fd, st = sandbox.open_read(real, shown)
+    except Missing:
+        raise ToolError(f"Path not found: {shown}") from None
+    return os.fspath(real), fd, st
 
 
 # -- Grep ---------------------------------------------------------------------------------------
@@ -227,6 +219,10 @@ class _Search:
         self.after = context if after is None else after
         self.before = context if before is None else before
         self.head_limit = _opt_int(inputs, "head_limit") or 0  # 0: no limit
+        self.long_lines = 0  # lines searched only in their first MAX_SCAN_LINE bytes
+        self.budget = 120_000  # characters of entries kept (the answer is capped below that anyway)
+        self.used = 0
+        self.dropped = 0  # entries not kept once the budget was spent
         flags = re.IGNORECASE if ignore_case else 0
         try:
             if self.multiline:
@@ -239,112 +235,253 @@ class _Search:
         except re.error as exc:
             raise ToolError(f"Invalid regex {pattern!r}: {exc}") from None
 
-    def matching_lines(self, path: str) -> tuple[list[str], list[int]] | None:
-        """(lines, 0-based indexes of matching lines), or None for skipped/unmatched files."""
-        try:
-            st = os.stat(path)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_GREP_FILE:
-                return None
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError:
-            return None
-        if b"\x00" in raw[:SNIFF]:
-            return None
-        text = raw.decode("utf-8", errors="replace")
-        if self.multiline:
-            hits: set[int] = set()
-            starts: list[int] = []
-            for m in self.regex.finditer(text):
-                if not starts:
-                    starts = [0] + [m2.end() for m2 in re.finditer("\n", text)]
-                first = bisect.bisect_right(starts, m.start()) - 1
-                last = bisect.bisect_right(starts, max(m.start(), m.end() - 1)) - 1
-                hits.update(range(first, last + 1))
-            if not hits:
-                return None
-            lines = text.split("\n")
-            if len(lines) > 1 and lines[-1] == "":
-                lines.pop()
-            return lines, sorted(i for i in hits if i < len(lines))
-        if self.whole is not None and self.whole.search(text) is None:
-            return None
-        lines = text.split("\n")
-        if lines and lines[-1] == "" and text.endswith("\n"):
-            lines.pop()
-        search = self.regex.search
-        hits_list = [i for i, line in enumerate(lines) if search(line)]
-        return (lines, hits_list) if hits_list else None
+    def scan(self, fd: int, size: int, shown: str) -> tuple[int, list[str]] | None:
+        """(matching lines, content-mode entries) of an open file, or None (no match, binary).
 
-    def content(self, shown: str, lines: list[str], hits: list[int]) -> list[str]:
-        """rg-style lines: `path:N:text` for matches, `path-N-text` for context, `--` between."""
+        Lines stream a block at a time (lines.line_blocks), each cut at MAX_SCAN_LINE bytes;
+        only multiline search holds the whole file, so it takes files up to MAX_GREP_FILE.
+        """
+        head = os.read(fd, BLOCK)  # most files in one read; the rest streams
+        if b"\x00" in head[:SNIFF]:
+            return None
+        if not self.multiline:
+            return self._scan_blocks(fd, head, shown)
+        if size > MAX_GREP_FILE:
+            raise ToolError(
+                f"{shown} is {size / 1048576:.0f} MB; multiline search holds the whole file and "
+                f"works on files up to {MAX_GREP_FILE >> 20} MB. Search it without multiline."
+            )
+        raw = head + read_all(fd, max(0, MAX_GREP_FILE - len(head)))
+        return self._scan_multiline(raw.decode("utf-8", errors="replace"), shown)
+
+    def _entry(self, shown: str, n: int, sep: str, text: str) -> str:
+        num = f"{n}{sep}" if self.numbers else ""
+        return f"{shown}{sep}{num}{_short(text)}"
+
+    def _emit(self, out: list[str], entry: str) -> None:
+        """Keep an entry while the answer's budget lasts; count it as dropped after that."""
+        if self.used > self.budget:
+            self.dropped += 1
+            return
+        out.append(entry)
+        self.used += len(entry) + 1
+
+    def _separate(self, out: list[str], first: int, last: int) -> None:
+        """rg's `--` between groups of lines that are not adjacent (only with context)."""
+        if out and first > last + 1 and (self.before or self.after) and self.used <= self.budget:
+            out.append("--")
+
+    def _scan_blocks(self, fd: int, head: bytes, shown: str) -> tuple[int, list[str]] | None:
+        """Line by line, a block at a time: a block the whole-text regex misses is only counted."""
+        content = self.mode == "content"
+        before: deque[tuple[int, str]] = deque(maxlen=self.before or 1)  # (line, its entry as context)
         out: list[str] = []
-        hit_set = set(hits)
+        hits = n = last = after_left = 0
+        search = self.regex.search
+        for block, cut in line_blocks(fd, MAX_SCAN_LINE, first=head, chunk=BLOCK):
+            self.long_lines += cut
+            text = block.decode("utf-8", errors="replace")
+            if not after_left and self.whole is not None and self.whole.search(text) is None:
+                if not content:
+                    continue  # line numbers only matter for content
+                body = text[:-1] if text.endswith("\n") else text
+                count = body.count("\n") + 1
+                if content and self.before:
+                    tail = body.rsplit("\n", self.before)[-self.before :]
+                    first = n + count - len(tail) + 1
+                    before.extend((first + i, self._entry(shown, first + i, "-", t)) for i, t in enumerate(tail))
+                n += count
+                continue
+            lines = text.split("\n")
+            if lines[-1] == "":
+                lines.pop()
+            for line in lines:
+                n += 1
+                if search(line):
+                    hits += 1
+                    if self.mode == "files_with_matches":
+                        return 1, []
+                    if content:
+                        if self.before:
+                            kept = [(bn, e) for bn, e in before if bn > last]
+                            self._separate(out, kept[0][0] if kept else n, last)
+                            for _, e in kept:
+                                self._emit(out, e)
+                            before.clear()
+                        else:
+                            self._separate(out, n, last)
+                        self._emit(out, self._entry(shown, n, ":", line))
+                        last, after_left = n, self.after
+                elif after_left:
+                    self._emit(out, self._entry(shown, n, "-", line))
+                    last, after_left = n, after_left - 1
+                elif content and self.before:
+                    before.append((n, self._entry(shown, n, "-", line)))
+            del lines, text  # before the next block is split: one block's lines at a time
+        return (hits, out) if hits else None
+
+    def _scan_multiline(self, text: str, shown: str) -> tuple[int, list[str]] | None:
+        """Matches may span lines: hit lines are kept as merged ranges, lines sliced as shown."""
+        total_lines = text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+        ranges: list[list[int]] = []  # [first, last] 0-based hit lines, merged
+        pos = line = 0
+        for m in self.regex.finditer(text):
+            line += text.count("\n", pos, m.start())
+            pos = m.start()
+            end_line = line + text.count("\n", pos, max(pos, m.end() - 1))
+            if line >= total_lines:
+                break  # an empty match after the last newline starts no line
+            end_line = min(end_line, total_lines - 1)
+            if ranges and line <= ranges[-1][1] + 1:
+                ranges[-1][1] = max(ranges[-1][1], end_line)
+            else:
+                ranges.append([line, end_line])
+            if self.mode == "files_with_matches":
+                break
+        if not ranges:
+            return None
+        count = sum(b - a + 1 for a, b in ranges)
+        if self.mode != "content":
+            return count, []
+        out: list[str] = []
+        cursor = at = 0  # line `cursor` starts at text[at]
         last = -1
-        for h in hits:
-            lo = max(0, h - self.before, last + 1)
-            hi = min(len(lines) - 1, h + self.after)
-            if out and lo > last + 1 and (self.before or self.after):
-                out.append("--")
+        r = 0  # the first range that may still hold a shown line
+        for k, (a, b) in enumerate(ranges):
+            lo, hi = max(0, a - self.before, last + 1), min(total_lines - 1, b + self.after)
+            self._separate(out, lo, last)
+            while cursor < lo:
+                at = text.index("\n", at) + 1
+                cursor += 1
             for i in range(lo, hi + 1):
-                sep = ":" if i in hit_set else "-"
-                num = f"{i + 1}{sep}" if self.numbers else ""
-                out.append(f"{shown}{sep}{num}{_short(lines[i])}")
+                stop = text.find("\n", at)
+                stop = len(text) if stop < 0 else stop
+                while r < len(ranges) - 1 and ranges[r][1] < i:
+                    r += 1
+                sep = ":" if ranges[r][0] <= i <= ranges[r][1] else "-"
+                self._emit(out, self._entry(shown, i + 1, sep, text[at:stop]))
+                at, cursor = stop + 1, cursor + 1
             last = max(last, hi)
-        return out
+            if self.used > self.budget:
+                self.dropped += sum(y - x + 1 for x, y in ranges[k + 1 :])
+                break
+        return count, out
 
 
-def _grep(sandbox: Sandbox, search: _Search, real: Path, is_dir: bool, glob: str | None) -> str:
-    if is_dir:
-        while glob and glob.startswith("./"):
-            glob = glob[2:]
-        matcher = compile_glob(glob) if glob else None
-        basename_only = glob is not None and "/" not in glob
-        files = []
-        for path, rel in _walk(sandbox, os.fspath(real)):
-            if matcher is not None:
-                subject = rel.rsplit("/", 1)[-1] if basename_only else rel
-                if not matcher.match(subject):
-                    continue
-            files.append(path)
-    else:
-        files = [os.fspath(real)]  # an explicitly named file is searched whatever its name
+class _Skipped:
+    """Files a walk did not search, said at the end of Grep's answer."""
 
+    def __init__(self) -> None:
+        self.big = 0
+        self.linked = 0
+
+    def note(self, search: _Search) -> str:
+        parts = []
+        if self.linked:
+            s = "s" if self.linked != 1 else ""
+            parts.append(f"{self.linked} file{s} with more than one hard link not searched")
+        if self.big:
+            s = "s" if self.big != 1 else ""
+            parts.append(
+                f"{self.big} file{s} over {MAX_GREP_FILE >> 20} MB not searched: name one in path to search it"
+            )
+        if search.long_lines:
+            n = search.long_lines
+            lines = "1 line" if n == 1 else f"{n} lines"
+            its = "its" if n == 1 else "their"
+            parts.append(
+                f"{lines} longer than {MAX_SCAN_LINE >> 20} MB searched in {its} first {MAX_SCAN_LINE >> 20} MB only"
+            )
+        return f"\n({'; '.join(parts)})" if parts else ""
+
+
+def _scan_named(search: _Search, fd: int, st: os.stat_result, shown: str) -> list[tuple[str, float, int, list[str]]]:
+    found = search.scan(fd, st.st_size, shown)
+    return [] if found is None else [(shown, st.st_mtime, *found)]
+
+
+def _scan_tree(
+    sandbox: Sandbox, search: _Search, base: str, fd: int, glob: str | None, skipped: _Skipped
+) -> list[tuple[str, float, int, list[str]]]:
+    """(shown path, mtime, matching lines, entries) of every matching file, in path order."""
+    while glob and glob.startswith("./"):
+        glob = glob[2:]
+    matcher = compile_glob(glob) if glob else None
+    basename_only = glob is not None and "/" not in glob
+    skip_top = sandbox.reserved if base == os.fspath(sandbox.root) else frozenset()
+    results = []
+    for rel, dir_fd, name, is_link in walk_tree(fd, skip_top=skip_top):
+        if matcher is not None and not matcher.match(name if basename_only else rel):
+            continue
+        opened = _open_entry(sandbox, base, rel, dir_fd, name, is_link)
+        if opened is None:
+            continue
+        file_fd, st = opened
+        try:
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if st.st_nlink > 1:
+                skipped.linked += 1
+                continue
+            if st.st_size > MAX_GREP_FILE:
+                skipped.big += 1
+                continue
+            shown = sandbox.display(os.path.join(base, rel))
+            found = search.scan(file_fd, st.st_size, shown)
+        except OSError:
+            continue
+        finally:
+            os.close(file_fd)
+        if found is not None:
+            results.append((shown, st.st_mtime, *found))
+    return results
+
+
+def _grep(sandbox: Sandbox, search: _Search, base: str, fd: int, st: os.stat_result, glob: str | None, cap: int) -> str:
+    """The blocking part of Grep (it owns and closes `fd`, the folder or file named in `path`)."""
+    skipped = _Skipped()
+    search.budget = 4 * cap
+    try:
+        if stat.S_ISDIR(st.st_mode):
+            results = _scan_tree(sandbox, search, base, fd, glob, skipped)
+        else:  # an explicitly named file is searched whatever its name
+            results = _scan_named(search, fd, st, sandbox.display(base))
+    except OSError as exc:
+        raise ToolError(f"Cannot search {sandbox.display(base)}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    return _answer(search, results, cap) + skipped.note(search)
+
+
+def _answer(search: _Search, results: list[tuple[str, float, int, list[str]]], cap: int) -> str:
     limit = search.head_limit
     if search.mode == "files_with_matches":
-        found = [p for p in files if search.matching_lines(p) is not None]
-        if not found:
+        if not results:
             return "No matches found"
-        found = _newest_first(found)
-        shown = found[:limit] if limit else found
-        out = [f"Found {len(found)} file{'s' if len(found) != 1 else ''}"]
-        out += [sandbox.display(Path(p)) for p in shown]
-        if len(found) > len(shown):
-            out.append(f"… {len(found) - len(shown)} more files (head_limit={limit})")
+        found = [shown for shown, _, _, _ in sorted(results, key=lambda r: (-r[1], r[0]))]
+        shown_files = found[:limit] if limit else found
+        out = [f"Found {len(found)} file{'s' if len(found) != 1 else ''}", *shown_files]
+        if len(found) > len(shown_files):
+            out.append(f"… {len(found) - len(shown_files)} more files (head_limit={limit})")
         return "\n".join(out)
 
     entries: list[str] = []
-    total = kept = 0
-    for p in sorted(files):
-        result = search.matching_lines(p)
-        if result is None:
-            continue
-        lines, hits = result
-        shown_path = sandbox.display(Path(p))
-        if search.mode == "count":
-            new = [f"{shown_path}:{len(hits)}"]
-        else:
-            new = search.content(shown_path, lines, hits)
-            if entries and (search.before or search.after):
-                new.insert(0, "--")
+    total, kept = search.dropped, 0  # entries the scan already let go (over the budget) count too
+    budget = 4 * cap  # characters kept before the rest is only counted (the answer is capped anyway)
+    used = 0
+    for shown, _, count, lines in results:
+        new = [f"{shown}:{count}"] if search.mode == "count" else lines
+        if search.mode == "content" and entries and (search.before or search.after):
+            new = ["--", *new]
         for e in new:
             if e == "--":
-                if not limit or kept < limit:
+                if (not limit or kept < limit) and used <= budget:
                     entries.append(e)
                 continue
             total += 1
-            if not limit or kept < limit:
+            if (not limit or kept < limit) and used <= budget:
                 entries.append(e)
+                used += len(e) + 1
                 kept += 1
     if total == 0:
         return "No matches found"
@@ -352,7 +489,8 @@ def _grep(sandbox: Sandbox, search: _Search, real: Path, is_dir: bool, glob: str
         entries.pop()
     if total > kept:
         unit = "lines" if search.mode == "content" else "files"
-        entries.append(f"… {total - kept} more {unit} (head_limit={limit})")
+        why = f"head_limit={limit}" if limit and kept >= limit else "output cap"
+        entries.append(f"… {total - kept} more {unit} ({why})")
     return "\n".join(entries)
 
 
@@ -407,31 +545,66 @@ class GrepTool:
         glob = inputs.get("glob")
         if glob is not None and (not isinstance(glob, str) or not glob):
             raise ToolError("glob must be a non-empty string such as '*.py'.")
-        real, st = _resolve_folder_or_file(ctx.sandbox, inputs.get("path"))
+        base, fd, st = _open_base(ctx.sandbox, inputs.get("path"))
         is_dir = stat.S_ISDIR(st.st_mode)
+        if not is_dir:
+            try:
+                check_regular(st, ctx.sandbox.display(base), for_read=True)
+            except BaseException:
+                os.close(fd)
+                raise
+        args = (ctx.sandbox, search, base, fd, st, glob, max(ctx.output_cap, 1))
         if is_dir or st.st_size > INLINE_FILE:
-            text = await asyncio.to_thread(_grep, ctx.sandbox, search, real, is_dir, glob)
+            text = await asyncio.to_thread(_grep, *args)
         else:
-            text = _grep(ctx.sandbox, search, real, is_dir, glob)
+            text = _grep(*args)
         return ToolOutput(cap_text(text, ctx.output_cap))
 
 
 # -- Glob ---------------------------------------------------------------------------------------
 
 
-def _glob(sandbox: Sandbox, base: Path, rest: list[str]) -> list[str]:
-    pattern = "/".join(rest)
-    if not any(GLOB_META & set(seg) for seg in rest):
-        target = base.joinpath(*rest)
+def _glob(sandbox: Sandbox, base: str, fd: int, rest: list[str]) -> list[str]:
+    """Paths under `base` (open as `fd`, closed here) matching the glob `rest`, newest first."""
+    try:
+        pattern = "/".join(rest)
+        if not any(GLOB_META & set(seg) for seg in rest):
+            target = os.path.join(base, *rest)
+            try:
+                real = sandbox.resolve_read(target)
+                file_fd, st = sandbox.open_read(real, sandbox.display(real))
+            except ToolError:
+                return []
+            os.close(file_fd)
+            return [target] if stat.S_ISREG(st.st_mode) else []
+        matcher = compile_glob(pattern)
+        depth = None if "**" in pattern else len(rest)
+        skip_top = sandbox.reserved if base == os.fspath(sandbox.root) else frozenset()
+        hits: list[tuple[float, str]] = []
+        for rel, dir_fd, name, is_link in walk_tree(fd, skip_top=skip_top, max_depth=depth):
+            if not matcher.match(rel):
+                continue
+            mtime = _file_mtime(sandbox, base, rel, dir_fd, name, is_link)
+            if mtime is not None:
+                hits.append((-mtime, os.path.join(base, rel)))
+        return [p for _, p in sorted(hits)]
+    finally:
+        os.close(fd)
+
+
+def _file_mtime(sandbox: Sandbox, base: str, rel: str, dir_fd: int, name: str, is_link: bool) -> float | None:
+    """The mtime of a walked regular file (a symlink's target if it may be read), else None."""
+    if not is_link:
         try:
-            real = sandbox.resolve_read(os.fspath(target))
-        except ToolError:
-            return []
-        return [os.fspath(target)] if os.path.isfile(real) else []
-    matcher = compile_glob(pattern)
-    depth = None if "**" in pattern else len(rest)
-    hits = [p for p, rel in _walk(sandbox, os.fspath(base), depth) if matcher.match(rel)]
-    return _newest_first(hits)
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return None
+        return st.st_mtime if stat.S_ISREG(st.st_mode) else None
+    opened = _open_entry(sandbox, base, rel, dir_fd, name, is_link)
+    if opened is None:
+        return None
+    os.close(opened[0])
+    return opened[1].st_mtime if stat.S_ISREG(opened[1].st_mode) else None
 
 
 class GlobTool:
@@ -477,19 +650,25 @@ class GlobTool:
         if absolute:
             base_path = "/" + "/".join(prefix)
         else:
-            folder, st = _resolve_folder_or_file(sandbox, inputs.get("path"))
+            folder, fd, st = _open_base(sandbox, inputs.get("path"))
+            os.close(fd)
             if not stat.S_ISDIR(st.st_mode):
                 raise ToolError(f"path {sandbox.display(folder)} is a file, not a folder.")
             base_path = os.path.join(folder, *prefix)
         base = sandbox.resolve_read(base_path)
         if not segments:
             segments = ["*"]
-        if not base.is_dir():
+        try:
+            fd, st = sandbox.open_read(base, sandbox.display(base))
+        except Missing:
             return ToolOutput("No files found")
-        hits = await asyncio.to_thread(_glob, sandbox, base, segments)
+        if not stat.S_ISDIR(st.st_mode):
+            os.close(fd)
+            return ToolOutput("No files found")
+        hits = await asyncio.to_thread(_glob, sandbox, os.fspath(base), fd, segments)
         if not hits:
             return ToolOutput("No files found")
-        lines = [sandbox.display(Path(p)) for p in hits[:GLOB_SHOWN]]
+        lines = [sandbox.display(p) for p in hits[:GLOB_SHOWN]]
         if len(hits) > GLOB_SHOWN:
             lines.append(f"… {len(hits) - GLOB_SHOWN} more (showing the {GLOB_SHOWN} newest)")
         return ToolOutput("\n".join(lines))
