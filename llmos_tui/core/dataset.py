@@ -24,6 +24,7 @@ import json
 import os
 import random
 import statistics
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ class FormatCounts:
     validation: int = 0
     duplicates: int = 0
     tally: RowTally = field(default_factory=RowTally)
-    tokens: list[int] = field(default_factory=list)
+    tokens: array[int] = field(default_factory=lambda: array("I"))  # 4 bytes a row
 
     def token_summary(self) -> dict[str, int]:
         t = sorted(self.tokens)
@@ -123,9 +124,10 @@ def split_of(run_ids: Iterable[str], val: float, seed: int) -> set[str]:
     return set(shuffled[:n])
 
 
-def _row_key(row: dict[str, Any]) -> bytes:
+def _row_key(row: dict[str, Any]) -> int:
+    """64 bits of the row's hash without its metadata (a small int: the set of them stays small)."""
     body = {k: v for k, v in row.items() if k != "metadata"}
-    return hashlib.blake2b(_DUMPS(body).encode("utf-8"), digest_size=16).digest()
+    return int.from_bytes(hashlib.blake2b(_DUMPS(body).encode("utf-8"), digest_size=8).digest(), "big")
 
 
 def write_dataset(
@@ -159,7 +161,7 @@ def write_dataset(
         "env_vars": sorted({*ALWAYS_ENV, *settings.env_vars}),
         "patterns": list(dict.fromkeys((*ALWAYS_PATTERNS, *settings.patterns))),
     }
-    seen: dict[str, set[bytes]] = {f: set() for f in formats}
+    seen: dict[str, set[int]] = {f: set() for f in formats}
     handles: dict[tuple[str, str], IO[str]] = {}
     tmp_paths: dict[tuple[str, str], Path] = {}
     try:
