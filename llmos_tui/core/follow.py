@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.inputs import open_regular
+from llmos_tui.core.journal import LINE_MAX, check_seq
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.records import JournalRecord, parse_record
 
@@ -19,19 +21,22 @@ class JournalFollower:
         self.path = Path(path)
         self.offset = 0
         self.line = 0
+        self.seq = 0  # the last record's seq: the next must follow it
         self.ledger = Ledger(keep_messages=keep_messages)
 
     def read_new(self) -> list[JournalRecord]:
         """Fold and return the records appended since the last call."""
         try:
-            fh = open(self.path, "rb")
+            fh = open_regular(self.path)  # a folder, a fifo or a /dev/zero symlink: refused
         except FileNotFoundError:
             return []
         out: list[JournalRecord] = []
         with fh:
             fh.seek(self.offset)
-            for raw in fh:
+            while raw := fh.readline(LINE_MAX + 1):
                 if not raw.endswith(b"\n"):
+                    if len(raw) > LINE_MAX:
+                        raise FileFormatError(str(self.path), self.line + 1, "journal line is too long")
                     break  # still being written
                 self.offset += len(raw)
                 self.line += 1
@@ -39,8 +44,14 @@ class JournalFollower:
                     continue
                 try:
                     rec = parse_record(json.loads(raw))
+                    if self.seq == 0 and rec["kind"] != "run_started":
+                        raise ValueError("the journal does not start with run_started")
+                    check_seq(self.seq, rec["seq"], str(self.path), self.line)
                     self.ledger.apply(rec)
+                except FileFormatError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - any damage is reported with its line
                     raise FileFormatError(str(self.path), self.line, f"cannot follow the journal: {exc}") from None
+                self.seq = rec["seq"]
                 out.append(rec)
         return out

@@ -129,7 +129,7 @@ def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
 def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()) -> Runner:
     config, registry = load_parts(ws, model=req.model, approval=req.approval, max_cost_usd=req.max_cost_usd)
     runtime_name = req.runtime or ("scripted" if req.script else "native")
-    script = Path(req.script).resolve() if req.script else None
+    script = Path(req.script).absolute() if req.script else None  # (a symlink is named as given)
     runtime = make_runtime(runtime_name, script, config)
     runner = driver_for(runtime_name).start(
         ws,

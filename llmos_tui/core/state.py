@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeGuard
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.fsutil import atomic_write
-from llmos_tui.core.inputs import STATE_FILE_MAX, read_text
+from llmos_tui.core.inputs import STATE_FILE_MAX, decode, read_bytes, read_text
 from llmos_tui.core.statuses import RUN_STATUSES, STEP_STATUSES
 
 STATE_VERSION = 1
@@ -416,6 +416,22 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
         turns=whole("turns", 0),
         journal_seq=whole("journal_seq", 0),
     )
+
+
+def text_to_show(path: Path) -> str:
+    """execution_state.md as a face shows it: its text, or a line saying why it cannot be shown.
+    Never blocks (a fifo) and never reads more than STATE_FILE_MAX (a /dev/zero symlink); text
+    that is not UTF-8 is shown with its bad bytes replaced, under a line that says so."""
+    try:
+        data = read_bytes(path, limit=STATE_FILE_MAX)
+    except FileNotFoundError:
+        return "(no execution_state.md yet: it appears when a run starts)"
+    except FileFormatError as exc:
+        return f"(execution_state.md cannot be shown: {exc})"
+    try:
+        return decode(data, path)
+    except FileFormatError as exc:
+        return f"({exc}; shown with its bad bytes replaced)\n" + data.decode("utf-8", "replace")
 
 
 class StateFile:

@@ -32,6 +32,7 @@ class Commands:
     def __init__(self, rec: RunRecorder, control: ControlChannel) -> None:
         self.rec = rec
         self.control = control
+        self._control_problem: str | None = None  # why control.jsonl cannot be read, once said
         rec.on_foreign_edit = self.take_up_state_file
 
     def active_status(self) -> str:
@@ -44,12 +45,31 @@ class Commands:
     def poll(self) -> None:
         """Apply the commands appended since the last poll, each once."""
         led = self.rec.ledger
-        if self.control.size() <= led.control_offset:
+        size = self.control.size()
+        if size < led.control_offset and self._control_problem is None:
+            # cut or replaced: what is appended now stays unread until the file grows past the
+            # point already read (commands are applied once, by offset) — said, not silent
+            self._control_problem = (
+                f"control.jsonl is shorter ({size} bytes) than what was already read from it "
+                f"({led.control_offset} bytes): it was cut or replaced; commands appended to it "
+                f"are read once it grows past that point (send them with llmos-tui, or resume)"
+            )
+            self.rec.note(self._control_problem)
+        if size <= led.control_offset:
             return
         # A state-file edit made before these commands is taken up first: once a command is
         # applied the journal moves on, and the edit could no longer be told from lag.
         self.take_up_state_file()
-        for item, end in self.control.read_from(led.control_offset):
+        try:
+            items = self.control.read_from(led.control_offset)
+        except OSError as exc:  # a folder in its place, no permission: said once, the run goes on
+            problem = f"control.jsonl cannot be read ({exc.strerror or exc}); commands wait until it can"
+            if problem != self._control_problem:
+                self._control_problem = problem
+                self.rec.note(problem)
+            return
+        self._control_problem = None
+        for item, end in items:
             if isinstance(item, BadCommand):
                 self.rec.record(
                     "command",

@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.source import DrivenRun, FollowedRun, RunSource
+from llmos_tui.core.state import text_to_show
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.text import escape_markup, short_inputs
 from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, Workspace
@@ -500,11 +501,7 @@ class RunScreen(Screen[None]):
         if self._pinned and self.view is not None:
             final = self.ws.run_dir(self.view.run_id) / STATE_NAME
             path = final if final.exists() else path
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            text = "(no execution_state.md yet: it appears when a run starts)"
-        self.post_message(StateFileChanged(text))
+        self.post_message(StateFileChanged(text_to_show(path)))  # bounded: never a fifo, a /dev/zero
 
     @on(StateFileChanged)
     def _on_state_file(self, message: StateFileChanged) -> None:
