@@ -584,6 +584,7 @@ def test_an_llmunix_system_agent_without_front_matter_runs_with_defaults_and_say
     (project / "system" / "SystemAgent.md").write_text(LLMUNIX_SYSTEM_AGENT)
     r = _scripted_run(project)
     assert r.returncode == 0, r.stderr
+    assert "llmos-tui: note:" in r.stderr and "has no front matter" in r.stderr  # said at the start
     ws = Workspace.locate(project)
     run_id = ws.latest_run_id()
     said = notes(ws, run_id)
@@ -625,7 +626,8 @@ def test_an_llmunix_tool_map_is_read_and_says_how(project, layout):
     ws = Workspace.locate(project)
     assert (ws.root / "hello.txt").read_text() == "hi\n"
     assert any("LLMunix's layout" in n for n in notes(ws, ws.latest_run_id()))
-    assert cli("tools", cwd=project).returncode == 0
+    tools = cli("tools", cwd=project)
+    assert tools.returncode == 0 and "LLMunix's layout" in tools.stderr and "Write" in tools.stdout
 
 
 def test_a_tool_map_with_no_tool_says_exactly_what_to_change(project):

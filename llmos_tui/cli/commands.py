@@ -82,7 +82,10 @@ def cmd_tools(args: argparse.Namespace) -> int:
     ws = Workspace.locate(args.workspace)
     ws.require_system()
     stats = load_stats(ws.system / "tool_stats.json")
-    rows = table(load_toolmap(ws.system / "ClaudeCodeToolMap.md"), stats)
+    notes: list[str] = []  # how an LLMunix tool map was read
+    rows = table(load_toolmap(ws.system / "ClaudeCodeToolMap.md", notes), stats)
+    for note in notes:
+        print(f"llmos-tui: note: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(rows))
         return 0
