@@ -554,8 +554,9 @@ def test_secrets_reach_neither_trace_json_nor_any_export(project):
             text(f"I'll use {LITERALS[0]} and {LITERALS[2]}."),
             tool(
                 "Bash",
-                command="echo key=$ANTHROPIC_API_KEY tok=$MY_SERVICE_TOKEN corp=CORP-654321; "
-                "echo $MY_SERVICE_TOKEN > token.txt",
+                # Bash's environment has no keys or tokens (they are removed): the values come from a
+                # file the person left in the workspace
+                command="cat keys.env; echo corp=CORP-654321; sed -n 's/^tok=//p' keys.env > token.txt",
             ),
         ],
         [
@@ -568,6 +569,9 @@ def test_secrets_reach_neither_trace_json_nor_any_export(project):
         [text(f"Done; the token was {SECRETS['MY_SERVICE_TOKEN']}.")],
     )
     (project / "s.yaml").write_text(script)
+    (project / "workspace" / "keys.env").write_text(
+        f"key={SECRETS['ANTHROPIC_API_KEY']}\ntok={SECRETS['MY_SERVICE_TOKEN']}\n"
+    )
     env = dict(SECRETS)
     proc = subprocess.run(
         [

@@ -84,10 +84,11 @@ async def test_a_sub_agent_leaves_no_experience_of_its_own(ws):
 
 async def test_secrets_never_reach_the_memory_log(ws, monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-api03-PLANTEDSECRETVALUE0123456789")
+    (ws.root / "key.txt").write_text("sk-ant-api03-PLANTEDSECRETVALUE0123456789\n")
     runner = start_runner(
         ws,
         script_yaml(
-            [tool("Bash", command="echo $ANTHROPIC_API_KEY; exit 3")],
+            [tool("Bash", command="cat key.txt; exit 3")],  # (Bash's environment holds no API key)
             [text("The key is sk-ant-api03-PLANTEDSECRETVALUE0123456789")],
         ),
         goal="print the key sk-ant-api03-PLANTEDSECRETVALUE0123456789",

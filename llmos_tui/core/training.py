@@ -42,14 +42,14 @@ ALWAYS_ENV = (
 # Character classes never take a quote or a backslash, so a match in a JSON string stays inside it.
 SHAPES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"sk-ant-[A-Za-z0-9_-]{10,}", ("sk-ant-",)),  # Anthropic
-    (r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{10,}", ("bearer", "Bearer", "BEARER")),  # HTTP bearer tokens
+    (r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{10,}", ("bearer",)),  # HTTP bearer tokens (any case)
     (r"\bsk-(?:proj-)?[A-Za-z0-9_-]{20,}", ("sk-",)),  # OpenAI
     (r"\bxox[abposre]-[A-Za-z0-9-]{10,}", ("xox",)),  # Slack
     (r"\bhf_[A-Za-z0-9]{30,}", ("hf_",)),  # Hugging Face
     (r"\bgh[pousr]_[A-Za-z0-9]{20,}", ("ghp_", "gho_", "ghu_", "ghs_", "ghr_")),  # GitHub classic tokens
     (r"\bgithub_pat_[A-Za-z0-9_]{22,}", ("github_pat_",)),  # GitHub fine-grained tokens
     (r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", ("AKIA", "ASIA")),  # AWS access key ids
-    (r"(?i)aws_secret_access_key[\s\"':=]+[A-Za-z0-9/+=]{40}", ("aws_secret", "AWS_SECRET")),  # AWS secret keys
+    (r"(?i)aws_secret_access_key[\s\"':=]+[A-Za-z0-9/+=]{40}", ("aws_secret",)),  # AWS secret keys (any case)
     (r"(?<=://)[^\s/:@\"'\\]+:[^\s/@\"'\\]+(?=@)", ("://",)),  # credentials in URLs (user:password@host)
     (r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----", ("PRIVATE KEY-----",)),
 )
@@ -157,7 +157,7 @@ class Redactor:
     environ: dict[str, str] | None = None
     _regex: Any = field(default=None, init=False, repr=False)
     _literals: tuple[str, ...] = field(default=(), init=False, repr=False)
-    _shapes: tuple[tuple[Any, tuple[str, ...]], ...] = field(default=(), init=False, repr=False)
+    _shapes: tuple[tuple[Any, tuple[str, ...], bool], ...] = field(default=(), init=False, repr=False)
     _own: tuple[Any, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -171,7 +171,8 @@ class Redactor:
         # what `finds` tests: the literal secrets, each known shape behind its substrings, and the
         # file's own patterns (which have no known substring) as they are
         self._literals = tuple(literals)
-        self._shapes = tuple((re.compile(p), marks) for p, marks in SHAPES)
+        # a (?i) shape's substrings are looked for in the lowercased string
+        self._shapes = tuple((re.compile(p), marks, p.startswith("(?i)")) for p, marks in SHAPES)
         self._own = tuple(re.compile(p) for p in dict.fromkeys(self.patterns) if p not in ALWAYS_PATTERNS)
 
     def finds(self, value: Any) -> bool:
@@ -182,8 +183,12 @@ class Redactor:
                 return False
             if any(lit in value for lit in self._literals):
                 return True
-            for rx, marks in self._shapes:
-                if any(m in value for m in marks) and rx.search(value):
+            lowered: str | None = None
+            for rx, marks, ci in self._shapes:
+                if ci and lowered is None:
+                    lowered = value.lower()
+                hay = lowered if ci and lowered is not None else value
+                if any(m in hay for m in marks) and rx.search(value):
                     return True
             return any(rx.search(value) for rx in self._own)
         if isinstance(value, dict):
@@ -207,7 +212,8 @@ class Redactor:
         if self._regex is None:
             return value
         if isinstance(value, str):
-            return self.text(value)
+            # the substring tests first: the regexes run only on the few strings that may match
+            return self.text(value) if self.finds(value) else value
         if isinstance(value, dict):
             return {k: self(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
