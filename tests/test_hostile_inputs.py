@@ -722,3 +722,20 @@ def test_an_ending_word_qualified_by_a_failure_is_a_failure(word, run_status):
     assert normalise_run_status(word) == run_status
     if run_status is not None:
         assert normalise_step_status(word) == run_status
+
+
+def test_the_tuis_edit_dialog_refuses_a_yaml_bomb_at_once():
+    """The person's YAML in the edit dialog is an input too: a billion laughs would have become a
+    gigabyte control line (and a frozen TUI)."""
+    import time
+
+    from llmos_tui.tui.screens.edit_step import EditStep
+
+    dialog = EditStep(2, "Write", {"file_path": "a", "content": "b"}, lambda tool, inputs: None)
+    bomb = "file_path: x\n" + LAUGHS.replace("variables:\n", "content:\n")
+    started = time.monotonic()
+    data, problem = dialog.check(bomb)
+    assert data is None and "anchors and aliases" in problem and time.monotonic() - started < 1
+    data, problem = dialog.check("file_path: x\ncontent: !!set {a}\n")
+    assert data is None and "set is not allowed" in problem
+    assert dialog.check("file_path: x\ncontent: 2026-12-24\n") == ({"file_path": "x", "content": "2026-12-24"}, None)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import yaml
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Label, Static, TextArea
 
-from llmos_tui.core.frontmatter import dump_yaml
+from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.frontmatter import dump_yaml, load_yaml
+from llmos_tui.core.state import as_json, json_problem
 from llmos_tui.tui.screens.modals import Dialog
 
 
@@ -42,14 +43,17 @@ class EditStep(Dialog[dict[str, Any] | None]):
         self.query_one(TextArea).focus()
 
     def check(self, text: str) -> tuple[dict[str, Any] | None, str | None]:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"line {mark.line + 1}: " if mark is not None else ""
-            return None, f"Not valid YAML — {where}{getattr(exc, 'problem', None) or exc}"
+        try:  # bounded: no anchors or aliases (a few lines of them expand to gigabytes), no deep nesting
+            data = load_yaml(text, "inputs", aliases=False)
+        except FileFormatError as exc:
+            where = f"line {exc.line}: " if exc.line else ""
+            return None, f"Not valid YAML — {where}{exc.problem.removeprefix('invalid YAML: ')}"
         if not isinstance(data, dict):
             return None, "The inputs must be a mapping of parameter: value lines."
+        unfit = json_problem(data, "inputs")
+        if unfit:
+            return None, f"These inputs cannot be sent: {unfit}"
+        data = as_json(data)  # dates as text, as the journal will hold them
         problem = self.validate(self.tool, data)
         if problem:
             return None, f"These inputs do not fit {self.tool}: {problem}"
