@@ -739,3 +739,11 @@ def test_the_tuis_edit_dialog_refuses_a_yaml_bomb_at_once():
     data, problem = dialog.check("file_path: x\ncontent: !!set {a}\n")
     assert data is None and "set is not allowed" in problem
     assert dialog.check("file_path: x\ncontent: 2026-12-24\n") == ({"file_path": "x", "content": "2026-12-24"}, None)
+
+
+def test_approve_inputs_nested_too_deeply_is_one_line(project):
+    (project / "s.yaml").write_text(WRITE_THEN_DONE)
+    r = cli("run", "--headless", "--no-wait", "--script", "s.yaml", "--approve", "side-effects", "g", cwd=project)
+    assert r.returncode == 3, r.stderr
+    line = one_line_error(cli("approve", "--inputs", "[" * 100_000, cwd=project))
+    assert "--inputs is nested too deeply" in line

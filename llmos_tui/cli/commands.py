@@ -319,6 +319,8 @@ def _inputs_arg(raw: str | None) -> dict[str, Any] | None:
         inputs = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise BadInput(f"--inputs is not JSON: {exc.msg}") from None
+    except RecursionError:
+        raise BadInput("--inputs is nested too deeply") from None
     if not isinstance(inputs, dict):
         raise BadInput("--inputs must be a JSON object")
     return inputs
