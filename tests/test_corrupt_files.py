@@ -469,6 +469,7 @@ CLI_SAMPLE = [
     ("TrainingDataCollector.md fifo", ["export", "--all"]),
     ("script fifo", ["run", "--headless", "--script", "s.yaml", "again"]),
     ("script billion laughs", ["run", "--headless", "--script", "s.yaml", "again"]),
+    ("control folder", ["approve"]),
 ]
 
 

@@ -59,5 +59,11 @@ def _main(argv: list[str] | None) -> int:
     except LlmosError as exc:
         print(f"llmos-tui: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        raise  # main() ends quietly
+    except OSError as exc:  # a file in the way (a folder where a file should be, no permission): one line
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"llmos-tui: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 3
