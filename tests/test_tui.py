@@ -1,4 +1,5 @@
-"""The TUI driven by keypress (Textual's Pilot): every key, the dialogs, and what reaches the run."""
+"""The TUI driven by keypress (Textual's Pilot): every key, the dialogs, and what reaches the run —
+at 80×24, the size most terminals open at (tests/test_layout.py checks the wider layouts)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from llmos_tui.tui.widgets.tool_log import ToolCallLog
 
 from conftest import script_yaml, text, tool
 
-SIZE = (160, 45)
+SIZE = (80, 24)
 
 WRITE = script_yaml(
     [text("plan"), tool("UpdatePlan", steps=[{"title": "Write hello", "status": "in_progress"}])],
@@ -41,6 +42,11 @@ def make_app(project: Path, script: str | None = WRITE, approval: str = "side-ef
             **kw,
         )
     )
+
+
+def card_text(app) -> str:
+    """The approval card as a person reads it: head, inputs, keys."""
+    return "\n".join(str(app.query_one(f"#pending-{part}").render()) for part in ("head", "inputs", "keys"))
 
 
 async def wait_for(pilot, pred, timeout: float = 5.0) -> None:
@@ -192,7 +198,7 @@ async def test_pause_and_resume_with_p(project):
         await wait_for(pilot, awaiting(app, 2))
         await pilot.press("p")
         await wait_for(pilot, lambda: app.ledger.status == "paused")
-        assert "Paused" in str(app.query_one("#pending").render())
+        assert "Paused" in card_text(app)
         await pilot.press("p")
         await wait_for(pilot, lambda: app.ledger.status == "awaiting_approval")
 
@@ -226,7 +232,8 @@ async def test_last_run_is_shown_and_p_takes_it_over(project):
     async with again.run_test(size=SIZE) as pilot:
         await pilot.pause(0.1)
         assert again.view is not None and again.view.status == "paused"
-        assert again.check_action("pause", ()) and not again.check_action("approve", ())
+        assert again.check_action("take_over", ()) and not again.check_action("approve", ())
+        assert not again.check_action("pause", ()) and not again.check_action("resume", ())
         await pilot.press("p")  # take over and resume in one key
         await wait_for(pilot, awaiting(again, 2))
         await pilot.press("a")
@@ -269,7 +276,7 @@ async def test_retry_runs_an_uncertain_step_again(project):
         await wait_for(
             pilot, lambda: app.ledger.current_step is not None and app.ledger.current_step.status == "uncertain"
         )
-        assert "uncertain" in str(app.query_one("#pending").render())
+        assert "uncertain" in card_text(app)
         await pilot.press("r")
         await wait_for(pilot, lambda: app.ledger.status == "completed")
         assert (ws.root / "hello.txt").read_text() == "hi\n"
@@ -398,7 +405,7 @@ async def test_run_list_in_the_palette_opens_an_older_run(project):
         await wait_for(pilot, lambda: second.ledger is not None and second.ledger.status == "completed")
         runs = [c for c in second.get_system_commands(second.screen) if c.title.startswith("Run ")]
         assert len(runs) == 2 and runs[0].title.endswith("write a greeting")  # newest first
-        assert "completed" in runs[1].help and "1 steps" in runs[1].help
+        assert "completed" in runs[1].help and "1 call ·" in runs[1].help
         runs[1].callback()  # open the older run
         await wait_for(pilot, lambda: second.view is not None and second.view.run_id == first_id)
         await pilot.pause(0.7)  # the watch tick must not jump back to the newest run
@@ -436,7 +443,7 @@ async def test_a_sub_agents_steps_are_shown_and_decided_by_keypress(project):
         assert app.query_one(RunHeader).state.goal == "Write the notes"
         rows = app.query_one(ToolCallLog).rows
         assert [r.tool for r in rows] == ["Write"]
-        assert "Write" in str(app.query_one("#pending").render())
+        assert "Write" in card_text(app)
         await pilot.press("a")  # approve the sub-agent's Write
         await wait_for(pilot, lambda: app.ledger.status == "completed")
         await pilot.pause(0.1)

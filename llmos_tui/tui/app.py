@@ -22,6 +22,7 @@ from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.screens.run import RUN_ACTIONS, RunScreen
 from llmos_tui.tui.settings import AppSettings
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
+from llmos_tui.tui.widgets.panes import plural
 
 if TYPE_CHECKING:
     from llmos_tui.core.ledger import Ledger
@@ -61,6 +62,14 @@ class LlmosApp(App[None]):
         if self.settings.theme and problem is None:
             remember_theme(wanted)  # --theme is remembered too
         return "\n".join([*skipped, problem] if problem else skipped) or None
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        """`$pane-border`, an unfocused pane's border, when a theme does not set it: a shade off the
+        panel colour towards the foreground (lighter on a dark theme, darker on a light one), so it
+        stays visible on the background — and apart from it in 256 colours too."""
+        theme = self.current_theme
+        colours = theme.to_color_system().generate()
+        return {"pane-border": colours["panel-lighten-2" if theme.dark else "panel-darken-3"]}
 
     def on_mount(self) -> None:
         if self._theme_problem:
@@ -122,7 +131,9 @@ class LlmosApp(App[None]):
             ("edit", "Edit step", "Change the pending step's inputs (YAML)"),
             ("skip", "Skip step", "Do not run the pending step"),
             ("retry", "Retry", "Run an uncertain step again, or continue after an error"),
-            ("pause", "Pause / resume", "Pause the run after the current step, or resume it"),
+            ("pause", "Pause", "Pause the run after the current step"),
+            ("resume", "Resume", "Go on with the paused run"),
+            ("take_over", "Take over", "Drive the run here: no process drives it now"),
             ("approve_rest", "Approve the rest", "Approve this step and every later one"),
             ("new_goal", "New goal", "Start a new run"),
         ):
@@ -135,7 +146,7 @@ class LlmosApp(App[None]):
                 here = " (on screen)" if self.ledger is not None and self.ledger.run_id == r.run_id else ""
                 yield SystemCommand(
                     f"Run {r.run_id}: {r.goal[:60] or r.problem or '?'}",
-                    f"{r.status} · {r.steps} steps · ${r.cost_usd:.4f} · {age(r.started_at)}{here}",
+                    f"{r.status} · {plural(r.steps, 'call')} · ${r.cost_usd:.4f} · {age(r.started_at)}{here}",
                     lambda run_id=r.run_id: run.open_run(run_id),
                 )
         led = self.ledger

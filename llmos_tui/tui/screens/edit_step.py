@@ -22,6 +22,7 @@ class EditStep(Dialog[dict[str, Any] | None]):
     DEFAULT_CSS = """
     EditStep > Vertical { width: 100; }
     EditStep TextArea { height: 16; }
+    EditStep.-short TextArea { height: 12; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel", priority=True), Binding("ctrl+s", "save", "Save", priority=True)]
 

@@ -15,17 +15,25 @@ ResultType = TypeVar("ResultType")
 
 class Dialog(ModalScreen[ResultType]):
     """A box in the middle of the dimmed run: a bold title, a hint line, an error line, buttons on
-    the right. Every dialog here is one; subclasses add only what differs."""
+    the right. Every dialog here is one; subclasses add only what differs.
 
+    Below 30 rows (`-short`, set by Textual as the terminal resizes) the box loses its padding and
+    blank lines, so at 80×24 the buttons and the hint stay on screen."""
+
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     DEFAULT_CSS = """
     Dialog { align: center middle; background: $background 60%; }
     Dialog > Vertical { width: 84; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
                         background: $surface; padding: 1 2; }
     Dialog .title { text-style: bold; margin-bottom: 1; }
     Dialog .hint { color: $text-muted; margin-top: 1; }
-    Dialog .error { color: $error; text-style: bold; }
+    Dialog .error { color: $error; text-style: bold; height: auto; }
     Dialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
     Dialog Button { margin-left: 2; }
+    Dialog.-short > Vertical { max-height: 100%; padding: 0 1; }
+    Dialog.-short .title { margin-bottom: 0; }
+    Dialog.-short .hint { margin-top: 0; }
+    Dialog.-short Horizontal { margin-top: 0; }
     """
 
 
@@ -92,7 +100,10 @@ class Confirm(Dialog[bool]):
 class StepDetail(Dialog[None]):
     """A call's full inputs and output."""
 
-    DEFAULT_CSS = "StepDetail VerticalScroll { height: auto; max-height: 30; }"
+    DEFAULT_CSS = """
+    StepDetail VerticalScroll { height: auto; max-height: 30; }
+    StepDetail.-short VerticalScroll { max-height: 17; }
+    """
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 
     def __init__(self, title: str, inputs: dict[str, Any], output: object, extra: str = "") -> None:

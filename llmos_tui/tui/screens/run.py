@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
@@ -41,7 +43,7 @@ from llmos_tui.tui.messages import (
 )
 from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.modals import AskText, Confirm, Dialog, StepDetail
-from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
+from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane, plural
 from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog
 
 if TYPE_CHECKING:
@@ -50,15 +52,46 @@ if TYPE_CHECKING:
     from llmos_tui.core.session import RunRequest
     from llmos_tui.tui.settings import AppSettings
 
-RUN_ACTIONS = frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "approve_rest", "new_goal"})
+RUN_ACTIONS = frozenset(
+    {"approve", "deny", "edit", "retry", "skip", "pause", "resume", "take_over", "approve_rest", "new_goal"}
+)
+
+# Widths (columns) where the layout changes; Textual sets the class on the screen as it resizes.
+# From FULL_WIDTH up, plan and memory | tool calls | execution_state.md side by side (34 + 60 + 56);
+# below it the side panes fold into one side area showing one of them at a time (`t` cycles);
+# below NARROW it starts hidden, so the call list and the approval card have the whole width.
+NARROW, FULL_WIDTH = 100, 150
+SHORT = 30  # rows: below this the approval card shows fewer input lines (the keys line always stays)
+SIDE_PANES = ("plan", "state", "memory")
+SIDE_TITLES = {"plan": "Plan", "state": "State", "memory": "Memory"}
+
+
+def queued_step(led: Ledger) -> StepRecord | None:
+    """A step approved while the run is paused: `running` in the journal, but nothing runs until
+    the run is resumed."""
+    if led.status != "paused":
+        return None
+    return next((s for s in led.steps[led.first_unsettled :] if s.status == "running"), None)
+
+
+def speaker(led: Ledger) -> str:
+    """Who said the words under the call list: a script is not a model, and a model has a name."""
+    if led.runtime == "scripted":
+        return "Script"
+    if led.runtime == "claude-code":
+        return "Claude Code"
+    return led.model or "Model"
 
 
 def row_of(step: StepRecord, led: Ledger) -> CallRow:
+    status = step.status
+    if status == "running" and led.status == "paused":
+        status = "approved"  # approved while paused: it runs on resume
     return CallRow(
         n=step.n,
         tool=step.tool,
         short=short_inputs(step.tool, step.inputs),
-        status=step.status,
+        status=status,
         duration_s=step.duration_s,
         cost_usd=led.step_cost(step),
         simulated=step.simulated,
@@ -67,16 +100,25 @@ def row_of(step: StepRecord, led: Ledger) -> CallRow:
 
 class RunScreen(Screen[None]):
     CSS_PATH = "run.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-medium"), (FULL_WIDTH, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-tall")]
+    # The footer shows these in this order and drops what does not fit at the right: q first, so
+    # it never falls out; then the keys that apply now (those that do not are hidden). The three
+    # p bindings say what p does now; only the one that applies is shown and runs. A is left to
+    # the approval card, which lists it whenever it applies (at 80 columns the footer is full).
     BINDINGS = [
+        Binding("q", "quit_app", "Quit", id="quit"),
         Binding("a", "approve", "Approve", id="approve"),
         Binding("d", "deny", "Deny", id="deny"),
         Binding("e", "edit", "Edit", id="edit"),
-        Binding("r", "retry", "Retry", id="retry"),
         Binding("s", "skip", "Skip", id="skip"),
-        Binding("p", "pause", "Pause/Resume", id="pause"),
-        Binding("A", "approve_rest", "Approve rest", id="approve_rest"),
+        Binding("r", "retry", "Retry", id="retry"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("p", "resume", "Resume", id="resume"),
+        Binding("p", "take_over", "Take over", id="take_over"),
+        Binding("t", "next_pane", "Panes", id="next_pane"),
+        Binding("A", "approve_rest", "Approve rest", id="approve_rest", show=False),  # the card says it
         Binding("n", "new_goal", "New goal", id="new_goal"),
-        Binding("q", "quit_app", "Quit", id="quit"),
     ]
 
     def __init__(self, settings: AppSettings, ws: Workspace) -> None:
@@ -90,27 +132,32 @@ class RunScreen(Screen[None]):
         self._streamed = ""
         self._following = False
         self._pinned = False  # a run chosen from the list: do not jump to newer ones
+        self._side = "auto"  # the folded side area: auto (plan; hidden when narrow) or a chosen pane
+        self._folded: bool | None = None
+        self._card_shown: tuple[str, str, str] = ("", "", "")
 
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header", clock=self.settings.clock)
-        with Horizontal(id="main"):
+        with Horizontal(id="main", classes="-side-auto"):
             with Vertical(id="left"):
                 yield PlanPane(id="plan")
                 yield MemoryPane(id="memory")
             with Vertical(id="center"):
                 yield ToolCallLog(id="log")
                 yield Static("", id="said", markup=False)
-                yield Static("", id="pending")
+                with Vertical(id="pending"):  # the approval card: its keys line never scrolls away
+                    yield Static("", id="pending-head")
+                    with VerticalScroll(id="pending-body", can_focus=False):
+                        yield Static("", id="pending-inputs", markup=False)
+                    yield Static("", id="pending-keys")
             yield StatePane(id="state")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#plan").border_title = "Plan"
-        self.query_one("#memory").border_title = "Memory"
         self.query_one("#log").border_title = "Tool calls"
-        self.query_one("#state").border_title = "execution_state.md"
+        self._lay_out(self.app.size.width)
         self.set_interval(0.05, self._refresh_views)
         self.call_after_refresh(self._after_first_frame)
         if self.settings.request is not None:
@@ -120,6 +167,64 @@ class RunScreen(Screen[None]):
         else:
             self._open_latest()
         self.query_one(ToolCallLog).focus()
+
+    # ------------------------------------------------------------------ width
+
+    def on_resize(self, event: Resize) -> None:
+        self._lay_out(event.size.width)
+
+    def _lay_out(self, width: int) -> None:
+        """What the breakpoint classes cannot do in CSS: the panes' titles and the footer's spacing."""
+        self.query_one(Footer).compact = width < NARROW
+        folded = width < FULL_WIDTH
+        if folded == self._folded:
+            return
+        self._folded = folded
+        self._title_panes()
+        self.refresh_bindings()  # t applies only while the panes are folded
+
+    def _title_panes(self) -> None:
+        """Side by side each pane has its name; folded, the one shown has a title that reads as
+        tabs (its own name highlighted) and says which key shows the next."""
+        folded = bool(self._folded)
+        memory = self.query_one(MemoryPane)
+        about = {
+            "plan": "",
+            "state": "execution_state.md",
+            "memory": plural(memory.count, "experience") if memory.count else "",
+        }
+        for pane in SIDE_PANES:
+            widget = self.query_one(f"#{pane}")
+            if folded:
+                widget.border_title = " · ".join(
+                    f"[reverse] {SIDE_TITLES[p]} [/reverse]" if p == pane else f"[dim]{SIDE_TITLES[p]}[/dim]"
+                    for p in SIDE_PANES
+                )
+                widget.border_subtitle = " · ".join(filter(None, (about[pane], "t next")))
+            else:
+                widget.border_title = "execution_state.md" if pane == "state" else SIDE_TITLES[pane]
+                widget.border_subtitle = "" if pane == "state" else about[pane]
+
+    def side_pane(self) -> str:
+        """The pane the folded side area shows: plan, state, memory or none."""
+        if self._side != "auto":
+            return self._side
+        return "none" if self.size.width < NARROW else "plan"
+
+    def action_next_pane(self) -> None:
+        """Show the next side pane (plan → state → memory → none) while they are folded."""
+        order = [*SIDE_PANES, "none"]
+        shown = self.side_pane()
+        main = self.query_one("#main")
+        main.remove_class(f"-side-{self._side}")
+        self._side = order[(order.index(shown) + 1) % len(order)]
+        main.add_class(f"-side-{self._side}")
+        self.call_after_refresh(self._keep_focus_visible)
+
+    def _keep_focus_visible(self) -> None:
+        focused = self.focused  # (Textual drops the focus of a widget that stops displaying)
+        if focused is None or not all(w.display for w in focused.ancestors_with_self if isinstance(w, Widget)):
+            self.query_one(ToolCallLog).focus()  # the pane that had the keys was folded away
 
     def _after_first_frame(self) -> None:
         """What the first frame need not wait for."""
@@ -339,7 +444,8 @@ class RunScreen(Screen[None]):
         said = self.query_one("#said", Static)
         lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
         said.display = bool(lines)
-        said.update("Claude: " + "\n".join(lines[-3:]) if lines else "")
+        led = self.ledger
+        said.update(f"{speaker(led) if led else 'Model'}: " + "\n".join(lines[-3:]) if lines else "")
 
     @on(RunRecord)
     def _on_record(self, message: RunRecord) -> None:
@@ -366,31 +472,37 @@ class RunScreen(Screen[None]):
         if rec["kind"] in ("step_status", "step_edited"):
             step = led.steps[rec["step"] - 1]
             self.query_one(ToolCallLog).put(row_of(step, led))
-            if rec["kind"] == "step_status":
-                header = self.query_one(RunHeader)
-                if rec.get("to") == "running":
-                    self.busy_step = step.n
-                    header.busy_since = time.monotonic()
-                elif self.busy_step == step.n:
-                    self.busy_step = None
-                    header.busy_since = None
+        elif rec["kind"] == "run_status" and led.current_step is not None:
+            self.query_one(ToolCallLog).put(row_of(led.current_step, led))  # approved ↔ running
+        if rec["kind"] in ("step_status", "run_status"):
+            self._sync_busy(led)
         self._views_dirty = True
+
+    def _sync_busy(self, led: Ledger) -> None:
+        """The header's spinner and timer: while a step runs — not while an approved step waits
+        for the paused run to resume."""
+        cur = led.current_step
+        busy = cur.n if cur is not None and cur.status == "running" and led.status != "paused" else None
+        if busy != self.busy_step:
+            self.busy_step = busy
+            self.query_one(RunHeader).busy_since = time.monotonic() if busy is not None else None
 
     @on(RunEnded)
     def _on_run_ended(self, message: RunEnded) -> None:
         self._views_dirty = True
+        self.busy_step = None
         self.query_one(RunHeader).busy_since = None
         led = self.ledger
         if led is None:
             return
         if message.result == "completed":
             self.notify(
-                f"Run completed: {len(led.steps)} step{'' if len(led.steps) == 1 else 's'}, "
-                f"${led.usage.cost_usd:.4f}. n starts a new goal."
+                f"Run completed: {plural(len(led.steps), 'call')}, ${led.usage.cost_usd:.4f}. n starts a new goal."
             )
+        elif message.result in ("failed", "cancelled") and led.error:  # the card says why, and stays
+            self.notify(f"Run {message.result}: the reason is below the call list.", severity="error", timeout=6)
         elif message.result in ("failed", "cancelled"):
-            why = f": {led.error.get('message')}" if led.error else ""
-            self.notify(f"Run {message.result}{why}", severity="error", timeout=12)
+            self.notify(f"Run {message.result}.", severity="error", timeout=12)
         self._show_memory()
 
     # ------------------------------------------------------------------ panes
@@ -404,10 +516,7 @@ class RunScreen(Screen[None]):
         self._show_memory()  # which experiences this run's prompt carries
         header = self.query_one(RunHeader)
         header.sub_of = led.parent
-        busy = led.current_step if led.current_step is not None and led.current_step.status == "running" else None
-        if busy is None or busy.n != self.busy_step:  # the spinner belongs to the run on screen
-            self.busy_step = None
-            header.busy_since = None
+        self._sync_busy(led)  # the spinner belongs to the run on screen
         self._views_dirty = True
         self._refresh_views()
 
@@ -419,7 +528,10 @@ class RunScreen(Screen[None]):
         if led is None:
             return
         snap = led.snapshot(20)
-        self.query_one(RunHeader).show(snap, self.query_one(RunHeader).note)
+        header = self.query_one(RunHeader)
+        queued = queued_step(led)
+        header.queued = queued.n if queued is not None else None
+        header.show(snap, header.note)
         self.query_one(PlanPane).show(snap.plan)
         self._show_pending(led)
         keys = tuple(bool(self.check_action(a, ())) for a in sorted(RUN_ACTIONS))
@@ -428,36 +540,68 @@ class RunScreen(Screen[None]):
             self.refresh_bindings()
 
     def _show_pending(self, led: Ledger) -> None:
-        """The approval card: the step waiting for a person, its inputs and the keys that apply."""
+        """The approval card: the step waiting for a person, its inputs and the keys that work now.
+        While a step waits it is always shown (paused or not); a paused run without one gets a
+        short card saying what p will do."""
         from llmos_tui.core.frontmatter import dump_yaml
 
-        box = self.query_one("#pending", Static)
-        cur = led.decision_step or led.current_step
-        if led.status == "paused":
-            why = f" — {led.error.get('message')}" if led.error else ""
-            box.update(
-                f"[b $warning]Paused[/]{escape_markup(why)}\n"
-                f"{'p resumes' if self.driving else 'p resumes it here (take over)'}"
-            )
-            box.display = True
+        card = self.query_one("#pending")
+        cur = led.decision_step
+        paused = led.status == "paused"
+        driven = self.driving
+        ended = led.error if led.status in ("failed", "cancelled") else None
+        card.set_class(bool(ended), "-ended")
+        if ended:  # why it ended stays on screen after the toast has gone
+            why = escape_markup(str(ended.get("message")))
+            self._fill_card(f"[b $error]Run {led.status}[/] — {why}", "", "n starts a new goal · ctrl+p lists the runs")
             return
-        if cur is None or cur.status not in ("awaiting_approval", "uncertain"):
-            box.display = False
+        if cur is None and not paused:
+            card.display = False
             return
-        lines = dump_yaml(cur.inputs).rstrip().splitlines()
-        shown = "\n".join(escape_markup(line[:200]) for line in lines[:12])
-        more = f"\n… {len(lines) - 12} more lines (e shows all)" if len(lines) > 12 else ""
-        if cur.status == "uncertain":
-            head = (
-                f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
-                f"ran; its effect may or may not have happened"
-            )
-            keys = "r run it again · s skip it (it happened) · e edit"
+        head: list[str] = []
+        if paused:
+            why = f" — {escape_markup(str(led.error.get('message')))}" if led.error else ""
+            head.append(f"[b $warning]Paused[/]{why}")
+        inputs = ""
+        if cur is None:
+            queued = queued_step(led)
+            if queued is not None:
+                head.append(f"Step {queued.n} · {queued.tool} approved — it runs when you resume (p)")
+            keys = "p resumes" if driven else "p resumes it here (takes the run over)"
         else:
-            head = f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/] · side effects: {cur.side_effects}"
-            keys = "a approve · d deny · e edit · s skip · A approve the rest"
-        box.update(f"{head}\n{shown}{more}\n[b]{keys}[/b]")
-        box.display = True
+            lines = dump_yaml(cur.inputs).rstrip().splitlines()
+            inputs = "\n".join(line[:200] for line in lines[:12])
+            if len(lines) > 12:
+                inputs += f"\n… {len(lines) - 12} more lines (e shows all)"
+            if cur.status == "uncertain":
+                head.append(
+                    f"[b $warning]Step {cur.n} · {cur.tool} · uncertain[/] — the driver stopped while it "
+                    f"ran; its effect may or may not have happened"
+                )
+                keys = "r run it again · s skip it (it happened) · e edit"
+            else:
+                head.append(
+                    f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/] · side effects: {cur.side_effects}"
+                )
+                keys = "a approve · d deny · e edit · s skip · A approve the rest"
+            if not driven:  # nobody would apply a decision: offer only the key that works
+                keys = "No process drives this run: p takes it over here, then decide"
+            elif paused:
+                keys += " · p resume"
+                head[0] += " — decide now; the run goes on when you resume (p)"
+        self._fill_card("\n".join(head), inputs, keys)
+
+    def _fill_card(self, head: str, inputs: str, keys: str) -> None:
+        """Show the card; its parts are updated only when they changed (an update costs a layout,
+        and the views refresh every 50 ms while records stream in)."""
+        shown = (head, inputs, keys)
+        if shown != self._card_shown:
+            self._card_shown = shown
+            self.query_one("#pending-head", Static).update(head)
+            self.query_one("#pending-inputs", Static).update(inputs)
+            self.query_one("#pending-body").display = bool(inputs)
+            self.query_one("#pending-keys", Static).update(f"[b]{keys}[/b]")
+        self.query_one("#pending").display = True
 
     def header_note(self, note: str) -> None:
         header = self.query_one(RunHeader)
@@ -475,6 +619,7 @@ class RunScreen(Screen[None]):
             return
         used = set(self.ledger.config.get("memory_used", [])) if self.ledger else set()
         self.query_one(MemoryPane).show(entries, used)
+        self._title_panes()  # the count of experiences
 
     # ------------------------------------------------------------------ the state file pane
 
@@ -525,7 +670,7 @@ class RunScreen(Screen[None]):
     # ------------------------------------------------------------------ keys
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in RUN_ACTIONS and isinstance(self.app.screen, Dialog):
+        if isinstance(self.app.screen, Dialog):
             return False  # a dialog is open: keys belong to it, never to the run behind it
         # (the command palette is no Dialog: it offers the run's actions that apply)
         led = self.ledger
@@ -536,12 +681,18 @@ class RunScreen(Screen[None]):
             return waiting
         if action in ("edit", "skip"):
             return waiting or uncertain
-        if action == "retry":
-            return uncertain or (self.driving and led is not None and led.status == "paused")
+        if action == "retry":  # an uncertain step, or a run an error paused
+            return uncertain or (self.driving and led is not None and led.status == "paused" and bool(led.error))
         if action == "pause":
-            return self.driving or (led is not None and led.status not in RUN_TERMINAL)
+            return self.driving and led is not None and led.status != "paused"
+        if action == "resume":
+            return self.driving and led is not None and led.status == "paused"
+        if action == "take_over":  # a run no process drives: p drives it here and goes on
+            return not self.driving and led is not None and led.status not in RUN_TERMINAL and self.source is not None
         if action == "new_goal":
             return not self.driving
+        if action == "next_pane":
+            return bool(self._folded)
         return True
 
     def send(self, action: str, **kw: object) -> None:
@@ -622,6 +773,12 @@ class RunScreen(Screen[None]):
             self.resume_run(led.run_id)  # take over a run no one drives, and go on
             return
         self.send("resume" if led.status == "paused" else "pause")
+
+    def action_resume(self) -> None:
+        self.action_pause()  # p: one key, named by what it does now
+
+    def action_take_over(self) -> None:
+        self.action_pause()
 
     def action_new_goal(self) -> None:
         from llmos_tui.core.session import RunRequest

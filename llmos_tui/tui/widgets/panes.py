@@ -12,6 +12,12 @@ from textual.widgets import Static, TextArea
 from llmos_tui.core.state import PlanItem, RunState
 from llmos_tui.core.text import escape_markup, parse_iso
 
+
+def plural(n: int, word: str) -> str:
+    """`1 call`, `2 calls`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 PLAN_MARK = {
     "pending": ("○", ""),
     "in_progress": ("◐", "bold $warning"),
@@ -66,7 +72,10 @@ class MemoryPane(Static):
 
     DEFAULT_CSS = "MemoryPane { padding: 0 1; }"
 
+    count = 0  # experiences in the log (the pane shows the newest first, as many as fit)
+
     def show(self, entries: list[dict[str, Any]], used: set[str]) -> None:
+        self.count = len(entries)
         if not entries:
             self.update(Text("No experiences yet: each finished run adds one to system/memory_log.md.", style="italic"))
             return
@@ -83,9 +92,16 @@ class MemoryPane(Static):
 
 
 class RunHeader(Static):
-    """Goal, status, mode, runtime, model, elapsed time, tokens and cost; a spinner while a step runs."""
+    """Goal on the first line; status, mode (execute or simulate), calls, cost, time, tokens,
+    runtime and model on the second, most important first. A line too long for the terminal is cut with an ellipsis, so a
+    long goal never pushes the status out of view."""
 
-    DEFAULT_CSS = "RunHeader { height: 2; padding: 0 1; background: $panel; color: $foreground; }"
+    DEFAULT_CSS = """
+    RunHeader {
+        height: 2; padding: 0 1; background: $panel; color: $foreground;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
+    """
     SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
     busy_since: reactive[float | None] = reactive(None)
@@ -95,11 +111,13 @@ class RunHeader(Static):
         self.state: RunState | None = None
         self.note = ""
         self.sub_of: dict[str, Any] | None = None  # set while a Task sub-agent's run is shown
+        self.queued: int | None = None  # a step approved while the run is paused: runs on resume
         self.clock = clock  # off in snapshot tests: no times on screen
         self._frame = 0
         self._text = ""
 
     def on_mount(self) -> None:
+        self.refresh_text()  # the app's name and a note before any run is shown
         if self.clock:
             self.set_interval(0.1, self._tick)
 
@@ -135,21 +153,23 @@ class RunHeader(Static):
                 f" {self.SPINNER[self._frame % len(self.SPINNER)]} step {st.current_step} "
                 f"{time.monotonic() - self.busy_since:4.1f}s"
             )
+        if st.status == "paused" and self.queued is not None:
+            spin = f" · step {self.queued} approved, runs when you resume (p)"
         end = st.updated_at if st.status in ("completed", "failed", "cancelled") else None
         elapsed = f" · {_elapsed(st.started_at, end)}" if self.clock else ""
         u = st.usage
-        line1 = f"[b]{escape_markup(st.goal)}[/b]"
+        goal = escape_markup(" ".join(st.goal.split()))  # one line, whatever the goal holds
+        line1 = f"[b]{goal}[/b]"
         if self.sub_of:  # a Task sub-agent on screen
             line1 = (
-                f"[b]↳ sub-agent:[/b] [b]{escape_markup(st.goal)}[/b]  [dim](Task step {self.sub_of.get('step')} "
+                f"[b]↳ sub-agent:[/b] [b]{goal}[/b]  [dim](Task step {self.sub_of.get('step')} "
                 f"of run {escape_markup(str(self.sub_of.get('run_id')))})[/dim]"
             )
+        tokens = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens
+        model = f" · {escape_markup(st.model)}" if st.model and st.model != st.runtime else ""
         line2 = (
-            f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {st.runtime}"
-            f"{' · ' + st.model if st.model and st.model != st.runtime else ''}{elapsed} · "
-            f"{u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens:,} in / "
-            f"{u.output_tokens:,} out tok · ${u.cost_usd:.4f} · "
-            f"{st.steps_total} step{'' if st.steps_total == 1 else 's'}"
+            f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {plural(st.steps_total, 'call')} · ${u.cost_usd:.4f}"
+            f"{elapsed} · {tokens:,} in / {u.output_tokens:,} out tok · {st.runtime}{model}"
             f"{'  — ' + escape_markup(self.note) if self.note else ''}"
         )
         text = line1 + "\n" + line2

@@ -22,6 +22,7 @@ from textual.strip import Strip
 STATUS_MARK = {
     "proposed": "·",
     "awaiting_approval": "?",
+    "approved": "‖",  # approved while the run is paused: it runs on resume
     "running": "▶",
     "done": "✓",
     "failed": "✗",
@@ -51,6 +52,8 @@ class CallRow:
         status = SHORT_STATUS.get(self.status, self.status)
         head = f"{self.n:>4} {STATUS_MARK.get(self.status, ' ')} {self.tool:<10} "
         tail = f" {status:<8} {dur:>6}{cost}{sim}"
+        if width - len(head) - len(tail) < 16:  # a narrow list: what the call does beats its timing
+            tail = f" {status:<8}{sim}"
         room = max(width - len(head) - len(tail), 8)
         short = self.short if len(self.short) <= room else self.short[: room - 1] + "…"
         return f"{head}{short:<{room}}{tail}"
@@ -192,7 +195,7 @@ class ToolCallLog(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         row = self.rows[index]
         style = base
-        if row.status in ("awaiting_approval", "uncertain"):
+        if row.status in ("awaiting_approval", "uncertain", "approved"):
             style = base + self.get_component_rich_style("tool-log--awaiting")
         elif row.status in ("failed", "denied"):
             style = base + self.get_component_rich_style("tool-log--failed")
