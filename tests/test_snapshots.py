@@ -1,4 +1,5 @@
-"""What a person sees: SVG snapshots of the main screen in each state, in two themes.
+"""What a person sees: SVG snapshots of the main screen in each state, in two themes at 160×45,
+and at 80×24 and 100×30 (the side panes folded behind `t`).
 
 Screens are made reproducible: a fixed run id, a pinned clock and step timer, no times or
 spinners in the header, animations off.
@@ -16,6 +17,7 @@ from llmos_tui.tui.app import AppSettings, LlmosApp
 from conftest import script_yaml, text, tool
 
 SIZE = (160, 45)
+SMALL_SIZES = [(80, 24), (100, 30)]
 THEMES = ["llmos-dark", "llmos-light"]
 
 WRITE = script_yaml(
@@ -74,12 +76,30 @@ def until(pred, settle: float = 0.3):
             await pilot.pause(0.02)
         else:
             raise AssertionError("the screen never reached the state to snapshot")
+        # The state file is rewritten at most every flush interval, and not again while a step
+        # runs: a record written after the last rewrite (Bash's step_process) may not be in it yet.
+        # Bring it up to date, or `journal_seq` on screen varies from run to run.
+        if app.ledger is not None and not state_shows_seq(app) and app.runner is not None:
+            app.runner.rec.flush(force=True)
         app.run_screen.read_state_file()
         await pilot.pause(settle)
         app.run_screen.read_state_file()
         await pilot.pause(0.1)
 
     return run_before
+
+
+def state_shows_seq(app) -> bool:
+    try:
+        return f"journal_seq: {app.ledger.seq}\n" in app.run_screen.ws.state_path.read_text()
+    except OSError:
+        return False
+
+
+def is_running(app) -> bool:
+    """A step running, its process started (journaled: the state file shows it too)."""
+    cur = app.ledger.current_step if app.ledger is not None else None
+    return cur is not None and cur.status == "running" and cur.process is not None
 
 
 def status_is(status):
@@ -108,15 +128,8 @@ def test_running(snap_compare, project, theme):
         [text("done")],
     )
 
-    def running(app):
-        return (
-            app.ledger is not None
-            and app.ledger.current_step is not None
-            and app.ledger.current_step.status == "running"
-        )
-
     assert snap_compare(
-        app_for(project, script, approval="never", theme=theme), terminal_size=SIZE, run_before=until(running)
+        app_for(project, script, approval="never", theme=theme), terminal_size=SIZE, run_before=until(is_running)
     )
 
 
@@ -157,3 +170,65 @@ def test_edit_modal(snap_compare, project, theme):
         await pilot.pause(0.2)
 
     assert snap_compare(app_for(project, WRITE, theme=theme), terminal_size=SIZE, run_before=open_editor)
+
+
+# ---------------------------------------------------------------- smaller terminals
+
+RUNNING = script_yaml(
+    [tool("UpdatePlan", steps=[{"title": "Wait for the build", "status": "in_progress"}])],
+    [tool("Bash", command="sleep 20")],
+    [text("done")],
+)
+
+
+async def _pause_at_approval(pilot):
+    await until(status_is("awaiting_approval"), settle=0.1)(pilot)
+    await pilot.press("p")
+    await until(status_is("paused"))(pilot)
+
+
+async def _approve_while_paused(pilot):
+    await _pause_at_approval(pilot)
+    await pilot.press("a")
+    await until(lambda app: app.ledger.steps[1].status == "running")(pilot)
+
+
+# state: (script, approval, what to wait for)
+STATES = {
+    "goal_prompt": (None, "side-effects", until(lambda app: len(app.screen_stack) > 1)),
+    "awaiting_approval": (WRITE, "side-effects", until(status_is("awaiting_approval"))),
+    "running": (RUNNING, "never", until(is_running)),
+    "paused": (WRITE, "side-effects", _pause_at_approval),
+    "approved_while_paused": (WRITE, "side-effects", _approve_while_paused),
+    "completed": (WRITE, "never", until(status_is("completed"))),
+    "failed": (script_yaml([tool("Glob", pattern="*.txt")]), "never", until(status_is("failed"))),
+}
+
+
+@pytest.mark.parametrize("state", list(STATES))
+@pytest.mark.parametrize("size", SMALL_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_small_terminal(snap_compare, project, size, state):
+    script, approval, run_before = STATES[state]
+    assert snap_compare(app_for(project, script, approval=approval), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SMALL_SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_small_terminal_side_pane_shown(snap_compare, project, size):
+    """t shows the next side pane: at 80 columns the plan, at 100 the state file."""
+
+    async def press_t(pilot):
+        await until(status_is("awaiting_approval"))(pilot)
+        await pilot.press("t")
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(project, WRITE), terminal_size=size, run_before=press_t)
+
+
+@pytest.mark.parametrize("key", ["d", "e"])
+def test_small_terminal_dialog(snap_compare, project, key):
+    async def open_dialog(pilot):
+        await until(status_is("awaiting_approval"))(pilot)
+        await pilot.press(key)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for(project, WRITE), terminal_size=(80, 24), run_before=open_dialog)
