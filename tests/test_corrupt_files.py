@@ -511,3 +511,39 @@ def test_a_control_file_turned_folder_is_noted_once_and_the_run_goes_on(tmp_path
 
     said = [r["data"]["message"] for r in read_records(ws.journal_path(run_id)) if r["kind"] == "note"]
     assert sum("control.jsonl cannot be read" in m for m in said) == 1, said
+
+
+WATCH_SAMPLE = [
+    "state fifo",
+    "state symlink to /dev/zero",
+    "state folder",
+    "state binary",
+    "state billion laughs",
+    "journal empty",
+    "journal symlink to /dev/zero",
+    "journal fifo",
+    "journal duplicate seq, other content",
+    "journal folder",
+]
+
+
+@pytest.mark.parametrize("name", WATCH_SAMPLE)
+async def test_llmos_tui_watch_opens_on_a_damaged_file_and_stays_up(tmp_path, name):
+    """`llmos-tui watch` itself (the Textual app, following the workspace) on each damage: it
+    shows what it can and says what it cannot, within a moment; it never dies or hangs."""
+    from llmos_tui.tui.app import AppSettings, LlmosApp
+
+    (case,) = [c for c in CASES if c.name == name]
+    ws, run_id = await asyncio.to_thread(waiting_project, tmp_path)
+    path = target_path(ws, run_id, case.target)
+    case.damage(path)
+    damaged = fingerprint(path)
+    app = LlmosApp(AppSettings(workspace=tmp_path, watch=True, clock=False))
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(30):
+            await pilot.pause(0.02)
+        assert app.is_running
+        shown = " | ".join(str(n.message) for n in app._notifications)
+        if case.target == JOURNAL and name != "journal empty":
+            assert path.name in shown, shown  # the journal's damage is said, with the file
+    assert fingerprint(path) == damaged
