@@ -128,11 +128,16 @@ def _shorten(value: Any, limit: int) -> Any:
     return value
 
 
+def shown_inputs(step: StepView) -> dict[str, Any]:
+    """A step's inputs as the state file shows them: a pending step's in full (a person may edit
+    them), others' long strings shortened. An edit is told from this, never from the raw inputs."""
+    return step.inputs if step.status in PENDING_STEP_STATUSES else _shorten(step.inputs, INPUT_PREVIEW_CHARS)
+
+
 def to_front_matter(state: RunState) -> dict[str, Any]:
     steps = []
     for s in state.steps:
-        # The pending step keeps its full inputs: a person may edit them in the file.
-        inputs = s.inputs if s.status in PENDING_STEP_STATUSES else _shorten(s.inputs, INPUT_PREVIEW_CHARS)
+        inputs = shown_inputs(s)
         d: dict[str, Any] = {
             "n": s.n,
             "tool": s.tool,

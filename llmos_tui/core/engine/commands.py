@@ -13,7 +13,7 @@ from llmos_tui.core.engine.recorder import RunRecorder
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.journal import tail_records
 from llmos_tui.core.outcomes import NO_REASON, denied_text, skipped_text
-from llmos_tui.core.state import as_json
+from llmos_tui.core.state import as_json, shown_inputs
 from llmos_tui.core.statuses import RUN_TERMINAL
 
 ALLOWED = {
@@ -202,7 +202,7 @@ class Commands:
             and pending is not None
             and pending.n == cur.n
             and cur.status in ("awaiting_approval", "uncertain")
-            and as_json(pending.inputs) != cur.inputs
+            and as_json(pending.inputs) != as_json(shown_inputs(cur.view()))
         ):
             step_edit = as_json(pending.inputs)
             problem = rec.registry.validate(cur.tool, step_edit)
