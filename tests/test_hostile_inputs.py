@@ -747,3 +747,17 @@ def test_approve_inputs_nested_too_deeply_is_one_line(project):
     assert r.returncode == 3, r.stderr
     line = one_line_error(cli("approve", "--inputs", "[" * 100_000, cwd=project))
     assert "--inputs is nested too deeply" in line
+
+
+def test_a_memory_log_damaged_by_the_old_append_parses_and_stays_parseable(project):
+    """What the first run used to leave in LLMunix's log: its entry appended after the lone
+    `---`, so every later run dropped SmartMemory. Such a log now reads, and appends keep it so."""
+    from llmos_tui.core.memory import append_experience, read_memory
+
+    log = project / "system" / "memory_log.md"
+    old_append = b"\n---\nexperience_id: exp-1\ngoal: write hello\noutcome: completed\n---\nKey learnings: it worked\n"
+    log.write_bytes(LLMUNIX_MEMORY_LOG + old_append)
+    assert [e["experience_id"] for e in read_memory(log)] == ["exp-1"]
+    append_experience(log, {"experience_id": "exp-2", "goal": "again", "outcome": "failed"}, "it broke")
+    assert [e["experience_id"] for e in read_memory(log)] == ["exp-1", "exp-2"]
+    assert log.read_bytes().startswith(LLMUNIX_MEMORY_LOG + old_append)

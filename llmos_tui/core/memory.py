@@ -21,6 +21,11 @@ def parse_memory(text: str, path: str = "memory_log.md") -> list[dict[str, Any]]
     k = 0
     while k + 1 < len(fences):
         start, end = fences[k], fences[k + 1]
+        if not any(line.strip() for line in lines[start + 1 : end]):
+            # a `---` with nothing before the next one opens no entry: a dangling line (LLMunix's
+            # empty log ends with one; older llmos-tui appended its first entry right after it)
+            k += 1
+            continue
         data = frontmatter.load_yaml("\n".join(lines[start + 1 : end]), path, line_offset=start + 1)
         if not isinstance(data, dict):
             raise FileFormatError(path, start + 2, "an experience must be a YAML mapping")
