@@ -761,3 +761,26 @@ def test_a_memory_log_damaged_by_the_old_append_parses_and_stays_parseable(proje
     append_experience(log, {"experience_id": "exp-2", "goal": "again", "outcome": "failed"}, "it broke")
     assert [e["experience_id"] for e in read_memory(log)] == ["exp-1", "exp-2"]
     assert log.read_bytes().startswith(LLMUNIX_MEMORY_LOG + old_append)
+
+
+def test_a_newer_llmunix_layout_is_read_where_llmunix_keeps_its_files(project):
+    """Newer LLMunix keeps its SystemAgent.md in system/agents/ (with its own front matter:
+    agent_name, tools, mode …) and its tool map in system/tools/."""
+    system = project / "system"
+    (system / "SystemAgent.md").unlink()
+    (system / "ClaudeCodeToolMap.md").unlink()
+    (system / "agents").mkdir()
+    (system / "tools").mkdir()
+    (system / "agents" / "SystemAgent.md").write_text(
+        "---\nagent_name: system-agent\ntype: orchestration\ncategory: core_system\n"
+        'tools: [Read, Write, Glob, Grep, Bash, WebFetch, Task]\nversion: "2.0"\n'
+        "mode: [EXECUTION, SIMULATION]\nstatus: production\n---\n\n# SystemAgent: Core Orchestrator\n\n"
+        "You are the SystemAgent, the central orchestration component of LLMunix.\n"
+    )
+    (system / "tools" / "ClaudeCodeToolMap.md").write_text(LLMUNIX_TOOLMAP_HEADINGS)
+    r = _scripted_run(project)
+    assert r.returncode == 0, r.stderr
+    assert "system/agents/SystemAgent.md is used" in r.stderr and "LLMunix's layout" in r.stderr
+    assert (project / "workspace" / "hello.txt").read_text() == "hi\n"
+    tools = cli("tools", cwd=project)
+    assert tools.returncode == 0 and "WebFetch" in tools.stdout

@@ -77,13 +77,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_tools(args: argparse.Namespace) -> int:
     from llmos_tui.core.toolmap import load_toolmap
     from llmos_tui.core.toolstats import load_stats, table
-    from llmos_tui.core.workspace import Workspace
+    from llmos_tui.core.workspace import TOOLMAP_NAME, Workspace
 
     ws = Workspace.locate(args.workspace)
     ws.require_system()
     stats = load_stats(ws.system / "tool_stats.json")
     notes: list[str] = []  # how an LLMunix tool map was read
-    rows = table(load_toolmap(ws.system / "ClaudeCodeToolMap.md", notes), stats)
+    rows = table(load_toolmap(ws.system_file(TOOLMAP_NAME), notes), stats)
     for note in notes:
         print(f"llmos-tui: note: {note}", file=sys.stderr)
     if args.json:

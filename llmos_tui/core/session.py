@@ -18,7 +18,7 @@ from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runner import Runner, RunOptions
 from llmos_tui.core.toolmap import load_toolmap
-from llmos_tui.core.workspace import SCRIPT_NAME, STATE_NAME, Workspace
+from llmos_tui.core.workspace import SCRIPT_NAME, STATE_NAME, SYSTEM_AGENT_NAME, TOOLMAP_NAME, Workspace
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,14 @@ def load_parts(
     ws: Workspace, *, model: str | None = None, approval: str | None = None, max_cost_usd: float | None = None
 ) -> tuple[AgentConfig, ToolRegistry]:
     ws.require_system()
-    config = load_agent_config(ws.system / "SystemAgent.md").with_(
-        model=model, approval=approval, max_cost_usd=max_cost_usd
-    )
-    notes: list[str] = []
-    registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md", notes))
+    agent, tool_map = ws.system_file(SYSTEM_AGENT_NAME), ws.system_file(TOOLMAP_NAME)
+    config = load_agent_config(agent).with_(model=model, approval=approval, max_cost_usd=max_cost_usd)
+    notes = [
+        f"{path} is used: it is where LLMunix keeps it, and {ws.system} has no {path.name}"
+        for path in (agent, tool_map)
+        if path.parent != ws.system
+    ]
+    registry = ToolRegistry(load_toolmap(tool_map, notes))
     if notes:  # how an LLMunix file was read: said when a run starts (see say_notes)
         config = config.with_(notes=config.notes + tuple(notes))
     return config, registry

@@ -19,6 +19,9 @@ CONTROL_NAME = "control.jsonl"
 TRACE_NAME = "trace.json"
 SCRIPT_NAME = "script.yaml"  # the script a scripted run replays (copied in at start)
 TASK_PREFIX = "task-"
+SYSTEM_AGENT_NAME = "SystemAgent.md"  # in system/: the run configuration and the system prompt
+TOOLMAP_NAME = "ClaudeCodeToolMap.md"  # in system/: the tools
+LLMUNIX_PLACES = {SYSTEM_AGENT_NAME: "agents", TOOLMAP_NAME: "tools"}  # where LLMunix keeps them
 
 
 def task_run_id(parent_run_id: str, step: int) -> str:
@@ -71,8 +74,17 @@ class Workspace:
     def trace_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / TRACE_NAME
 
+    def system_file(self, name: str) -> Path:
+        """system/<name>; for SystemAgent.md and the ToolMap, where LLMunix keeps them
+        (system/agents/, system/tools/) when system/ itself has none."""
+        here = self.system / name
+        sub = LLMUNIX_PLACES.get(name)
+        if sub is not None and not here.exists() and (self.system / sub / name).exists():
+            return self.system / sub / name
+        return here
+
     def require_system(self) -> None:
-        missing = [n for n in ("SystemAgent.md", "ClaudeCodeToolMap.md") if not (self.system / n).exists()]
+        missing = [n for n in (SYSTEM_AGENT_NAME, TOOLMAP_NAME) if not self.system_file(n).exists()]
         if missing:
             raise BadInput(
                 f"{self.system} lacks {', '.join(missing)}; run `llmos-tui init {self.root.parent}` to add the defaults"
