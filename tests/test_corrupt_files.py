@@ -248,6 +248,10 @@ CASES = [
     Case("memory_log.md binary", "system/memory_log.md", write(BINARY), ok=True),
     Case("memory_log.md bomb", "system/memory_log.md", write(("---\n" + LAUGHS + "---\nlearned\n").encode()), ok=True),
     Case("tool_stats.json binary", "system/tool_stats.json", write(BINARY), ok=True),
+    Case("tool_stats.json symlink to /dev/zero", "system/tool_stats.json", dev_zero, ok=True),
+    Case("tool_stats.json fifo", "system/tool_stats.json", fifo, ok=True),
+    Case("tool_stats.json wrong types", "system/tool_stats.json", write(b'{"tools": {"Write": "many"}}'), ok=True),
+    Case("tool_stats.json deep nesting", "system/tool_stats.json", write(b"[" * 100_000), ok=True),
     Case("script fifo", "s.yaml", fifo),
     Case("script symlink to /dev/zero", "s.yaml", dev_zero),
     Case("script binary", "s.yaml", write(BINARY)),
@@ -547,3 +551,40 @@ async def test_llmos_tui_watch_opens_on_a_damaged_file_and_stays_up(tmp_path, na
         if case.target == JOURNAL and name != "journal empty":
             assert path.name in shown, shown  # the journal's damage is said, with the file
     assert fingerprint(path) == damaged
+
+
+@pytest.mark.parametrize(
+    "damage", [dev_zero, fifo, write(b"[" * 100_000), write(BINARY)], ids=["dev-zero", "fifo", "deep", "binary"]
+)
+def test_a_damaged_trace_json_is_rebuilt_from_the_journal_on_export(tmp_path, damage):
+    ws, run_id = waiting_project(tmp_path)
+    damage(ws.trace_path(run_id))
+    r = cli("export", run_id, "-o", "-", cwd=tmp_path, timeout=30)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
+    assert json.loads(r.stdout.splitlines()[0])["metadata"]["execution_id"] == run_id
+
+
+@pytest.mark.parametrize(
+    "damage", [dev_zero, fifo, folder, write(BINARY)], ids=["dev-zero", "fifo", "folder", "binary"]
+)
+def test_a_damaged_theme_memory_is_ignored_and_never_blocks(tmp_path, monkeypatch, damage):
+    from llmos_tui.tui.themes import remember_theme, remembered_theme, settings_path
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    settings_path().parent.mkdir(parents=True)
+    damage(settings_path())
+    before = fingerprint(settings_path())
+    with deadline(5):
+        assert remembered_theme() is None
+        remember_theme("llmos-light")
+    assert fingerprint(settings_path()) == before or settings_path().is_file()
+
+
+@pytest.mark.parametrize("damage", [dev_zero, fifo, write(b"[" * 100_000)], ids=["dev-zero", "fifo", "deep"])
+def test_init_claude_on_a_damaged_settings_json_is_one_line(tmp_path, damage):
+    (tmp_path / ".claude").mkdir()
+    damage(tmp_path / ".claude" / "settings.json")
+    r = cli("init", "--claude", str(tmp_path), cwd=tmp_path, timeout=30)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    said = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(said) == 1 and "settings.json" in said[0], r.stderr

@@ -21,15 +21,30 @@ def _empty() -> dict[str, Any]:
 def load_stats(path: Path) -> dict[str, Any]:
     """The stats file, or an empty one; a damaged file is reported, never silently replaced."""
     from llmos_tui.core.errors import FileFormatError
+    from llmos_tui.core.inputs import read_bytes
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    try:  # an untrusted input: a regular file, bounded
+        data = json.loads(read_bytes(path, limit=64 * 1_048_576))
     except FileNotFoundError:
         return {"version": 1, "runs": [], "tools": {}}
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FileFormatError(str(path), getattr(exc, "lineno", None), f"not JSON: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("tools"), dict):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("tools"), dict)
+        or not isinstance(data.get("runs", []), list)
+    ):
         raise FileFormatError(str(path), 1, "expected {version, runs, tools}")
+    for tool, figures in data["tools"].items():
+        numbers = ("calls", "errors", "denied", "simulated", "cost_usd")
+        if (
+            not isinstance(figures, dict)
+            or not all(isinstance(figures.get(k, 0), (int, float)) for k in numbers)
+            or not isinstance(figures.get("durations", []), list)
+        ):
+            raise FileFormatError(
+                str(path), None, f"tools.{tool} must be {{calls, errors, denied, simulated, cost_usd, durations}}"
+            )
     return data
 
 

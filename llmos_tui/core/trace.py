@@ -78,9 +78,11 @@ def load_trace(
     run_dir = ws.run_dir(run_id)
     journal = run_dir / JOURNAL_NAME
     trace = None
-    try:
-        trace = json.loads((run_dir / TRACE_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    from llmos_tui.core.inputs import read_bytes
+
+    try:  # an untrusted input: a regular file, bounded; anything else and it is rebuilt
+        trace = json.loads(read_bytes(run_dir / TRACE_NAME, limit=1024 * 1_048_576))
+    except (OSError, ValueError, RecursionError, FileFormatError):
         trace = None
     try:
         last = _last_seq(journal)

@@ -105,23 +105,28 @@ def settings_path() -> Path:
     return Path(base) / "llmos-tui" / "settings.json"
 
 
-def remembered_theme() -> str | None:
+def _settings() -> object:
+    """settings.json (an input like any other: a regular file, small, UTF-8), or None."""
     try:
-        theme = json.loads(settings_path().read_text()).get("theme")
-    except (OSError, ValueError, AttributeError):
+        return json.loads(read_text(settings_path(), limit=THEME_MAX))
+    except (OSError, ValueError, RecursionError, FileFormatError):
         return None
+
+
+def remembered_theme() -> str | None:
+    data = _settings()
+    theme = data.get("theme") if isinstance(data, dict) else None
     return theme if isinstance(theme, str) else None
 
 
 def remember_theme(name: str) -> None:
     path = settings_path()
-    try:
-        data = json.loads(path.read_text()) if path.exists() else {}
-        if not isinstance(data, dict):
-            data = {}
-    except (OSError, ValueError):
+    data = _settings()
+    if not isinstance(data, dict):
         data = {}
     data["theme"] = name
+    if path.is_symlink() or (path.exists() and not path.is_file()):
+        return  # a fifo or a device in its place: writing could block the app; leave it alone
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(data, indent=1) + "\n")

@@ -28,9 +28,11 @@ def install_claude_hooks(project: Path, wait: float = DEFAULT_WAIT_S) -> tuple[s
     settings: dict[str, Any] = {}
     existed = path.exists()
     if existed:
-        try:
-            settings = json.loads(path.read_text(encoding="utf-8") or "{}")
-        except ValueError as exc:
+        from llmos_tui.core.inputs import read_text
+
+        try:  # an untrusted input: a regular file, bounded, UTF-8
+            settings = json.loads(read_text(path, limit=16 * 1_048_576) or "{}")
+        except (ValueError, RecursionError) as exc:
             raise BadInput(
                 f"{path}:{getattr(exc, 'lineno', 1)}: not valid JSON ({exc}); fix it, then "
                 f"run `llmos-tui init --claude` again"
