@@ -588,3 +588,18 @@ def test_init_claude_on_a_damaged_settings_json_is_one_line(tmp_path, damage):
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     said = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(said) == 1 and "settings.json" in said[0], r.stderr
+
+
+@pytest.mark.parametrize(
+    "damage", [fifo, folder, dev_zero, write(b"[" * 4096)], ids=["fifo", "folder", "dev-zero", "deep"]
+)
+def test_a_damaged_driver_lock_never_hangs_status_or_watch(tmp_path, damage):
+    from llmos_tui.core.lock import holder_info
+
+    ws, run_id = waiting_project(tmp_path)
+    damage(ws.lock_path)
+    with deadline(5):
+        holder_info(ws.root)
+        FollowedRun.open(ws, run_id)
+    r = cli("status", cwd=tmp_path, timeout=30)
+    assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr

@@ -61,7 +61,7 @@ def holder_info(workspace: Path) -> dict[str, Any] | None:
     """Who holds the driver lock, or None when no live process holds it."""
     path = Path(workspace) / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # (non-blocking: a fifo in its place never hangs us)
     except FileNotFoundError:
         return None
     try:
@@ -71,7 +71,7 @@ def holder_info(workspace: Path) -> dict[str, Any] | None:
             try:
                 info = json.loads(os.read(fd, 4096) or b"{}")
                 return info if isinstance(info, dict) else {}
-            except ValueError:
+            except (ValueError, RecursionError, OSError):
                 return {}
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
