@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from llmos_tui.core.text import plural
+
 if TYPE_CHECKING:
     from llmos_tui.core.ledger import Ledger
     from llmos_tui.core.records import JournalRecord
@@ -109,4 +111,7 @@ def report_end(runner: Runner, result: str) -> None:
         why = f" ({st.error['message']})" if st.error else ""
         print(f"run {st.run_id} paused{why}; continue with `llmos-tui resume {st.run_id}`")
     else:
-        print(f"run {st.run_id} {result}: {st.steps_total} steps, {st.turns} model turns, ${st.usage.cost_usd:.4f}")
+        print(
+            f"run {st.run_id} {result}: {plural(st.steps_total, 'call')}, {plural(st.turns, 'model turn')}, "
+            f"${st.usage.cost_usd:.4f}"
+        )

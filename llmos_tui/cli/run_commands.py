@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmos_tui.cli.output import attach_text_printer, progress_printer, report_end
+from llmos_tui.core.text import plural
 
 if TYPE_CHECKING:
     from llmos_tui.core.runner import Runner
@@ -143,7 +144,9 @@ def run_tui(workspace: Path, args: argparse.Namespace, **settings: Any) -> int:
     led = app.ledger
     if led is None:
         return 0
-    print(f"run {led.run_id}: {led.status} ({len(led.steps)} steps, ${led.usage.cost_usd:.4f}) in {workspace}")
+    print(
+        f"run {led.run_id}: {led.status} ({plural(len(led.steps), 'call')}, ${led.usage.cost_usd:.4f}) in {workspace}"
+    )
     return EXIT.get(led.status, 0) if led.status != "running" else 3
 
 

@@ -536,6 +536,7 @@ class Runner:
         find it if this driver dies first."""
         if self.executing is not None:
             self.rec.record("step_process", step=self.executing.n, data=info)
+            self.rec.flush(force=True)  # the state file shows it while the command runs
 
     # ------------------------------------------------------------------ commands
 

@@ -37,6 +37,11 @@ def age(started_at: str) -> str:
     return f"{secs}s ago"
 
 
+def plural(n: int, word: str) -> str:
+    """`1 call`, `2 calls`, `1,000 steps`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def escape_markup(s: str) -> str:
     """Text shown inside Rich/Textual markup: an opening bracket is never read as a tag."""
     return s.replace("[", r"\[")
@@ -48,7 +53,7 @@ def short_inputs(tool: str, inputs: dict[str, Any]) -> str:
     if tool == "UpdatePlan":
         steps = inputs.get("steps") or []
         done = sum(1 for s in steps if isinstance(s, dict) and s.get("status") == "completed")
-        return f"{len(steps)} steps, {done} completed"
+        return f"{plural(len(steps), 'step')}, {done} completed"
     key = next((k for k in ("file_path", "command", "pattern", "url", "description") if k in inputs), None)
     parts = []
     if key:

@@ -17,12 +17,11 @@ from textual.screen import Screen
 
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.source import FollowedRun
-from llmos_tui.core.text import age
+from llmos_tui.core.text import age, plural
 from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.screens.run import RUN_ACTIONS, RunScreen
 from llmos_tui.tui.settings import AppSettings
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
-from llmos_tui.tui.widgets.panes import plural
 
 if TYPE_CHECKING:
     from llmos_tui.core.ledger import Ledger

@@ -27,6 +27,7 @@ from llmos_tui.core.inputs import SCRIPT_MAX, read_text
 from llmos_tui.core.outcomes import file_named_in, turn_outcome
 from llmos_tui.core.runtime.base import ModelTurn, ScriptExhausted, TurnRequest
 from llmos_tui.core.state import Usage
+from llmos_tui.core.text import plural
 from llmos_tui.core.tools.base import ToolOutput
 
 OUTCOME_KEYS = {"on_deny": "denied", "on_skip": "skipped", "on_edit": "edited", "on_error": "error"}
@@ -145,7 +146,7 @@ class ScriptedRuntime:
                 seq, pos = rejoin.pop()
         if pos >= len(seq):
             raise ScriptExhausted(
-                f"the script has no turn {turn_index + 1} on the path this run took ({played} turns played): "
+                f"the script has no turn {turn_index + 1} on the path this run took ({plural(played, 'turn')} played): "
                 f"a script (and each branch that does not continue) should end with a text-only turn"
             )
         return seq[pos], reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmos_tui.core.text import plural
 from llmos_tui.core.tools.base import ToolContext, ToolOutput
 
 PLAN_STATUSES = ["pending", "in_progress", "completed", "failed", "skipped"]
@@ -40,4 +41,4 @@ class UpdatePlanTool:
     async def run(self, inputs: dict[str, Any], ctx: ToolContext) -> ToolOutput:
         steps = inputs["steps"]
         done = sum(1 for s in steps if s["status"] == "completed")
-        return ToolOutput(f"Plan updated: {len(steps)} steps, {done} completed.")
+        return ToolOutput(f"Plan updated: {plural(len(steps), 'step')}, {done} completed.")

@@ -29,7 +29,7 @@ from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.source import DrivenRun, FollowedRun, RunSource
 from llmos_tui.core.state import text_to_show
 from llmos_tui.core.statuses import RUN_TERMINAL
-from llmos_tui.core.text import escape_markup, short_inputs
+from llmos_tui.core.text import escape_markup, plural, short_inputs
 from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, Workspace
 from llmos_tui.tui.messages import (
     ActiveRunChanged,
@@ -43,7 +43,7 @@ from llmos_tui.tui.messages import (
 )
 from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.modals import AskText, Confirm, Dialog, StepDetail
-from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane, plural
+from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
 from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog
 
 if TYPE_CHECKING:

@@ -10,13 +10,7 @@ from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 
 from llmos_tui.core.state import PlanItem, RunState
-from llmos_tui.core.text import escape_markup, parse_iso
-
-
-def plural(n: int, word: str) -> str:
-    """`1 call`, `2 calls`."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
+from llmos_tui.core.text import escape_markup, parse_iso, plural
 
 PLAN_MARK = {
     "pending": ("○", ""),
