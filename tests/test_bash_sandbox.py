@@ -368,3 +368,24 @@ def test_a_bwrap_that_cannot_work_here_counts_as_missing(tmp_path, monkeypatch):
 @pytest.fixture
 def ws_project(project) -> Workspace:
     return Workspace.locate(project)
+
+
+async def test_what_the_command_runs_with_under_tmp_stays_there(need_bwrap, ws, tmp_path, monkeypatch):
+    """A private /tmp must not hide a PATH folder (a virtualenv's bin/, a tool) that lives under
+    /tmp: CI's clone of the project is in /tmp, and its python vanished inside the sandbox."""
+    tools = tmp_path / "venv-like" / "bin"
+    tools.mkdir(parents=True)
+    (tools / "hello-tool").write_text("#!/bin/sh\necho tool-ran\n")
+    (tools / "hello-tool").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}{os.pathsep}{os.environ['PATH']}")
+    sentinel = Path(tempfile.mkdtemp(prefix="llmos-sentinel-"))  # elsewhere in the real /tmp
+    try:
+        out, failed = await bash(ctx_for(ws), f"hello-tool; touch /tmp/private && ls /tmp && ls -d {sentinel}")
+    finally:
+        sentinel.rmdir()
+    # the tool runs; /tmp is still private: only what came back is there, not the rest of /tmp
+    lines = out.splitlines()
+    assert failed and lines[0] == "tool-ran" and "private" in lines
+    assert sentinel.name not in lines and "No such file or directory" in out
+    out, failed = await bash(ctx_for(ws), f"touch {tools}/x")
+    assert failed and "Read-only file system" in out  # and what came back is read-only

@@ -156,6 +156,21 @@ def _hide(path: str) -> list[str]:
     return ["--ro-bind", "/dev/null", path]
 
 
+def _needed_under_tmp(roots: Sequence[str]) -> list[str]:
+    import sys
+
+    wanted = [sys.prefix, sys.base_prefix, sys.exec_prefix, *os.environ.get("PATH", "").split(os.pathsep)]
+    wanted += [os.path.dirname(r) for r in roots]
+    out: list[str] = []
+    for p in wanted:
+        if not p or not os.path.isdir(p):
+            continue
+        real = os.path.realpath(p)
+        if _inside(real, "/tmp") and real != "/tmp" and not any(_inside(real, o) for o in out):
+            out = [o for o in out if not _inside(o, real)] + [real]
+    return out
+
+
 def argv(
     bwrap: str,
     command: Sequence[str],
@@ -172,6 +187,11 @@ def argv(
     hide = list(hidden) if hidden is not None else secret_paths(home_folders())
     roots = _unique(os.path.realpath(r) for r in write_roots if os.path.isdir(r))
     a = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    # a private /tmp must not take away what the command runs with: an interpreter, a virtualenv
+    # or a PATH folder that lives under /tmp, and the project around the workspace, come back
+    # read-only (the workspace itself comes back writable below)
+    for p in _needed_under_tmp(roots):
+        a += ["--ro-bind", p, p]
     # secrets first, then the writable roots (a workspace inside ~/.config comes back), then the
     # secrets inside a writable root again (a workspace that holds a home keeps its secrets hidden)
     for p in hide:
