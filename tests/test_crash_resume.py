@@ -23,6 +23,7 @@ from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.scaffold import init_project
 
 STEPS = 24
+KILLS = 40  # kill -9 points, at random records and instants (inside Bash, Write and Edit steps too)
 
 
 def build_script() -> str:
@@ -148,7 +149,7 @@ def test_kill_nine_loop_then_resume_matches_uninterrupted_run(tmp_path):
         rounds += 1
         assert rounds < 200, "the run never finished"
         proc = start(root, args)
-        if kills < 30:
+        if kills < KILLS:
             done = journal_lines(ws)
             # A few records further on (so kills spread over the whole run), then a random instant.
             target = done + rng.randint(1, max(2, total // 60))
@@ -168,9 +169,12 @@ def test_kill_nine_loop_then_resume_matches_uninterrupted_run(tmp_path):
             action = "skip" if effect_happened(ws, cur.tool, cur.inputs) else "retry"
             ControlChannel(ws / "runs" / led.run_id / "control.jsonl").append(new_command(action, step=cur.n))
             decisions += 1
-    assert kills >= 20
+    assert kills >= KILLS - 10  # (a kill aimed past the run's end does not count)
     final = ledger_of(ws)
     assert len(final.steps) == STEPS + 1
     assert all(s.status in ("done", "skipped") for s in final.steps), [(s.n, s.status) for s in final.steps]
     assert workspace_files(ws) == expected  # same files, every side effect exactly once
-    print(f"{kills} kills, {rounds} drivers, {decisions} uncertain steps decided by inspection")
+    print(
+        f"kill -9 loop: {kills} kill points, {rounds} drivers, {decisions} uncertain steps decided by "
+        f"inspection; 0 effects repeated or lost, 0 crashed (the files match an uninterrupted run)"
+    )
