@@ -159,6 +159,8 @@ class Redactor:
     _literals: tuple[str, ...] = field(default=(), init=False, repr=False)
     _shapes: tuple[tuple[Any, tuple[str, ...], bool], ...] = field(default=(), init=False, repr=False)
     _own: tuple[Any, ...] = field(default=(), init=False, repr=False)
+    _hint: Any = field(default=None, init=False, repr=False)
+    _own_hinted: tuple[Any, ...] = field(default=(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         env = os.environ if self.environ is None else self.environ
@@ -173,28 +175,41 @@ class Redactor:
         self._literals = tuple(literals)
         # a (?i) shape's substrings are looked for in the lowercased string
         self._shapes = tuple((re.compile(p), marks, p.startswith("(?i)")) for p, marks in SHAPES)
-        self._own = tuple(re.compile(p) for p in dict.fromkeys(self.patterns) if p not in ALWAYS_PATTERNS)
+        own = [p for p in dict.fromkeys(self.patterns) if p not in ALWAYS_PATTERNS]
+        prefixes = {p: _literal_prefix(p) for p in own}
+        # the file's patterns that start with plain text run only where that text is (as the
+        # shapes do); the others on every string
+        self._own_hinted = tuple(re.compile(p) for p in own if prefixes[p])
+        self._own = tuple(re.compile(p) for p in own if not prefixes[p])
+        hints = [*literals, *(m for _, marks in SHAPES for m in marks), *(h for h in prefixes.values() if h)]
+        # matched against the lowercased string: 10× faster than re.IGNORECASE on 1 KB of text
+        lowered = sorted({h.lower() for h in hints}, key=len, reverse=True)
+        self._hint = re.compile("|".join(re.escape(h) for h in lowered)) if lowered else None
 
     def finds(self, value: Any) -> bool:
-        """Whether `value` holds anything to redact: a few substring tests per string, a regex
-        only where one of them hits (most strings hold no secret, and this runs on every record)."""
+        """Whether `value` holds anything to redact. One regex of plain substrings (each secret's
+        literal forms, each shape's marker) runs over a string; the shapes' own regexes only where
+        it hits — most strings hold no secret, and this runs on every record."""
         if isinstance(value, str):
             if len(value) < MIN_PROBE_LEN:
                 return False
-            if any(lit in value for lit in self._literals):
-                return True
-            lowered: str | None = None
-            for rx, marks, ci in self._shapes:
-                if ci and lowered is None:
-                    lowered = value.lower()
-                hay = lowered if ci and lowered is not None else value
-                if any(m in hay for m in marks) and rx.search(value):
+            if self._hint is not None and self._hint.search(value.lower()) is not None:
+                if any(lit in value for lit in self._literals):
+                    return True
+                if any(rx.search(value) for rx, _, _ in self._shapes):
+                    return True
+                if any(rx.search(value) for rx in self._own_hinted):
                     return True
             return any(rx.search(value) for rx in self._own)
         if isinstance(value, dict):
-            return any(self.finds(v) for v in value.values())
+            for v in value.values():
+                if self.finds(v):
+                    return True
+            return False
         if isinstance(value, (list, tuple)):
-            return any(self.finds(v) for v in value)
+            for v in value:
+                if self.finds(v):
+                    return True
         return False
 
     @classmethod
@@ -239,3 +254,24 @@ def _secret_forms(value: str) -> set[str]:
             if len(part) >= MIN_SECRET_LEN:
                 forms.add(part)
     return forms
+
+
+def _literal_prefix(pattern: str) -> str:
+    """The plain text a regex's every match starts with ('AKIA[0-9A-Z]{16}' → 'AKIA'), ignoring
+    leading \\b; '' when it has none of at least two characters."""
+    try:
+        import re._parser as sre_parse  # Python 3.11+
+
+        parsed = list(sre_parse.parse(pattern))
+    except Exception:  # noqa: BLE001 - no prefix: the pattern is simply run on every string
+        return ""
+    out: list[str] = []
+    for op, arg in parsed:
+        name = str(op)
+        if name == "AT" and not out:
+            continue
+        if name != "LITERAL":
+            break
+        out.append(chr(arg))
+    prefix = "".join(out)
+    return prefix if len(prefix) >= 2 else ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -147,7 +146,7 @@ class RunRecorder:
         when they held a secret that was redacted when recorded and the raw text is gone (the run
         was resumed since): running the call with `[REDACTED]` in it would do the wrong thing."""
         view = self.raw_ledger.steps[step.n - 1].inputs if self.raw_ledger is not None else step.inputs
-        if view == step.inputs and REDACTED in json.dumps(view, ensure_ascii=False, default=str):
+        if view == step.inputs and _holds(view, REDACTED):
             return None
         return view
 
@@ -328,3 +327,14 @@ class RunRecorder:
             self.journal.close()
         finally:
             self.lock.release()
+
+
+def _holds(value: Any, text: str) -> bool:
+    """Whether any string in a JSON-like value contains `text`."""
+    if isinstance(value, str):
+        return text in value
+    if isinstance(value, dict):
+        return any(_holds(v, text) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_holds(v, text) for v in value)
+    return False

@@ -49,6 +49,44 @@ class Turn:
     branches: dict[str, Branch] = field(default_factory=dict)
 
 
+@dataclass
+class _Walk:
+    """Where the walk down a script stands after the conversation's first `done` messages."""
+
+    messages: list[dict[str, Any]]
+    seq: tuple[Turn, ...]
+    pos: int = 0
+    reason: str = ""
+    rejoin: list[tuple[tuple[Turn, ...], int]] = field(default_factory=list)
+    played: int = 0
+    done: int = 0
+
+    def step(self, k: int) -> None:
+        """Take message k into account: an assistant turn moves the walk on (into a branch when
+        its calls ended the way one is written for)."""
+        messages = self.messages
+        if messages[k].get("role") != "assistant" or self.pos >= len(self.seq):
+            return
+        current = self.seq[self.pos]
+        nxt = messages[k + 1] if k + 1 < len(messages) else None
+        results = (
+            [b for b in nxt["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
+            if nxt is not None and nxt.get("role") == "user" and isinstance(nxt.get("content"), list)
+            else []
+        )
+        outcome, why = turn_outcome(results)
+        branch = current.branches.get(outcome) if outcome else None
+        self.played += 1
+        if branch is not None:
+            if branch.rejoin:
+                self.rejoin.append((self.seq, self.pos + 1))
+            self.seq, self.pos, self.reason = branch.turns, 0, why
+        else:
+            self.pos += 1
+        while self.pos >= len(self.seq) and self.rejoin:
+            self.seq, self.pos = self.rejoin.pop()
+
+
 class ScriptedRuntime:
     name = "scripted"
 
@@ -60,6 +98,8 @@ class ScriptedRuntime:
         subagents: list[ScriptedRuntime] | None = None,
     ) -> None:
         self.script = tuple(t if isinstance(t, Turn) else Turn(t) for t in turns)
+        self._linear = not any(t.branches for t in self.script)
+        self._walk: _Walk | None = None
         self.simulated_results = simulated_results or {}
         self.source = source
         self.subagents = subagents or []
@@ -117,39 +157,31 @@ class ScriptedRuntime:
 
     def _turn_for(self, messages: list[dict[str, Any]], turn_index: int) -> tuple[Turn, str]:
         """Walk the conversation: each assistant turn played one turn of the script; where a
-        person decided otherwise and that turn has a branch for it, the branch goes on."""
-        seq, pos, reason = self.script, 0, ""
-        rejoin: list[tuple[tuple[Turn, ...], int]] = []
-        played = 0
-        for k, msg in enumerate(messages):
-            if msg.get("role") != "assistant":
-                continue
-            if pos >= len(seq):
-                break
-            current = seq[pos]
-            nxt = messages[k + 1] if k + 1 < len(messages) else None
-            results = (
-                [b for b in nxt["content"] if isinstance(b, dict) and b.get("type") == "tool_result"]
-                if nxt is not None and nxt.get("role") == "user" and isinstance(nxt.get("content"), list)
-                else []
-            )
-            outcome, why = turn_outcome(results)
-            branch = current.branches.get(outcome) if outcome else None
-            played += 1
-            if branch is not None:
-                if branch.rejoin:
-                    rejoin.append((seq, pos + 1))
-                seq, pos, reason = branch.turns, 0, why
-            else:
-                pos += 1
-            while pos >= len(seq) and rejoin:
-                seq, pos = rejoin.pop()
-        if pos >= len(seq):
-            raise ScriptExhausted(
-                f"the script has no turn {turn_index + 1} on the path this run took ({plural(played, 'turn')} played): "
-                f"a script (and each branch that does not continue) should end with a text-only turn"
-            )
-        return seq[pos], reason
+        person decided otherwise and that turn has a branch for it, the branch goes on. A script
+        without branches plays its turns by index; with branches the walk goes on from where the
+        last request left it (the conversation only grows), so each turn costs what it adds."""
+        if self._linear:
+            if turn_index >= len(self.script):
+                raise self._exhausted(turn_index, turn_index)
+            return self.script[turn_index], ""
+        walk = self._walk
+        if walk is None or walk.messages is not messages or walk.done > len(messages):
+            walk = self._walk = _Walk(messages, self.script)
+        while walk.done < len(messages) - 1:  # an assistant turn is settled once a message follows it
+            walk.step(walk.done)
+            walk.done += 1
+        last = _Walk(messages, walk.seq, walk.pos, walk.reason, list(walk.rejoin), walk.played)
+        if messages and walk.done == len(messages) - 1:
+            last.step(walk.done)  # the trailing message, played but not kept (more may follow it)
+        if last.pos >= len(last.seq):
+            raise self._exhausted(turn_index, last.played)
+        return last.seq[last.pos], last.reason
+
+    def _exhausted(self, turn_index: int, played: int) -> ScriptExhausted:
+        return ScriptExhausted(
+            f"the script has no turn {turn_index + 1} on the path this run took ({plural(played, 'turn')} played): "
+            f"a script (and each branch that does not continue) should end with a text-only turn"
+        )
 
     async def simulate(
         self, tool: str, inputs: dict[str, Any], spec_line: str, turn_index: int, position: int
