@@ -164,9 +164,10 @@ def headless_once() -> dict[str, Any]:
             cwd=tmp,
             env=child_env(api.base_url),
         )
-        r["requests"] = len(api.message_requests)
+        # the conversation's requests (the memory summary at the end is a side call without tools)
+        r["requests"] = sum(1 for req in api.message_requests if "tools" in req.body)
     tail = r["output"].strip().splitlines()[-1:] or ["(no output)"]
-    ok = r["rc"] == 0 and r["requests"] == STEPS + 1 and f"completed: {STEPS} steps" in tail[0]
+    ok = r["rc"] == 0 and r["requests"] == STEPS + 1 and f"completed: {STEPS} calls" in tail[0]
     if not ok:
         raise SystemExit(
             f"the headless run did not complete as scripted (exit {r['rc']}, "
