@@ -1,10 +1,9 @@
 """The runner: drives one run's state machine, from the model's turns through the gate to the tools.
 
-Everything it writes goes through its `RunRecorder` (core/engine/recorder.py); people's commands
-and state-file edits through its `Commands` (core/engine/commands.py); each tool call through the
-one gate (core/engine/gate.py). Faces in this process use the same command path as control.jsonl
-(`submit`). The Claude Code SDK driver (core/claude/driver.py) is a Runner whose turn is "let
-Claude Code work"; it overrides the driver hooks marked below, nothing else.
+It writes through its `RunRecorder`, takes people's commands and state-file edits through its
+`Commands`, decides each call through the one gate (core/engine/); faces in this process send
+commands the control.jsonl way (`submit`). The Claude Code SDK driver (core/claude/driver.py) is a
+Runner whose turn is "let Claude Code work"; it overrides the driver hooks marked below only.
 """
 
 from __future__ import annotations
@@ -21,8 +20,9 @@ from llmos_tui.core.control import Command, ControlChannel
 from llmos_tui.core.editnote import with_edit_note
 from llmos_tui.core.engine import gate, lifecycle, turns
 from llmos_tui.core.engine.commands import Commands
-from llmos_tui.core.engine.lifecycle import ChildLink, create_run, reopen_run
-from llmos_tui.core.engine.recorder import Listener, NoLock, RunOptions, RunRecorder
+from llmos_tui.core.engine.lifecycle import ChildLink
+from llmos_tui.core.engine.processes import BashProcesses
+from llmos_tui.core.engine.recorder import Listener, RunOptions, RunRecorder
 from llmos_tui.core.engine.subagents import SubAgentCancelled, SubAgentStopped, run_task
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.registry import ToolRegistry
@@ -38,9 +38,7 @@ from llmos_tui.core.runtime.base import (
     TurnRequest,
 )
 from llmos_tui.core.statuses import RUN_TERMINAL, WAITING
-from llmos_tui.core.tools import procs
 from llmos_tui.core.tools.base import ToolContext, ToolError, ToolOutput
-from llmos_tui.core.tools.bash import BashPolicy, sandbox_notice
 from llmos_tui.core.tools.sandbox import Sandbox
 from llmos_tui.core.workspace import CONTROL_NAME, Workspace
 
@@ -83,9 +81,10 @@ class Runner:
         )
         self.ctx = ToolContext(sandbox=self.sandbox)
         self.ctx.extra["run_task"] = self._run_task  # Task: a sub-agent (core/engine/subagents.py)
-        self.ctx.extra["bash"] = self.bash_policy()  # Bash's sandbox (core/tools/bwrap.py)
-        self.ctx.extra["on_process"] = self._process_started  # journaled for resume (core/tools/procs.py)
         self.notices: list[str] = []  # for a face to show once at start: Bash unconfined, a command stopped
+        self.processes = BashProcesses(rec, self.sandbox, self.notices)  # core/engine/processes.py
+        self.ctx.extra["bash"] = self.processes.policy()  # Bash's sandbox (core/tools/bwrap.py)
+        self.ctx.extra["on_process"] = self.processes.started  # journaled for resume
         self._side_usage = runtime if isinstance(runtime, ReportsSideUsage) else None
         if isinstance(runtime, AnswersWebFetch):
             self.ctx.extra["webfetch_answer"] = runtime.webfetch_answer  # WebFetch's prompt, by a small model
@@ -170,42 +169,17 @@ class Runner:
 
     def open_child(self, run_id: str, runtime: Runtime, goal: str, config: AgentConfig, link: ChildLink) -> Runner:
         """A Task sub-agent's new run, driven by this runner's class, under this run's lock."""
-        holder: list[Runner] = []
-        led = self.ledger
-        rec = create_run(
-            self.rec.ws,
-            goal,
-            config=config,
-            registry=self.rec.registry,
-            options=self.rec.options,
-            lock=NoLock(),
-            run_id=run_id,
-            runtime_name=led.runtime,
-            mode=led.mode,
-            variables=led.variables,
-            child=link,
-            on_open=lambda r: holder.append(type(self)(r, runtime, self.commands.control, parent=self)),
-        )
-        rec.listeners.extend(self.rec.listeners)
-        rec.flush(force=True)
-        return holder[0]
+        return lifecycle.open_child_run(self.rec, run_id, goal, config, link, make=self._child_driver(runtime))
 
     def reopen_child(self, run_id: str, runtime: Runtime) -> Runner:
         """A sub-agent that already has a journal (a resumed parent), ready to go on."""
-        rec, _ = reopen_run(
-            self.rec.ws,
-            run_id,
-            config=self.rec.config,
-            registry=self.rec.registry,
-            options=self.rec.options,
-            lock=NoLock(),
-            child=True,
-        )
-        rec.listeners.extend(self.rec.listeners)
-        child = type(self)(rec, runtime, self.commands.control, parent=self)
-        if rec.ledger.status not in RUN_TERMINAL:
+        child = lifecycle.reopen_child_run(self.rec, run_id, make=self._child_driver(runtime))
+        if child.ledger.status not in RUN_TERMINAL:
             child.reopened(self.ledger.approval)
         return child
+
+    def _child_driver(self, runtime: Runtime) -> Callable[[RunRecorder], Runner]:
+        return lambda rec: type(self)(rec, runtime, self.commands.control, parent=self)
 
     @classmethod
     def registry_for(cls, registry: ToolRegistry) -> ToolRegistry:
@@ -410,7 +384,7 @@ class Runner:
         reg = self.registry.get(step.tool)
         assert reg is not None  # validated at the gate
         simulated = self.ledger.mode == "simulate" and step.tool not in ("UpdatePlan", "Task")
-        self.executing = step
+        self.executing = self.processes.executing = step
         slow = reg.spec.latency not in FAST_LATENCIES
         if step.side_effects != "none":
             self.rec.start_exec(step, durable=not slow)  # write-ahead: durable before the effect
@@ -474,7 +448,7 @@ class Runner:
         step = self.ledger.current_step
         if step is None or step.status != "running":
             return
-        stopped = self.stop_survivor(step)
+        stopped = self.processes.stop_survivor(step)
         if not step.executing:
             return  # (approved, but its tool never started: it runs now, once)
         if step.tool == "Task":
@@ -491,52 +465,10 @@ class Runner:
                 )
             self.rec.move(step, "uncertain", extra={"reason": reason})
 
-    def stop_survivor(self, step: StepRecord) -> str | None:
-        """A command the step started that outlived its driver (core/tools/procs.py): stopped now
-        (SIGTERM, then SIGKILL), before anyone decides about the step; what was found, or None."""
-        if not step.process:
-            return None
-        found = procs.stop(step.process)
-        if not found:
-            return None
-        what = (
-            f"its command was still running (pgid {step.process.get('pgid')}, {len(found)} "
-            f"process{'es' if len(found) != 1 else ''}) and was stopped at resume"
-        )
-        self.rec.note(f"step {step.n}: {what}", step=step.n)
-        self.notices.append(f"step {step.n} ({step.tool}): {what}")
-        return what
-
-    def bash_policy(self) -> BashPolicy:
-        """How this run confines Bash: SystemAgent.md's `bash_network`, the ToolMap entry's
-        `network` and `sandbox`, the extra writable paths, llmos-tui's own files read-only, and
-        the variables TrainingDataCollector.md redacts removed from its environment."""
-        spec = self.registry.specs.get("Bash")
-        root = self.rec.ws.root
-        return BashPolicy(
-            sandbox=spec.sandbox if spec is not None else True,
-            network=self.config.bash_network or (spec.network if spec is not None else False),
-            write_roots=tuple(str(root / p) for p in self.config.allow_write),
-            read_only=tuple(str(root / name) for name in sorted(self.sandbox.reserved)),
-            hide_env=tuple(self.rec.redact.env_vars),
-        )
-
     def announce_sandbox(self) -> None:
-        """Once at run start (and at each resume: another driver, perhaps another machine): a note
-        when Bash is meant to be sandboxed but this machine cannot (no working bubblewrap)."""
-        if self.gate_driver != "engine" or self.registry.get("Bash") is None:
-            return  # Claude Code runs its own Bash (with its own sandbox settings)
-        notice = sandbox_notice(self.ctx.extra["bash"])
-        if notice:
-            self.notices.append(notice)
-            self.rec.note(notice)
-
-    def _process_started(self, info: dict[str, Any]) -> None:
-        """The Bash call running now started its process group: journaled, so that `resume` can
-        find it if this driver dies first."""
-        if self.executing is not None:
-            self.rec.record("step_process", step=self.executing.n, data=info)
-            self.rec.flush(force=True)  # the state file shows it while the command runs
+        """Say once, at start and at each resume, when Bash cannot be confined here."""
+        if self.gate_driver == "engine":  # (Claude Code runs its own Bash, with its own sandbox)
+            self.processes.announce(self.ctx.extra["bash"])
 
     # ------------------------------------------------------------------ commands
 

@@ -56,9 +56,7 @@ def say_notes(runner: Runner) -> None:
     front matter, an LLMunix tool map): a note in the journal, and a notice for the face."""
     for message in runner.config.notes:
         runner.rec.note(message)
-        notices = getattr(runner, "notices", None)
-        if isinstance(notices, list):
-            notices.append(message)
+        runner.notices.append(message)
 
 
 def driver_for(runtime_name: str) -> type[Runner]:

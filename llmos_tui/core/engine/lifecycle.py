@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from llmos_tui.core.config import AgentConfig
-from llmos_tui.core.engine.recorder import Releasable, RunOptions, RunRecorder
+from llmos_tui.core.engine.recorder import NoLock, Releasable, RunOptions, RunRecorder
 from llmos_tui.core.errors import BadInput, FileFormatError, LlmosError
 from llmos_tui.core.fsutil import atomic_write, remove_stale_temp_files
 from llmos_tui.core.journal import Journal, read_records
@@ -252,3 +252,51 @@ def reopen_for_driving(
     except BaseException:
         lock.release()
         raise
+
+
+def open_child_run(
+    parent: RunRecorder,
+    run_id: str,
+    goal: str,
+    config: AgentConfig,
+    link: ChildLink,
+    *,
+    make: Callable[[RunRecorder], D],
+) -> D:
+    """A Task sub-agent's new run under its parent's lock (the parent holds it), driven by what
+    `make` builds; it tells the parent's listeners about its records from then on."""
+    made: list[D] = []
+    led = parent.ledger
+    rec = create_run(
+        parent.ws,
+        goal,
+        config=config,
+        registry=parent.registry,
+        options=parent.options,
+        lock=NoLock(),
+        run_id=run_id,
+        runtime_name=led.runtime,
+        mode=led.mode,
+        variables=led.variables,
+        child=link,
+        on_open=lambda r: made.append(make(r)),
+    )
+    rec.listeners.extend(parent.listeners)
+    rec.flush(force=True)
+    return made[0]
+
+
+def reopen_child_run(parent: RunRecorder, run_id: str, *, make: Callable[[RunRecorder], D]) -> D:
+    """A sub-agent's run that already has a journal (its parent was resumed), driven by what
+    `make` builds."""
+    rec, _ = reopen_run(
+        parent.ws,
+        run_id,
+        config=parent.config,
+        registry=parent.registry,
+        options=parent.options,
+        lock=NoLock(),
+        child=True,
+    )
+    rec.listeners.extend(parent.listeners)
+    return make(rec)
