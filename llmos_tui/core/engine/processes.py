@@ -50,11 +50,11 @@ class BashProcesses:
             self.rec.note(notice)
 
     def started(self, info: dict[str, Any]) -> None:
-        """The Bash call running now started its process group: journaled (and on screen), so
-        that `resume` can find it if this driver dies first."""
+        """The Bash call running now started its process group: journaled, so that `resume` can
+        find it if this driver dies first. (Not flushed to the state file at once: bubblewrap is
+        binding that file read-only at this very moment, and replacing it then fails its mount.)"""
         if self.executing is not None:
             self.rec.record("step_process", step=self.executing.n, data=info)
-            self.rec.flush(force=True)
 
     def stop_survivor(self, step: StepRecord) -> str | None:
         """A command the step started that outlived its driver: stopped now (SIGTERM, then
