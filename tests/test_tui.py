@@ -466,3 +466,35 @@ async def test_the_command_palette_offers_the_waiting_steps_actions_and_they_wor
         await pilot.press("enter")
         await wait_for(pilot, awaiting(app, 3))
         assert (project / "workspace" / "hello.txt").read_text() == "hi\n"
+
+
+DENY_THEN_ASK_AGAIN = """
+turns:
+  - content:
+      - {type: tool_use, name: Write, input: {file_path: a.txt, content: "x"}}
+    on_deny:
+      - content:
+          - {type: tool_use, when: reason_file, name: Write, input: {file_path: "{reason_file}", content: "x"}}
+      - content:
+          - {type: text, text: "done"}
+  - content:
+      - {type: text, text: "done"}
+"""
+
+
+async def test_the_footer_offers_the_keys_of_a_step_that_waits_right_after_a_denial(project):
+    """Found trying the demo at 80×24: after a denial the next step waited, its card listed
+    `a approve · d deny …`, and the footer still showed only q, p and t (it was redrawn when the
+    deny dialog closed, for the run as it was then, and never again)."""
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(project, DENY_THEN_ASK_AGAIN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, awaiting(app, 1))
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, AskText))
+        await pilot.press(*"use", "space", *"b.txt", "enter")
+        await wait_for(pilot, awaiting(app, 2))
+        await pilot.pause(0.3)
+        shown = {k.key for k in app.screen.query(FooterKey)}
+        assert {"a", "d", "e", "s", "q"} <= shown

@@ -518,6 +518,12 @@ class RunScreen(RunKeys):
         self._views_dirty = True
         self._refresh_views()
 
+    def on_screen_resume(self) -> None:
+        """Back from a dialog: Textual has just redrawn the footer for the run as it was then,
+        which a decision made in the dialog may already have changed; take no key set as shown."""
+        self._keys_shown = ()
+        self._views_dirty = True
+
     def _refresh_views(self) -> None:
         if not self._views_dirty:
             return
