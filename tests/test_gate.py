@@ -10,12 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from test_native import start as start_native
 
-from llmos_tui.core.config import load_agent_config
 from llmos_tui.core.engine.gate import decide
 from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import Runner, RunOptions
-from llmos_tui.core.runtime.native import NativeRuntime
 from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.workspace import Workspace
 
@@ -95,18 +93,7 @@ async def test_native(ws: Workspace):
     deny_in_toolmap(ws.system)
     replies = [message(api_tool_use(*UNKNOWN)), message(api_tool_use(*DENIED)), message(api_text("done"))]
     with FakeAnthropic(replies) as api:
-        config = load_agent_config(ws.system / "SystemAgent.md").with_(approval="never")
-        registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-        rt = NativeRuntime(api_key="test-key", base_url=api.base_url, model=config.model, max_retries=0)
-        r = Runner.start(
-            ws,
-            "refusals",
-            config=config,
-            registry=registry,
-            runtime=rt,
-            runtime_name="native",
-            options=RunOptions(poll_interval=0.01),
-        )
+        r = start_native(ws, api, "refusals")  # approval never
         assert await r.drive() == "completed"
         # what the model was told, turn by turn
         told = [json.dumps(req.body["messages"][-1]) for req in api.message_requests[1:3]]

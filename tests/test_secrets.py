@@ -10,12 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
+from test_native import start as start_native
 
-from llmos_tui.core.config import load_agent_config
-from llmos_tui.core.registry import ToolRegistry
-from llmos_tui.core.runner import Runner, RunOptions
-from llmos_tui.core.runtime.native import NativeRuntime
-from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.training import Redactor
 from llmos_tui.core.workspace import Workspace
 
@@ -103,18 +99,7 @@ async def test_the_model_still_reads_the_raw_result_within_the_run(project):
     (ws.root / "note.txt").write_text(f"the slack token is {SLACK}\n")
     replies = [message(api_tool_use("Read", {"file_path": "note.txt"})), message(api_text("noted"))]
     with FakeAnthropic(replies) as api:
-        config = load_agent_config(ws.system / "SystemAgent.md").with_(approval="never")
-        registry = ToolRegistry(load_toolmap(ws.system / "ClaudeCodeToolMap.md"))
-        rt = NativeRuntime(api_key="test-key", base_url=api.base_url, model=config.model, max_retries=0)
-        r = Runner.start(
-            ws,
-            "read the note",
-            config=config,
-            registry=registry,
-            runtime=rt,
-            runtime_name="native",
-            options=RunOptions(poll_interval=0.01),
-        )
+        r = start_native(ws, api, "read the note")  # approval never
         assert await r.drive() == "completed"
         second = json.dumps(api.message_requests[1].body["messages"])
     assert SLACK in second  # the model saw the real text
