@@ -11,7 +11,7 @@ from pathlib import Path
 
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.inputs import open_regular
-from llmos_tui.core.journal import LINE_MAX, check_seq
+from llmos_tui.core.journal import LINE_MAX, check_seq, iter_effective
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.records import JournalRecord, parse_record
 
@@ -47,7 +47,10 @@ class JournalFollower:
                     if self.seq == 0 and rec["kind"] != "run_started":
                         raise ValueError("the journal does not start with run_started")
                     check_seq(self.seq, rec["seq"], str(self.path), self.line)
-                    self.ledger.apply(rec)
+                    if rec["kind"] == "rewound":
+                        self.ledger = self._refold(rec["seq"])  # a rewind takes history out: fold anew
+                    else:
+                        self.ledger.apply(rec)
                 except FileFormatError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - any damage is reported with its line
@@ -55,3 +58,11 @@ class JournalFollower:
                 self.seq = rec["seq"]
                 out.append(rec)
         return out
+
+    def _refold(self, upto: int) -> Ledger:
+        led = Ledger(keep_messages=self.ledger.keep_messages)
+        for rec in iter_effective(self.path):
+            if rec["seq"] > upto:
+                break
+            led.apply(rec)
+        return led

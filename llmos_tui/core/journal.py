@@ -124,6 +124,39 @@ def iter_records(path: Path) -> Iterator[JournalRecord]:
             raise FileFormatError(str(path), None, "the journal is empty (the run never started)")
 
 
+REWOUND_MARK = b'"kind":"rewound"'
+
+
+def rewind_cuts(path: Path) -> list[tuple[int, int]]:
+    """The spans of seqs rewinds took out of the history: (at_seq, seq of the `rewound` record),
+    both ends kept. Cheap for the usual journal, which holds no rewind (one scan for a marker)."""
+    with open_regular(path) as fh:
+        data = fh.read()
+    if REWOUND_MARK not in data:
+        return []
+    cuts: list[tuple[int, int]] = []
+    for raw in data.split(b"\n"):
+        if REWOUND_MARK not in raw:
+            continue
+        try:
+            rec = parse_record(json.loads(raw))
+        except (ValueError, RecursionError):
+            continue  # (a torn tail; damage elsewhere is iter_records' to report)
+        if rec["kind"] == "rewound" and isinstance(rec["data"].get("at_seq"), int):
+            cuts.append((rec["data"]["at_seq"], rec["seq"]))
+    return cuts
+
+
+def iter_effective(path: Path) -> Iterator[JournalRecord]:
+    """The history that counts: every record, less those a rewind took out (the journal itself
+    is never cut; a rewind appends a `rewound` record naming where the history goes on from)."""
+    cuts = rewind_cuts(path)
+    for rec in iter_records(path):
+        if cuts and any(lo < rec["seq"] < hi for lo, hi in cuts):
+            continue
+        yield rec
+
+
 def check_seq(last: int, seq: int, path: str, line: int) -> None:
     """A record's `seq` must be the one after `last` (1 for the first)."""
     if seq == last + 1:

@@ -38,6 +38,8 @@ class StepRecord:
     process: dict[str, Any] | None = None  # the process group its tool started (step_process), if any
     extra_cost: float = 0.0  # model calls made for this step itself (simulation, WebFetch's answer)
     human: dict[str, Any] = field(default_factory=dict)
+    breakpoint: str | None = None  # the breakpoint that stopped it before it ran, if one did
+    checkpoint: str | None = None  # the workspace's files just before it ran (a side-effecting step)
 
     @property
     def settled(self) -> bool:
@@ -114,6 +116,14 @@ class Ledger:
         self.control_offset = 0
         self.seq = 0
         self.first_unsettled = 0  # index into steps: everything before it is settled
+        # time travel (docs/design.md §13)
+        self.breakpoints: tuple[str, ...] = ()
+        self.start_checkpoint: str | None = None  # the workspace's files when the run started
+        self.end_checkpoint: str | None = None  # … and when it ended (or last paused at its end)
+        self.pending_restore: str | None = None  # a rewind whose files are not all back yet
+        self.rewinds = 0
+        self.rewound_cost = 0.0  # what the model turns a rewind took out of the history cost
+        self.forked_from: dict[str, Any] | None = None  # {run, step} of a fork's parent
 
     # ------------------------------------------------------------ folding
 
@@ -155,6 +165,7 @@ class Ledger:
         self.control_offset = int(data.get("control_offset") or 0)  # a sub-agent reads from here on
         self.status = "planning"
         self.messages = [{"role": "user", "content": data.get("prompt") or data["goal"]}]
+        self.breakpoints = tuple(data.get("breakpoints") or ())
 
     def _on_run_status(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         to = _target(rec)
@@ -229,6 +240,8 @@ class Ledger:
             step.simulated = True
         if "human" in data:
             step.human = {**step.human, **data["human"]}
+        if "breakpoint" in data:
+            step.breakpoint = data["breakpoint"]
         while self.first_unsettled < len(self.steps) and self.steps[self.first_unsettled].settled:
             self.first_unsettled += 1
 
@@ -268,6 +281,51 @@ class Ledger:
 
     def _on_policy_changed(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         self.approval = data["approval"]
+
+    def _on_breakpoints_changed(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        self.breakpoints = tuple(data["breakpoints"])
+
+    def _on_checkpoint(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        n = rec.get("step")
+        if n:
+            self.steps[n - 1].checkpoint = data["id"]
+        elif data.get("at") == "start":
+            self.start_checkpoint = data["id"]
+        elif data.get("at") == "end":
+            self.end_checkpoint = data["id"]
+
+    def _on_rewound(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        """A rewind: the records it took out of the history are not folded (journal.iter_effective
+        leaves them out), so the ledger is as it was when step n was proposed; step n now waits
+        for a decision, on a paused run. What must survive the cut comes in this record: the
+        commands already applied (never applied twice) and the cost already spent."""
+        self._back_to_step(rec["step"])
+        self.commands_seen.update(data.get("commands") or ())
+        self.control_offset = max(self.control_offset, int(data.get("control_offset") or 0))
+        self.rewound_cost += float(data.get("discarded_usd") or 0.0)
+        self.pending_restore = data.get("checkpoint")
+        self.end_checkpoint = None
+        self.rewinds += 1
+
+    def _on_files_restored(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        self.pending_restore = None
+
+    def _on_forked(self, rec: JournalRecord, data: dict[str, Any]) -> None:
+        """A fork's history so far is its parent's (copied, up to step n's proposal): from here on
+        it is a run of its own, with step n waiting for a decision."""
+        self.forked_from = {"run": data["parent"], "step": rec["step"]}
+        self._back_to_step(rec["step"])
+        self.pending_restore = data.get("checkpoint")
+        self.end_checkpoint = None
+
+    def _back_to_step(self, n: int) -> None:
+        if n != len(self.steps):
+            raise IllegalTransition(f"step {n} is not the last step of the history kept ({len(self.steps)} steps)")
+        step = self.steps[n - 1]
+        step.status, step.executing, step.process, step.breakpoint = "awaiting_approval", False, None, None
+        self.first_unsettled = min(self.first_unsettled, n - 1)
+        self.active_child = None
+        self.status, self.error = "paused", None
 
     # ------------------------------------------------------------ queries
 

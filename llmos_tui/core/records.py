@@ -31,6 +31,11 @@ Kind = Literal[
     "note",  # step?; data: message (for people; changes nothing)
     "memory_saved",  # data: experience_id, learnings (model|derived)
     "claude_session",  # data: session_id, … (the Claude Code session a run continues)
+    "checkpoint",  # step?; data: id, files, skipped, at (the workspace's files before step n, or at: start|end)
+    "rewound",  # step; data: at_seq, checkpoint, undo, … (history after at_seq no longer counts; see journal.iter_effective)
+    "files_restored",  # step; data: checkpoint (a rewind's files are back: the intent of `rewound` is done)
+    "forked",  # step; data: parent, parent_step, at_seq, … (a fork's history up to here is its parent's)
+    "breakpoints_changed",  # data: breakpoints, by (the run's breakpoints from now on)
 ]
 KINDS: Final[frozenset[str]] = frozenset(get_args(Kind))
 

@@ -13,7 +13,7 @@ from typing import Any
 from llmos_tui.core.config import AgentConfig, load_agent_config
 from llmos_tui.core.errors import BadInput
 from llmos_tui.core.inputs import SCRIPT_MAX, read_bytes
-from llmos_tui.core.journal import iter_records
+from llmos_tui.core.journal import iter_effective, iter_records
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runner import Runner, RunOptions
@@ -175,7 +175,7 @@ def resume_run(
 def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> Ledger:
     """A run as its journal tells it (read-only: for status, lists and watchers), streamed."""
     path = ws.journal_path(run_id)
-    return Ledger.from_records(iter_records(path), str(path), keep_messages=keep_messages)
+    return Ledger.from_records(iter_effective(path), str(path), keep_messages=keep_messages)
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def load_trace(
     import json
 
     from llmos_tui.core.errors import FileFormatError
-    from llmos_tui.core.journal import _last_seq, iter_records
+    from llmos_tui.core.journal import _last_seq, iter_effective, iter_records
     from llmos_tui.core.state import to_front_matter
 
     run_dir = ws.run_dir(run_id)
@@ -90,7 +90,7 @@ def load_trace(
         last = -1  # a torn last line (a crash mid-write): fold what is there
     if isinstance(trace, dict) and trace.get("journal_seq") == last:
         return trace
-    led = Ledger.from_records(iter_records(journal), str(journal), keep_messages=True)
+    led = Ledger.from_records(iter_effective(journal), str(journal), keep_messages=True)
     if isinstance(trace, dict):
         initial, system, tools = trace.get("initial_state") or {}, trace.get("system", ""), trace.get("tools", [])
     else:

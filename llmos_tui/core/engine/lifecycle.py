@@ -13,7 +13,7 @@ from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.engine.recorder import NoLock, Releasable, RunOptions, RunRecorder
 from llmos_tui.core.errors import BadInput, FileFormatError, LlmosError
 from llmos_tui.core.fsutil import atomic_write, remove_stale_temp_files
-from llmos_tui.core.journal import Journal, read_records
+from llmos_tui.core.journal import Journal, iter_effective
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.lock import WorkspaceLock
 from llmos_tui.core.registry import ToolRegistry
@@ -146,7 +146,7 @@ def read_run(ws: Workspace, run_id: str) -> tuple[Path, list[Any], Ledger, Ledge
     first."""
     sweep(ws, run_id)
     path = ws.journal_path(run_id)
-    records = read_records(path)
+    records = list(iter_effective(path))  # (less what rewinds took out)
     if not records or records[0]["kind"] != "run_started":
         raise FileFormatError(str(path), 1, "journal does not start with run_started")
     return path, records, Ledger.from_records(records, str(path)), Ledger.from_records(records[:1])
