@@ -1,0 +1,1422 @@
+"""Workspace checkpoints: the files of a workspace recorded before each step with side effects,
+in a shadow git repository, so a run can be rewound, forked, diffed and replayed files included.
+
+The store is a bare git repository of its own (default `runs/.checkpoints/` in the workspace)
+driven by the `git` command line with every outside setting shut out (no system or global
+config, no hooks, no attributes or filters from the workspace, no fsmonitor). Git brings what a
+home-made store would have to rebuild: content-addressed, zlib-compressed objects, and an index
+whose stat cache makes a snapshot of a big tree cheap when one file changed.
+
+A checkpoint is a commit on the ref chain `refs/llmos/checkpoints` (every commit's parent is the
+one before, so all stay reachable; nothing here ever runs gc) whose tree holds two entries:
+
+  files          the workspace's tree: regular files (content, git's x bit) and symlinks
+  manifest.json  what git does not keep (see `_Manifest`): every file's and folder's full
+                 permission bits (as the most common value plus the exceptions) and the folders
+                 that hold no recorded file (empty ones included). Unchanged → the same blob.
+
+What is never recorded, restored or deleted: the reserved bookkeeping at the workspace's top
+(`runs/`, `execution_state.md` and its temporary siblings, the driver's lock file), the store
+itself, whatever the ignore patterns match (gitignore syntax; `.git/`, `node_modules/`, caches
+and build output by default), files over the size cap, and what git cannot hold (fifos,
+sockets, devices, a folder named `.git`). The last two kinds are listed (`Skipped`), never
+passed over silently. Which files a snapshot takes is decided here (a walk of the tree with
+the ignore patterns) and handed to `git update-index` by name, so a `.gitignore` that the
+workspace (or an agent) writes cannot hide files from checkpoints.
+
+Restore is idempotent and roll-forward safe: it brings the store's index up to date with the
+tree as it is, lets `git read-tree --reset -u` rewrite what differs, then applies the manifest
+(permission bits, empty folders, folders the checkpoint did not have). Killed at any point, the
+next `restore` of the same id starts from whatever was left and ends on exactly the checkpoint.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from llmos_tui.core.errors import LlmosError
+from llmos_tui.core.lock import LOCK_NAME
+from llmos_tui.core.workspace import RUNS_NAME, STATE_NAME
+
+MiB = 1024 * 1024
+DEFAULT_MAX_FILE_BYTES = 10 * MiB
+DEFAULT_IGNORE: tuple[str, ...] = (
+    ".git/",
+    "node_modules/",
+    "__pycache__/",
+    ".venv/",
+    "venv/",
+    ".mypy_cache/",
+    ".pytest_cache/",
+    ".ruff_cache/",
+    ".tox/",
+    ".cache/",
+    "dist/",
+    "build/",
+    "target/",
+    "*.pyc",
+)
+STORE_NAME = ".checkpoints"  # in runs/: the default place of the store
+REF = "refs/llmos/checkpoints"
+WORKTREE = "worktree"  # changes(a, WORKTREE): from a checkpoint to the files as they are now
+FILES_ENTRY = "files"
+MANIFEST_ENTRY = "manifest.json"
+MANIFEST_VERSION = 1
+LOCK_FILE = "llmos.lock"
+GIT_TIMEOUT_S = 600.0
+
+_ZERO = "0" * 40
+_HEX_ID = re.compile(r"[0-9a-f]{4,40}")
+_SHA = re.compile(r"[0-9a-f]{40}")
+_GIT_MODE_EXEC = 0o100755
+_GIT_MODE_LINK = 0o120000
+_LINK_MODE = stat.S_IFLNK | 0o777  # what lstat says of a symlink on Linux
+_PERM = 0o7777
+# what git says of a store with broken or missing objects
+_DAMAGE = re.compile(
+    "|".join(
+        (
+            "inflate",
+            "corrupt",
+            "bad object",
+            "unable to read",
+            "loose object",
+            "invalid object",
+            "bad tree",
+            "not a git repository",
+        )
+    )
+)
+
+# Settings given on every git command line (they beat the store's own config file): nothing of
+# the user's git setup or of the workspace's .gitattributes may change what is stored or written.
+_GIT_CONFIG = (
+    "core.autocrlf=false",
+    "core.safecrlf=false",
+    "core.symlinks=true",
+    "core.fileMode=true",
+    "core.ignoreCase=false",
+    "core.protectNTFS=false",
+    "core.protectHFS=false",
+    "core.quotepath=off",
+    "core.fsmonitor=false",
+    "core.untrackedCache=false",
+    "core.splitIndex=false",
+    "core.sparseCheckout=false",
+    "core.hooksPath=/dev/null",
+    "core.attributesFile=/dev/null",
+    "core.excludesFile=/dev/null",
+    "core.logAllRefUpdates=false",
+    "commit.gpgSign=false",
+    "gc.auto=0",
+    "maintenance.auto=false",
+    "init.defaultBranch=checkpoints",
+)
+# info/attributes outranks every .gitattributes in the tree: no line-ending conversion, no
+# clean/smudge filter (git-lfs), no ident expansion, no re-encoding; diff's own binary test
+_ATTRIBUTES = "* -text !eol -filter -ident !working-tree-encoding !diff\n"
+
+
+class CheckpointError(LlmosError):
+    """The store cannot record or restore: one line that says what to do."""
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file (or folder) left out of a checkpoint, or left as it is by a restore."""
+
+    path: str
+    size: int
+    why: str  # "over the 10 MiB cap", "not a regular file (fifo)", ...
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    id: str  # the commit's sha
+    files: int  # files and symlinks recorded
+    skipped: tuple[Skipped, ...]
+    seconds: float
+    tree: str = ""  # the commit's tree: equal trees, equal workspaces
+    new: bool = True  # False: nothing changed since the last snapshot, `id` is that one's
+
+
+ChangeKind = Literal["added", "deleted", "modified", "mode", "type"]
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One path that differs between two checkpoints. Modes are st_mode values (type and
+    permission bits, as os.lstat gives them): stat.S_ISDIR(mode) tells a folder, which is
+    listed when it is empty, or when its permission bits changed or are not the usual ones."""
+
+    path: str
+    change: ChangeKind
+    old_mode: int | None
+    new_mode: int | None
+    binary: bool  # git's diff found the content binary (False when only the mode changed)
+    old_size: int | None
+    new_size: int | None
+    old_sha: str | None
+    new_sha: str | None
+    diff: str  # unified diff for text (from the '--- ' line on), "" for binary, folders, modes
+
+
+# ---------------------------------------------------------------------------------------------
+# Ignore patterns (gitignore syntax), matched here, not by git
+
+
+def _translate(pat: str) -> str:
+    """A gitignore glob as a regular expression (wildmatch with '/' special)."""
+    out: list[str] = []
+    i, n = 0, len(pat)
+    while i < n:
+        c = pat[i]
+        if c == "*":
+            j = i
+            while j < n and pat[j] == "*":
+                j += 1
+            if j - i >= 2 and (i == 0 or pat[i - 1] == "/") and (j == n or pat[j] == "/"):
+                if j == n:
+                    out.append(".*")  # trailing "**": everything inside
+                else:
+                    out.append("(?:.*/)?")  # "**/": zero or more folders
+                    j += 1
+            else:
+                out.append("[^/]*")
+            i = j
+        elif c == "?":
+            out.append("[^/]")
+            i += 1
+        elif c == "[":
+            j = i + 1
+            negate = j < n and pat[j] in "!^"
+            if negate:
+                j += 1
+            body: list[str] = []
+            if j < n and pat[j] == "]":
+                body.append(r"\]")
+                j += 1
+            while j < n and pat[j] != "]":
+                if pat[j] == "\\" and j + 1 < n:
+                    body.append(re.escape(pat[j + 1]))
+                    j += 2
+                    continue
+                body.append("-" if pat[j] == "-" else re.escape(pat[j]))
+                j += 1
+            if j >= n:  # no closing bracket: a plain '['
+                out.append(re.escape("["))
+                i += 1
+                continue
+            out.append("[" + ("^/" if negate else "") + "".join(body) + "]")
+            i = j + 1
+        elif c == "\\" and i + 1 < n:
+            out.append(re.escape(pat[i + 1]))
+            i += 2
+        else:
+            out.append(re.escape(c))
+            i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Rule:
+    negate: bool
+    dir_only: bool
+    anchored: bool  # matched against the whole relative path, else against the name
+    regex: re.Pattern[str]
+
+
+class _Ignore:
+    """The ignore patterns: `ignored(rel, name, is_dir)`, the last matching pattern wins. The
+    walk does not enter an ignored folder, so (as in git) nothing under it can be re-included."""
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+        self.rules: list[_Rule] = []
+        for raw in patterns:
+            rule = self._parse(raw)
+            if rule is not None:
+                self.rules.append(rule)
+        self.negations = any(r.negate for r in self.rules)
+        # the usual case, no '!': one set lookup and one or two regular expressions
+        self.names: set[str] = set()
+        self.dir_names: set[str] = set()
+        name_res: list[str] = []
+        dir_name_res: list[str] = []
+        path_res: list[str] = []
+        dir_path_res: list[str] = []
+        for r in self.rules:
+            src = r.regex.pattern
+            literal = re.fullmatch(r"(?:[^\\\[\]*?.^$+(){}|]|\\.)*", src) is not None
+            if not r.anchored and literal:
+                (self.dir_names if r.dir_only else self.names).add(re.sub(r"\\(.)", r"\1", src))
+            elif not r.anchored:
+                (dir_name_res if r.dir_only else name_res).append(src)
+            else:
+                (dir_path_res if r.dir_only else path_res).append(src)
+
+        def one(parts: list[str]) -> re.Pattern[str] | None:
+            return re.compile("(?:" + "|".join(parts) + ")", re.S) if parts else None
+
+        self.name_re = one(name_res)
+        self.dir_name_re = one(dir_name_res)
+        self.path_re = one(path_res)
+        self.dir_path_re = one(dir_path_res)
+
+    @staticmethod
+    def _parse(raw: str) -> _Rule | None:
+        line = raw.rstrip("\n").rstrip("\r")
+        if not line or line.startswith("#"):
+            return None
+        # trailing spaces go unless escaped
+        stripped = line.rstrip(" ")
+        if stripped.endswith("\\") and len(stripped) < len(line):
+            stripped += " "
+        line = stripped
+        negate = line.startswith("!")
+        if negate:
+            line = line[1:]
+        elif line.startswith("\\!") or line.startswith("\\#"):
+            line = line[1:]
+        dir_only = line.endswith("/")
+        line = line.rstrip("/")
+        if not line:
+            return None
+        anchored = "/" in line
+        line = line.lstrip("/") if line.startswith("/") else line
+        if not line:
+            return None
+        return _Rule(negate, dir_only, anchored, re.compile(_translate(line), re.S))
+
+    def ignored(self, rel: str, name: str, is_dir: bool) -> bool:
+        if not self.negations:
+            if name in self.names:
+                return True
+            if self.name_re is not None and self.name_re.fullmatch(name):
+                return True
+            if self.path_re is not None and self.path_re.fullmatch(rel):
+                return True
+            if is_dir:
+                if name in self.dir_names:
+                    return True
+                if self.dir_name_re is not None and self.dir_name_re.fullmatch(name):
+                    return True
+                if self.dir_path_re is not None and self.dir_path_re.fullmatch(rel):
+                    return True
+            return False
+        for r in reversed(self.rules):
+            if r.dir_only and not is_dir:
+                continue
+            if r.regex.fullmatch(rel if r.anchored else name):
+                return not r.negate
+        return False
+
+    def ignored_path(self, rel: str, is_dir: bool) -> bool:
+        """Whether a path (not met in a walk) is ignored: it, or a folder above it."""
+        parts = rel.split("/")
+        for k in range(1, len(parts) + 1):
+            last = k == len(parts)
+            if self.ignored("/".join(parts[:k]), parts[k - 1], is_dir or not last):
+                return True
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# The tree as it is
+
+
+@dataclass
+class _Scan:
+    files: dict[str, tuple[int, int]] = field(default_factory=dict)  # path → (st_mode, size): files, symlinks
+    dirs: dict[str, int] = field(default_factory=dict)  # path → st_mode (the root not included)
+    skipped: list[Skipped] = field(default_factory=list)
+    protected: set[str] = field(default_factory=set)  # never touched: ignored, reserved, skipped
+
+
+def _cap_text(n: int) -> str:
+    return f"{n // MiB} MiB" if n % MiB == 0 and n >= MiB else f"{n:,} bytes"
+
+
+def _special(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "unknown type"
+
+
+_EUID = os.geteuid()
+_GROUPS = frozenset(os.getgroups()) | {os.getegid()}
+
+
+def _readable(st: os.stat_result) -> bool:
+    """Whether this process can read the file, by its permission bits (no system call)."""
+    if _EUID == 0:
+        return True
+    if st.st_uid == _EUID:
+        return bool(st.st_mode & stat.S_IRUSR)
+    if st.st_gid in _GROUPS:
+        return bool(st.st_mode & stat.S_IRGRP)
+    return bool(st.st_mode & stat.S_IROTH)
+
+
+def _parent(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+def _ancestors(paths: Iterable[str]) -> set[str]:
+    """Every folder above the given paths (the root, "", not included)."""
+    seen: set[str] = set()
+    for p in paths:
+        d = _parent(p)
+        while d and d not in seen:
+            seen.add(d)
+            d = _parent(d)
+    return seen
+
+
+def _depth_first(paths: Iterable[str]) -> list[str]:
+    return sorted(paths, key=lambda p: p.count("/"), reverse=True)
+
+
+def _most_common(values: Iterable[int], default: int) -> int:
+    counts = collections.Counter(values).most_common()
+    if not counts:
+        return default
+    top = counts[0][1]
+    return min(v for v, c in counts if c == top)  # a tie goes the same way every time
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest
+
+
+@dataclass(frozen=True)
+class _Manifest:
+    """What git does not keep. As JSON (sorted keys, no spaces, so equal manifests are one blob):
+
+    {"v": 1, "dir": 493, "file": 420, "exec": 493,    the usual permission bits of a folder, of
+                                                      a file without and with git's x bit
+     "dirs": {"a/empty": 493, "private": 448},        folders with no recorded file below them
+                                                      (empty ones), and folders with other bits
+     "files": {"secret.txt": 384},                    files whose bits are not the usual ones
+     "ignore": [...], "cap": 10485760}                the rules the snapshot was taken with
+    """
+
+    dir: int
+    file: int
+    exec: int
+    dirs: Mapping[str, int]
+    files: Mapping[str, int]
+    ignore: tuple[str, ...]
+    cap: int
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "v": MANIFEST_VERSION,
+            "dir": self.dir,
+            "file": self.file,
+            "exec": self.exec,
+            "dirs": dict(self.dirs),
+            "files": dict(self.files),
+            "ignore": list(self.ignore),
+            "cap": self.cap,
+        }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+    @classmethod
+    def parse(cls, raw: bytes) -> _Manifest:
+        doc = json.loads(raw)
+        if not isinstance(doc, dict) or doc.get("v") != MANIFEST_VERSION:
+            raise ValueError("unknown manifest version")
+
+        def perm(v: Any) -> int:
+            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _PERM:
+                raise ValueError(f"bad permission bits {v!r}")
+            return v
+
+        def paths(v: Any) -> dict[str, int]:
+            if not isinstance(v, dict):
+                raise ValueError("bad path table")
+            out = {}
+            for k, bits in v.items():
+                _check_path(k)
+                out[k] = perm(bits)
+            return out
+
+        ignore = doc.get("ignore", [])
+        cap = doc.get("cap", 0)
+        if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore) or not isinstance(cap, int):
+            raise ValueError("bad rules")
+        return cls(
+            dir=perm(doc["dir"]),
+            file=perm(doc["file"]),
+            exec=perm(doc["exec"]),
+            dirs=paths(doc["dirs"]),
+            files=paths(doc["files"]),
+            ignore=tuple(ignore),
+            cap=cap,
+        )
+
+    def file_perm(self, path: str, git_mode: int) -> int:
+        bits = self.files.get(path)
+        if bits is not None:
+            return bits
+        return self.exec if git_mode == _GIT_MODE_EXEC else self.file
+
+    def full_mode(self, path: str, git_mode: int) -> int:
+        if git_mode == _GIT_MODE_LINK:
+            return _LINK_MODE
+        return stat.S_IFREG | self.file_perm(path, git_mode)
+
+    def dir_map(self, listing: Mapping[str, tuple[int, str]]) -> dict[str, int]:
+        """Every folder of the checkpoint (st_mode), from its files and the manifest."""
+        out = {d: stat.S_IFDIR | self.dir for d in _ancestors(listing)}
+        for d in _ancestors(self.dirs):
+            out.setdefault(d, stat.S_IFDIR | self.dir)
+        for d, bits in self.dirs.items():
+            out[d] = stat.S_IFDIR | bits
+        return out
+
+
+def _check_path(p: Any) -> None:
+    if not isinstance(p, str) or not p or p.startswith("/") or "\0" in p:
+        raise ValueError(f"bad path {p!r}")
+    if any(part in ("", ".", "..") for part in p.split("/")):
+        raise ValueError(f"bad path {p!r}")
+
+
+def _git_blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _git_tree_sha(entries: Sequence[tuple[str, str, str]]) -> str:
+    """The sha of a tree object of (mode, name, sha) entries, given in git's order."""
+    body = b"".join(mode.encode() + b" " + name.encode() + b"\0" + bytes.fromhex(sha) for mode, name, sha in entries)
+    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True)
+class _State:
+    commit: str | None  # None: the worktree as it is now
+    files_tree: str
+    manifest: _Manifest
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+class CheckpointStore:
+    """The checkpoints of one workspace folder (see the module's doc)."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        store: Path | None = None,
+        ignore: Sequence[str] | None = None,
+        max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    ) -> None:
+        self.root = Path(os.path.abspath(root))
+        self.store = Path(os.path.abspath(store)) if store is not None else self.root / RUNS_NAME / STORE_NAME
+        self.ignore = tuple(DEFAULT_IGNORE if ignore is None else ignore)
+        self.max_file_bytes = int(max_file_bytes)
+        self._rules = _Ignore(self.ignore)
+        self._index = self.store / "index"
+        # the store itself when it lies in the workspace somewhere other than under runs/
+        try:
+            rel = self.store.relative_to(self.root).as_posix()
+        except ValueError:
+            rel = ""
+        self._reserved_paths = {rel} if rel and rel != "." else set()
+        self._reserved_top = {RUNS_NAME, STATE_NAME, LOCK_NAME}
+        self._state_tmp = (f".{STATE_NAME}.", ".tmp")  # fsutil.atomic_write's temporary siblings
+        self._ready = False
+        self._lock_fd: int | None = None
+        # caches, each checked against what is on disk before it is trusted
+        self._index_known: tuple[tuple[int, int, int], frozenset[str]] | None = None
+        self._index_tree: tuple[tuple[int, int, int], str] | None = None
+        self._manifest_sha: tuple[bytes, str] | None = None
+        self._exclude_text: str | None = None
+        self._commit_tree: dict[str, str] = {}
+        self._states: dict[str, _State] = {}
+        self._listings: dict[str, dict[str, tuple[int, str]]] = {}
+        self._env_cache: dict[str, dict[str, str]] = {}
+
+    # -- public ---------------------------------------------------------------------------
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("git") is not None
+
+    def snapshot(self, label: str = "") -> Checkpoint:
+        """Record the tree as it is now. Nothing changed since the last snapshot: that one's id."""
+        started = time.perf_counter()
+        with self._locked():
+            scan, files_tree, manifest = self._capture()
+            manifest_sha = self._write_manifest(manifest.to_bytes())
+            top = self._top_tree(files_tree, manifest_sha)
+            tip = self._read_ref()
+            if tip is not None and self._tree_of(tip) == top:
+                commit, new = tip, False
+            else:
+                message = (label.strip() or "checkpoint") + "\n"
+                args = ["commit-tree", top] + (["-p", tip] if tip else [])
+                commit = self._git(args, input=message.encode("utf-8", "surrogateescape"), bare=True).decode().strip()
+                if not _SHA.fullmatch(commit):
+                    raise self._damaged(f"git commit-tree answered {commit[:60]!r}")
+                self._git(["update-ref", REF, commit, tip or _ZERO], bare=True)
+                self._commit_tree[commit] = top
+                new = True
+        return Checkpoint(
+            id=commit,
+            files=len(scan.files),
+            skipped=tuple(scan.skipped),
+            seconds=time.perf_counter() - started,
+            tree=top,
+            new=new,
+        )
+
+    def restore(self, checkpoint_id: str) -> list[Skipped]:
+        """Make the tree equal to the checkpoint, except what is never touched (ignored, reserved,
+        over the cap, not storable): those stay as they are, and the ones a person would miss
+        (over the cap, unstorable, a checkpoint's file they keep from coming back) are returned.
+        Idempotent: run again after a crash midway, it finishes the job."""
+        with self._locked():
+            target = self._state(checkpoint_id)
+            listing = dict(self._listing(target.files_tree))
+            manifest = target.manifest
+            self._check_consistent(target, listing)
+            # everything is read; from here on the tree changes
+            scan = self._scan(restoring=True)
+            self._refresh_index(scan)
+            skipped = list(scan.skipped)
+            dropped = self._in_the_way(listing, manifest, scan)
+            tree = target.files_tree
+            if dropped:
+                sizes = self._sizes(listing[p][1] for p in dropped if p in listing)
+                for p, why in sorted(dropped.items()):
+                    entry = listing.pop(p, None)
+                    skipped.append(Skipped(p, sizes.get(entry[1], 0) if entry else 0, why))
+                tree = self._tree_without(target.files_tree, [p for p in dropped if p not in manifest.dirs])
+            self._git(["read-tree", "--reset", "-u", tree])
+            sig = self._index_sig()
+            self._index_known = (sig, frozenset(listing)) if sig is not None else None
+            self._index_tree = (sig, tree) if sig is not None else None
+            dirs = {d: m for d, m in manifest.dir_map(listing).items() if d not in dropped and d not in scan.protected}
+            stray = scan.dirs.keys() - dirs.keys() - scan.protected
+            _apply(self.root, listing, manifest, dirs, stray=stray, checkpoint=target.commit)
+        return skipped
+
+    def changes(self, a: str, b: str, *, context: int = 3) -> list[FileChange]:
+        """What differs from checkpoint `a` to `b` (a checkpoint, or WORKTREE: the files now)."""
+        sa = self._state(a)
+        sb = self._state(b) if b != WORKTREE else self._worktree_state()
+        out: list[FileChange] = []
+        raw = self._git(["diff-tree", "-r", "-z", "--no-renames", "--raw", sa.files_tree, sb.files_tree], bare=True)
+        entries = _parse_raw(raw)
+        sizes = self._sizes({e[2] for e in entries} | {e[3] for e in entries})
+        sections: list[list[bytes]] = [[] for _ in entries]
+        if any(e[2] != e[3] for e in entries):
+            patch = self._git(
+                [
+                    "diff-tree",
+                    "-r",
+                    "-p",
+                    "--no-renames",
+                    "--no-ext-diff",
+                    "--no-textconv",
+                    "--no-color",
+                    f"-U{max(0, int(context))}",
+                    sa.files_tree,
+                    sb.files_tree,
+                ],
+                bare=True,
+            )
+            parts = _split_patch(patch)
+            want = sum(2 if e[4] == "T" else 1 for e in entries)
+            if len(parts) != want:
+                raise CheckpointError(f"git diff-tree gave {len(parts)} file sections for {want} changes; report this")
+            k = 0
+            for i, e in enumerate(entries):
+                n = 2 if e[4] == "T" else 1
+                sections[i] = parts[k : k + n]
+                k += n
+        seen: set[str] = set()
+        for (om, nm, osha, nsha, status, path), secs in zip(entries, sections):
+            seen.add(path)
+            old_mode = sa.manifest.full_mode(path, om) if om else None
+            new_mode = sb.manifest.full_mode(path, nm) if nm else None
+            binary = any(_is_binary_section(s) for s in secs)
+            diff = "" if binary else "".join(_unified_part(s) for s in secs)
+            kind: ChangeKind
+            if status == "A":
+                kind = "added"
+            elif status == "D":
+                kind = "deleted"
+            elif status == "T":
+                kind = "type"
+            else:
+                kind = "modified" if osha != nsha else "mode"
+            if kind == "mode" and old_mode == new_mode:
+                continue
+            out.append(
+                FileChange(
+                    path=path,
+                    change=kind,
+                    old_mode=old_mode,
+                    new_mode=new_mode,
+                    binary=binary,
+                    old_size=sizes.get(osha) if om else None,
+                    new_size=sizes.get(nsha) if nm else None,
+                    old_sha=osha if om else None,
+                    new_sha=nsha if nm else None,
+                    diff=diff,
+                )
+            )
+        out.extend(self._mode_changes(sa, sb, seen, sizes))
+        out.sort(key=lambda c: (c.path, c.change))
+        return out
+
+    def files(self, checkpoint_id: str) -> dict[str, tuple[int, str]]:
+        """path → (st_mode, blob sha) of every file and symlink of the checkpoint."""
+        st = self._state(checkpoint_id)
+        return {p: (st.manifest.full_mode(p, m), sha) for p, (m, sha) in self._listing(st.files_tree).items()}
+
+    def dirs(self, checkpoint_id: str) -> dict[str, int]:
+        """path → st_mode of every folder of the checkpoint (the workspace's root not included)."""
+        st = self._state(checkpoint_id)
+        return st.manifest.dir_map(self._listing(st.files_tree))
+
+    def read(self, checkpoint_id: str, path: str) -> bytes:
+        """A file's bytes as the checkpoint has them (a symlink's: its target)."""
+        st = self._state(checkpoint_id)
+        entry = self._listing(st.files_tree).get(path)
+        if entry is None:
+            raise CheckpointError(f"checkpoint {checkpoint_id[:12]} has no file {path!r}")
+        return self._git(["cat-file", "blob", entry[1]], bare=True)
+
+    def materialize(self, checkpoint_id: str, dest: Path) -> None:
+        """Write the checkpoint's tree, permission bits included, into a new or empty folder."""
+        st = self._state(checkpoint_id)
+        dest = Path(os.path.abspath(dest))
+        if dest.exists() or dest.is_symlink():
+            if not dest.is_dir() or dest.is_symlink() or any(os.scandir(dest)):
+                raise CheckpointError(
+                    f"{dest} must be a new or empty folder to copy checkpoint {checkpoint_id[:12]} into"
+                )
+        listing = self._listing(st.files_tree)
+        self._check_consistent(st, listing)
+        dest.mkdir(parents=True, exist_ok=True)
+        index = self.store / f"index.materialize.{os.getpid()}.{time.monotonic_ns()}"
+        try:
+            self._git(
+                ["read-tree", "--reset", "-u", st.files_tree],
+                extra_env={"GIT_WORK_TREE": str(dest), "GIT_INDEX_FILE": str(index)},
+                cwd=dest,
+            )
+        finally:
+            for leftover in (index, index.with_name(index.name + ".lock")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+        _apply(dest, listing, st.manifest, st.manifest.dir_map(listing), stray=(), checkpoint=st.commit)
+
+    def exists(self, checkpoint_id: str) -> bool:
+        if not isinstance(checkpoint_id, str) or not _HEX_ID.fullmatch(checkpoint_id):
+            return False
+        if not (self.store / "HEAD").exists():
+            return False
+        try:
+            self._state(checkpoint_id)
+        except CheckpointError:
+            return False
+        return True
+
+    # -- the store --------------------------------------------------------------------------
+
+    def _env(self, bare: bool, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        key = "bare" if bare else "tree"
+        base = self._env_cache.get(key)
+        if base is None:
+            base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+            base.update(
+                GIT_DIR=str(self.store),
+                GIT_INDEX_FILE=str(self._index),
+                GIT_CONFIG_NOSYSTEM="1",
+                GIT_CONFIG_GLOBAL=os.devnull,
+                GIT_ATTR_NOSYSTEM="1",
+                GIT_NO_REPLACE_OBJECTS="1",
+                GIT_LITERAL_PATHSPECS="1",
+                GIT_TERMINAL_PROMPT="0",
+                GIT_OPTIONAL_LOCKS="0",
+                GIT_AUTHOR_NAME="llmos-tui",
+                GIT_AUTHOR_EMAIL="checkpoints@llmos-tui.invalid",
+                GIT_COMMITTER_NAME="llmos-tui",
+                GIT_COMMITTER_EMAIL="checkpoints@llmos-tui.invalid",
+                LC_ALL="C",
+            )
+            if not bare:
+                base["GIT_WORK_TREE"] = str(self.root)
+            self._env_cache[key] = base
+        if extra:
+            return {**base, **extra}
+        return base
+
+    def _git(
+        self,
+        args: list[str],
+        *,
+        input: bytes | None = None,
+        bare: bool = False,
+        extra_env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        ok: tuple[int, ...] = (0,),
+    ) -> bytes:
+        cmd = ["git"]
+        for setting in _GIT_CONFIG:
+            cmd += ["-c", setting]
+        cmd += args
+        try:
+            done = subprocess.run(
+                cmd,
+                input=input,
+                capture_output=True,
+                env=self._env(bare, extra_env),
+                cwd=cwd or (self.store if bare else self.root),
+                pass_fds=(self._lock_fd,) if self._lock_fd is not None else (),
+                timeout=GIT_TIMEOUT_S,
+            )
+        except FileNotFoundError:
+            raise CheckpointError(
+                "checkpoints need git, which is not on PATH: install git, or turn checkpoints off"
+            ) from None
+        except subprocess.TimeoutExpired:
+            raise CheckpointError(f"git {args[0]} took over {GIT_TIMEOUT_S:.0f} s in {self.store}; try again") from None
+        except OSError as exc:
+            raise CheckpointError(f"cannot run git {args[0]}: {exc.strerror or exc}") from None
+        if done.returncode not in ok:
+            detail = _first_line(done.stderr) or f"exit status {done.returncode}"
+            if _DAMAGE.search(detail):
+                raise self._damaged(f"git {args[0]}: {detail}")
+            raise CheckpointError(f"checkpoint store {self.store}: git {args[0]} failed: {detail}; try again")
+        return done.stdout
+
+    def _damaged(self, detail: str) -> CheckpointError:
+        return CheckpointError(
+            f"checkpoint store {self.store} is damaged ({detail}); move it aside to start a new one "
+            "(its checkpoints are lost)"
+        )
+
+    def _prepare(self) -> None:
+        """Make the store on first use (a bare repository), and its exclude and attribute files."""
+        if self._ready:
+            return
+        if not (self.store / "HEAD").exists():
+            if not self.available():
+                raise CheckpointError(
+                    "checkpoints need git, which is not on PATH: install git, or turn checkpoints off"
+                )
+            env = {k: v for k, v in self._env(True).items() if k not in ("GIT_DIR", "GIT_INDEX_FILE")}
+            cmd = [
+                "git",
+                "-c",
+                "init.defaultBranch=checkpoints",
+                "init",
+                "-q",
+                "--bare",
+                "--template=",
+                str(self.store),
+            ]
+            done = subprocess.run(cmd, capture_output=True, env=env, cwd=self.store.parent, timeout=GIT_TIMEOUT_S)
+            if done.returncode != 0:
+                raise CheckpointError(f"cannot make the checkpoint store {self.store}: {_first_line(done.stderr)}")
+        elif not (self.store / "objects").is_dir():
+            raise self._damaged("no objects folder")
+        info = self.store / "info"
+        info.mkdir(exist_ok=True)
+        attributes = info / "attributes"
+        try:
+            current = attributes.read_text()
+        except OSError:
+            current = None
+        if current != _ATTRIBUTES:
+            _write_atomic(attributes, _ATTRIBUTES.encode())
+        self._ready = True
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The store's flock (two processes may snapshot or restore at once). Git children get
+        the descriptor too: a killed holder's git keeps the lock until it is done."""
+        if self._lock_fd is not None:  # re-entered
+            yield
+            return
+        try:
+            self.store.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.store / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise CheckpointError(f"cannot open the checkpoint store {self.store}: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_fd = fd
+            # with the lock held no git of ours runs on this store: a lock file left now is one
+            # a killed git left behind
+            for name in ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", REF + ".lock"):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    os.unlink(self.store / name)
+            self._prepare()
+            yield
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # drops the flock
+
+    def _read_ref(self) -> str | None:
+        try:
+            value = (self.store / REF).read_text().strip()
+        except FileNotFoundError:
+            if not (self.store / "packed-refs").exists():
+                return None
+            value = self._git(["rev-parse", "-q", "--verify", REF], bare=True, ok=(0, 1)).decode().strip()
+            if not value:
+                return None
+        except OSError as exc:
+            raise self._damaged(f"{REF}: {exc.strerror}") from None
+        if not _SHA.fullmatch(value):
+            raise self._damaged(f"{REF} holds {value[:60]!r}")
+        return value
+
+    def _tree_of(self, commit: str) -> str:
+        tree = self._commit_tree.get(commit)
+        if tree is None:
+            tree = self._git(["rev-parse", "--verify", "-q", commit + "^{tree}"], bare=True).decode().strip()
+            self._commit_tree[commit] = tree
+        return tree
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def _is_reserved_top(self, name: str) -> bool:
+        return name in self._reserved_top or (name.startswith(self._state_tmp[0]) and name.endswith(self._state_tmp[1]))
+
+    def _scan(self, *, restoring: bool = False) -> _Scan:
+        """Walk the tree (symlinks not followed): what is recorded, what is left alone and why."""
+        scan = _Scan()
+        files, dirs, protected, skipped = scan.files, scan.dirs, scan.protected, scan.skipped
+        rules, cap = self._rules, self.max_file_bytes
+        reserved_paths = self._reserved_paths
+        stack: list[tuple[str, str]] = [("", str(self.root))]
+        while stack:
+            rel_dir, abs_dir = stack.pop()
+            try:
+                it = os.scandir(abs_dir)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if not rel_dir:
+                    raise CheckpointError(f"cannot read the workspace {self.root}: {exc.strerror or exc}") from None
+                protected.add(rel_dir)
+                skipped.append(Skipped(rel_dir, 0, f"folder not readable ({exc.strerror or exc})"))
+                continue
+            with it:
+                for entry in it:
+                    name = entry.name
+                    if rel_dir:
+                        rel = rel_dir + "/" + name
+                    else:
+                        rel = name
+                        if self._is_reserved_top(name):
+                            protected.add(rel)
+                            continue
+                    if reserved_paths and rel in reserved_paths:
+                        protected.add(rel)
+                        continue
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+                    except OSError as exc:
+                        protected.add(rel)
+                        skipped.append(Skipped(rel, 0, f"cannot be read ({exc.strerror or exc})"))
+                        continue
+                    mode = st.st_mode
+                    if stat.S_ISDIR(mode):
+                        if rules.ignored(rel, name, True):
+                            protected.add(rel)
+                            continue
+                        if name.lower() == ".git":
+                            protected.add(rel)
+                            skipped.append(Skipped(rel, 0, "a folder named .git (git cannot store it)"))
+                            continue
+                        if restoring and mode & 0o700 != 0o700:
+                            # the restore must be able to write in it; its bits are set at the end
+                            with contextlib.suppress(OSError):
+                                os.chmod(entry.path, stat.S_IMODE(mode) | 0o700)
+                        dirs[rel] = mode
+                        stack.append((rel, entry.path))
+                        continue
+                    is_file = stat.S_ISREG(mode)
+                    if not is_file and not stat.S_ISLNK(mode):
+                        if rules.ignored(rel, name, False):
+                            protected.add(rel)
+                            continue
+                        protected.add(rel)
+                        skipped.append(Skipped(rel, st.st_size, f"not a regular file ({_special(mode)})"))
+                        continue
+                    if rules.ignored(rel, name, False):
+                        protected.add(rel)
+                        continue
+                    if name.lower() == ".git" or (name == ".gitmodules" and not is_file):
+                        protected.add(rel)
+                        skipped.append(Skipped(rel, st.st_size, "a name git cannot store"))
+                        continue
+                    if is_file and not _readable(st):
+                        protected.add(rel)
+                        skipped.append(Skipped(rel, st.st_size, "not readable"))
+                        continue
+                    if is_file and st.st_size > cap:
+                        protected.add(rel)
+                        skipped.append(Skipped(rel, st.st_size, f"over the {_cap_text(cap)} cap"))
+                        continue
+                    files[rel] = (mode, st.st_size)
+        skipped.sort(key=lambda s: s.path)
+        return scan
+
+    def _index_sig(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self._index)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _refresh_index(self, scan: _Scan) -> str | None:
+        """Bring the store's index to the scanned tree: the recorded paths exactly, each hashed
+        anew when its stat data changed. Returns the files tree when it is known unchanged."""
+        sig = self._index_sig()
+        if sig is None:
+            known: frozenset[str] = frozenset()
+        elif self._index_known is not None and self._index_known[0] == sig:
+            known = self._index_known[1]
+        else:
+            listed = self._git(["ls-files", "-z", "--cached"])
+            known = frozenset(os.fsdecode(p) for p in listed.split(b"\0") if p)
+        gone = known.difference(scan.files)
+        if gone:
+            self._git(["update-index", "--force-remove", "-z", "--stdin"], input=_nul_join(gone))
+        if scan.files:
+            self._git(["update-index", "--add", "--remove", "--replace", "-z", "--stdin"], input=_nul_join(scan.files))
+        elif sig is None:
+            self._git(["read-tree", "--empty"])  # an index file for an empty tree
+        new_sig = self._index_sig()
+        if new_sig is not None:
+            self._index_known = (new_sig, frozenset(scan.files))
+        if new_sig == sig and self._index_tree is not None and self._index_tree[0] == sig:
+            return self._index_tree[1]
+        return None
+
+    def _capture(self) -> tuple[_Scan, str, _Manifest]:
+        """The tree now: its scan, its files tree (in the store) and its manifest."""
+        scan = self._scan()
+        try:
+            tree = self._refresh_index(scan)
+        except CheckpointError:
+            scan = self._scan()  # a file became a folder between the walk and git: once more
+            self._index_known = None
+            tree = self._refresh_index(scan)
+        if tree is None:
+            tree = self._git(["write-tree"]).decode().strip()
+            if not _SHA.fullmatch(tree):
+                raise self._damaged(f"git write-tree answered {tree[:60]!r}")
+            sig = self._index_sig()
+            if sig is not None:
+                self._index_tree = (sig, tree)
+                # write-tree rewrites the index (its cached trees), not its paths
+                self._index_known = (sig, frozenset(scan.files))
+        self._write_exclude(scan)
+        return scan, tree, self._manifest(scan)
+
+    def _manifest(self, scan: _Scan) -> _Manifest:
+        files = scan.files
+        regular = [(p, m & _PERM) for p, (m, _size) in files.items() if stat.S_ISREG(m)]
+        plain = _most_common((bits for _p, bits in regular if not bits & stat.S_IXUSR), 0o644)
+        execs = _most_common((bits for _p, bits in regular if bits & stat.S_IXUSR), 0o755)
+        dir_bits = _most_common((m & _PERM for m in scan.dirs.values()), 0o755)
+        odd_files = {p: bits for p, bits in regular if bits != (execs if bits & stat.S_IXUSR else plain)}
+        holding = _ancestors(files)
+        odd_dirs = {d: m & _PERM for d, m in scan.dirs.items() if d not in holding or m & _PERM != dir_bits}
+        return _Manifest(
+            dir=dir_bits,
+            file=plain,
+            exec=execs,
+            dirs=odd_dirs,
+            files=odd_files,
+            ignore=self.ignore,
+            cap=self.max_file_bytes,
+        )
+
+    def _write_manifest(self, raw: bytes) -> str:
+        if self._manifest_sha is not None and self._manifest_sha[0] == raw:
+            return self._manifest_sha[1]
+        sha = _git_blob_sha(raw)
+        if not (self.store / "objects" / sha[:2] / sha[2:]).exists():
+            written = self._git(["hash-object", "-w", "--stdin"], input=raw, bare=True).decode().strip()
+            if written != sha:
+                raise self._damaged(f"git hash-object answered {written[:60]!r}, expected {sha}")
+        self._manifest_sha = (raw, sha)
+        return sha
+
+    def _top_tree(self, files_tree: str, manifest_sha: str) -> str:
+        entries = [("40000", FILES_ENTRY, files_tree), ("100644", MANIFEST_ENTRY, manifest_sha)]
+        sha = _git_tree_sha(entries)
+        if not (self.store / "objects" / sha[:2] / sha[2:]).exists():
+            text = "".join(
+                f"{m if m != '40000' else '040000'} {'tree' if m == '40000' else 'blob'} {s}\t{n}\0"
+                for m, n, s in entries
+            )
+            made = self._git(["mktree", "-z"], input=text.encode(), bare=True).decode().strip()
+            if made != sha:
+                raise self._damaged(f"git mktree answered {made[:60]!r}, expected {sha}")
+        return sha
+
+    def _write_exclude(self, scan: _Scan) -> None:
+        """info/exclude says what the store leaves out (for a person looking into it with git;
+        the snapshot itself names its files to git)."""
+        over = sorted(s.path for s in scan.skipped if s.why.startswith("over the"))
+        lines = ["# written by llmos-tui: the ignore patterns, the reserved names, the files over the cap"]
+        lines += list(self.ignore)
+        lines += ["/" + _glob_escape(n) for n in sorted(self._reserved_top)]
+        lines += ["/" + _glob_escape(self._state_tmp[0]) + "*" + _glob_escape(self._state_tmp[1])]
+        lines += ["/" + _glob_escape(p) for p in sorted(self._reserved_paths)]
+        lines += ["/" + _glob_escape(p) for p in over if "\n" not in p]
+        text = "\n".join(lines) + "\n"
+        if text == self._exclude_text:
+            return
+        path = self.store / "info" / "exclude"
+        try:
+            current = path.read_text(encoding="utf-8", errors="surrogateescape")
+        except OSError:
+            current = None
+        if current != text:
+            _write_atomic(path, text.encode("utf-8", "surrogateescape"))
+        self._exclude_text = text
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _state(self, checkpoint_id: str) -> _State:
+        if not isinstance(checkpoint_id, str) or not _HEX_ID.fullmatch(checkpoint_id):
+            raise CheckpointError(f"{checkpoint_id!r} is not a checkpoint id (hex digits of a commit)")
+        cached = self._states.get(checkpoint_id)
+        if cached is not None:
+            return cached
+        if not (self.store / "HEAD").exists():
+            raise CheckpointError(f"no checkpoint store at {self.store}, so no checkpoint {checkpoint_id[:12]}")
+        query = f"{checkpoint_id}^{{commit}}\n{checkpoint_id}:{FILES_ENTRY}\n{checkpoint_id}:{MANIFEST_ENTRY}\n"
+        out = self._git(["cat-file", "--batch"], input=query.encode(), bare=True)
+        objects: list[tuple[str, str, bytes]] = []
+        pos = 0
+        for k, name in enumerate(("commit", FILES_ENTRY, MANIFEST_ENTRY)):
+            nl = out.find(b"\n", pos)
+            head = out[pos:nl].decode(errors="replace").split()
+            if nl < 0 or len(head) != 3:
+                what = " ".join(head[1:]) or "missing"
+                if k == 0:
+                    raise CheckpointError(f"no checkpoint {checkpoint_id[:12]} in {self.store} ({what})")
+                raise self._damaged(f"checkpoint {checkpoint_id[:12]}'s {name} is {what}")
+            size = int(head[2])
+            objects.append((head[0], head[1], out[nl + 1 : nl + 1 + size]))
+            pos = nl + 1 + size + 1
+        (commit, ctype, _), (tree, ttype, _), (_msha, mtype, mraw) = objects
+        if ctype != "commit" or ttype != "tree" or mtype != "blob":
+            raise CheckpointError(f"{checkpoint_id[:12]} is not a checkpoint of {self.store}")
+        try:
+            manifest = _Manifest.parse(mraw)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise self._damaged(f"checkpoint {commit[:12]}'s manifest: {exc}") from None
+        state = _State(commit=commit, files_tree=tree, manifest=manifest)
+        self._states[checkpoint_id] = state
+        self._states[commit] = state
+        return state
+
+    def _worktree_state(self) -> _State:
+        with self._locked():
+            _scan, tree, manifest = self._capture()
+        return _State(commit=None, files_tree=tree, manifest=manifest)
+
+    def _listing(self, tree: str) -> dict[str, tuple[int, str]]:
+        """path → (git mode, sha) of a files tree (cached: trees never change)."""
+        cached = self._listings.get(tree)
+        if cached is not None:
+            return cached
+        out = self._git(["ls-tree", "-r", "-z", "--full-tree", tree], bare=True)
+        listing: dict[str, tuple[int, str]] = {}
+        for rec in out.split(b"\0"):
+            if not rec:
+                continue
+            meta, _, name = rec.partition(b"\t")
+            parts = meta.split()
+            if len(parts) != 3 or parts[1] not in (b"blob",):
+                raise self._damaged(f"tree {tree[:12]} holds {rec[:80]!r}")
+            listing[os.fsdecode(name)] = (int(parts[0], 8), parts[2].decode())
+        if len(self._listings) >= 8:
+            self._listings.pop(next(iter(self._listings)))
+        self._listings[tree] = listing
+        return listing
+
+    def _sizes(self, shas: Iterable[str]) -> dict[str, int]:
+        wanted = sorted(s for s in shas if s and s != _ZERO)
+        if not wanted:
+            return {}
+        out = self._git(["cat-file", "--batch-check"], input=("\n".join(wanted) + "\n").encode(), bare=True)
+        sizes: dict[str, int] = {}
+        for line in out.decode(errors="replace").splitlines():
+            parts = line.split()
+            if len(parts) == 3 and parts[2].isdigit():
+                sizes[parts[0]] = int(parts[2])
+        return sizes
+
+    def _mode_changes(self, sa: _State, sb: _State, seen: set[str], sizes: dict[str, int]) -> list[FileChange]:
+        """Permission changes git's diff does not see (its modes know one x bit, and no folder)."""
+        ma, mb = sa.manifest, sb.manifest
+        out: list[FileChange] = []
+        same_files = (ma.file, ma.exec, dict(ma.files)) == (mb.file, mb.exec, dict(mb.files))
+        same_dirs = (ma.dir, dict(ma.dirs)) == (mb.dir, dict(mb.dirs))
+        if same_files and same_dirs:
+            return out
+        la, lb = self._listing(sa.files_tree), self._listing(sb.files_tree)
+        if not same_files:
+            for path in la.keys() & lb.keys():
+                if path in seen:
+                    continue
+                (gm_a, sha_a), (gm_b, sha_b) = la[path], lb[path]
+                old, new = ma.full_mode(path, gm_a), mb.full_mode(path, gm_b)
+                if old != new:
+                    size = sizes.get(sha_b)
+                    if size is None:
+                        size = self._sizes([sha_b]).get(sha_b)
+                    out.append(FileChange(path, "mode", old, new, False, size, size, sha_a, sha_b, ""))
+        if not same_dirs:
+            da, db = ma.dir_map(la), mb.dir_map(lb)
+            holding_a, holding_b = _ancestors(la), _ancestors(lb)
+            for d in da.keys() | db.keys():
+                old_d, new_d = da.get(d), db.get(d)
+                if old_d is not None and new_d is not None:
+                    if old_d != new_d:
+                        out.append(FileChange(d, "mode", old_d, new_d, False, None, None, None, None, ""))
+                elif new_d is not None:
+                    if d not in holding_b or stat.S_IMODE(new_d) != mb.dir:
+                        out.append(FileChange(d, "added", None, new_d, False, None, None, None, None, ""))
+                elif old_d is not None and (d not in holding_a or stat.S_IMODE(old_d) != ma.dir):
+                    out.append(FileChange(d, "deleted", old_d, None, False, None, None, None, None, ""))
+        return out
+
+    # -- restoring ----------------------------------------------------------------------------
+
+    def _in_the_way(self, listing: Mapping[str, tuple[int, str]], manifest: _Manifest, scan: _Scan) -> dict[str, str]:
+        """The checkpoint's paths that cannot come back without touching what is never touched:
+        a file or folder left alone now (ignored, reserved, over the cap, unstorable) at the same
+        place, below it, or below a path the checkpoint has as a file. path → why."""
+        protected = scan.protected
+        out: dict[str, str] = {}
+        if not protected and tuple(manifest.ignore) == self.ignore:
+            return out
+        wanted = list(listing) + list(manifest.dirs)
+        wanted_set = set(wanted)
+        for p in wanted:
+            hit = None
+            if p in protected:
+                hit = p
+            else:
+                d = _parent(p)
+                while d:
+                    if d in protected:
+                        hit = d
+                        break
+                    d = _parent(d)
+            if hit is not None:
+                out[p] = f"not restored: {hit} is in the way and is never touched"
+        # a checkpoint's file where a protected path now has a folder above it
+        for q in protected:
+            d = _parent(q)
+            while d:
+                if d in listing:
+                    out[d] = f"not restored: {q} is in the way and is never touched"
+                d = _parent(d)
+        # rules changed since the snapshot: what they ignore now stays as it is
+        if tuple(manifest.ignore) != self.ignore:
+            for p in wanted_set - out.keys():
+                if self._rules.ignored_path(p, p not in listing) or p.split("/", 1)[0] in self._reserved_top:
+                    out[p] = "not restored: ignored now"
+        return out
+
+    def _check_consistent(self, state: _State, listing: Mapping[str, tuple[int, str]]) -> None:
+        """A manifest folder at or below one of the checkpoint's files or symlinks would be made
+        through a symlink, maybe outside the tree: such a checkpoint is refused whole."""
+        for d in state.manifest.dirs:
+            while d:
+                if d in listing:
+                    raise self._damaged(f"checkpoint {(state.commit or '')[:12]}'s manifest has a folder at file {d!r}")
+                d = _parent(d)
+
+    def _tree_without(self, tree: str, paths: Sequence[str]) -> str:
+        """`tree` less some paths, made in a scratch index."""
+        if not paths:
+            return tree
+        index = self.store / f"index.filter.{os.getpid()}"
+        env = {"GIT_INDEX_FILE": str(index)}
+        try:
+            self._git(["read-tree", tree], extra_env=env, bare=True)
+            self._git(["update-index", "--force-remove", "-z", "--stdin"], input=_nul_join(paths), extra_env=env)
+            return self._git(["write-tree"], extra_env=env, bare=True).decode().strip()
+        finally:
+            for leftover in (index, index.with_name(index.name + ".lock")):
+                with contextlib.suppress(FileNotFoundError):
+                    leftover.unlink()
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+
+def _apply(
+    root: Path,
+    listing: Mapping[str, tuple[int, str]],
+    manifest: _Manifest,
+    dirs: Mapping[str, int],
+    *,
+    stray: Iterable[str],
+    checkpoint: str | None,
+) -> None:
+    """After git wrote the files: empty folders, every permission bit, folders to go."""
+    base = str(root)
+    cp = (checkpoint or "")[:12]
+    # folders the checkpoint has that git did not make (the empty ones)
+    for d in sorted(dirs, key=lambda p: p.count("/")):
+        full = os.path.join(base, d)
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            try:
+                os.mkdir(full, 0o700)
+            except OSError as exc:
+                raise CheckpointError(f"restore of {cp} stopped at {d}: {exc.strerror}; run it again") from None
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise CheckpointError(f"restore of {cp} stopped: {d} is not a folder; run it again")
+    # files: their bits (git wrote new ones with the umask's)
+    for p, (git_mode, _sha) in listing.items():
+        full = os.path.join(base, p)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            raise CheckpointError(f"restore of {cp} incomplete: {p} is missing; run it again") from None
+        if git_mode == _GIT_MODE_LINK:
+            if not stat.S_ISLNK(st.st_mode):
+                raise CheckpointError(f"restore of {cp} incomplete: {p} is not a symlink; run it again")
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            raise CheckpointError(f"restore of {cp} incomplete: {p} is not a file; run it again")
+        want = manifest.file_perm(p, git_mode)
+        if st.st_mode & _PERM != want:
+            os.chmod(full, want)
+    # folders the checkpoint did not have (still holding something never touched: they stay)
+    for d in _depth_first(stray):
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(base, d))
+    # folders' bits, the deepest first (a folder made read-only last)
+    for d in _depth_first(dirs):
+        full = os.path.join(base, d)
+        st = os.lstat(full)
+        want = stat.S_IMODE(dirs[d])
+        if stat.S_ISDIR(st.st_mode) and st.st_mode & _PERM != want:
+            os.chmod(full, want)
+
+
+def _parse_raw(raw: bytes) -> list[tuple[int, int, str, str, str, str]]:
+    """`git diff-tree -r -z --raw`: (old mode, new mode, old sha, new sha, status, path)."""
+    out = []
+    fields = raw.split(b"\0")
+    i = 0
+    while i + 1 < len(fields):
+        meta = fields[i]
+        if not meta.startswith(b":"):
+            i += 1
+            continue
+        om, nm, osha, nsha, status = meta[1:].decode().split()
+        out.append((int(om, 8), int(nm, 8), osha, nsha, status[:1], os.fsdecode(fields[i + 1])))
+        i += 2
+    return out
+
+
+def _split_patch(patch: bytes) -> list[bytes]:
+    """A patch's file sections (each starts with 'diff --git '; content lines never do)."""
+    if not patch:
+        return []
+    starts = [0] if patch.startswith(b"diff --git ") else []
+    starts += [m.start() + 1 for m in re.finditer(rb"\ndiff --git ", patch)]
+    return [patch[a:b] for a, b in zip(starts, starts[1:] + [len(patch)])]
+
+
+def _header(section: bytes) -> bytes:
+    m = re.search(rb"^(?:--- |@@ )", section, re.M)
+    return section if m is None else section[: m.start()]
+
+
+def _is_binary_section(section: bytes) -> bool:
+    return re.search(rb"^Binary files ", _header(section), re.M) is not None
+
+
+def _unified_part(section: bytes) -> str:
+    m = re.search(rb"^--- ", section, re.M)
+    return "" if m is None else section[m.start() :].decode("utf-8", errors="replace")
+
+
+def _nul_join(paths: Iterable[str]) -> bytes:
+    return b"".join(os.fsencode(p) + b"\0" for p in paths)
+
+
+def _glob_escape(name: str) -> str:
+    return re.sub(r"([\\*?\[\]!# ])", r"\\\1", name)
+
+
+def _first_line(stderr: bytes) -> str:
+    for line in stderr.decode("utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if line and not line.startswith("hint:"):
+            for prefix in ("fatal: ", "error: "):
+                if line.startswith(prefix):
+                    line = line[len(prefix) :]
+            return line[:300]
+    return ""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+__all__ = [
+    "DEFAULT_IGNORE",
+    "DEFAULT_MAX_FILE_BYTES",
+    "WORKTREE",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointStore",
+    "FileChange",
+    "Skipped",
+]
