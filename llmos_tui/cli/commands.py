@@ -41,7 +41,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     st = led.snapshot()
     holder = driver(ws, run_id)
     if args.json:
-        print(json.dumps({**to_front_matter(st), "driver": holder}, default=str))
+        front = to_front_matter(st)
+        for shown in front["steps"]:  # which breakpoint stopped a step, if one did
+            if led.steps[shown["n"] - 1].breakpoint:
+                shown["breakpoint"] = led.steps[shown["n"] - 1].breakpoint
+        print(json.dumps({**front, "breakpoints": list(led.breakpoints), "driver": holder}, default=str))
         return 0
     print(f"run {st.run_id}: {st.status}" + (f" at step {st.current_step}" if st.current_step else ""))
     print(f"goal: {st.goal}")
@@ -52,9 +56,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         marks = {"completed": "x", "in_progress": "~", "failed": "!", "skipped": "-"}
         for p in st.plan:
             print(f"  [{marks.get(p.status, ' ')}] {p.title}")
+    if led.breakpoints:
+        print("breakpoints: " + ", ".join(led.breakpoints))
     cur = st.pending_step
     if cur is not None:
-        print(f"step {cur.n} " + _step_line(cur.tool, cur.status, cur.inputs, 200))
+        hit = led.steps[cur.n - 1].breakpoint if cur.status == "awaiting_approval" else None
+        print(
+            f"step {cur.n} "
+            + _step_line(cur.tool, cur.status, cur.inputs, 200)
+            + (f' (breakpoint "{hit}" hit)' if hit else "")
+        )
     for depth, (sub_id, sub_led) in enumerate(running_subagents(ws, run_id, led), start=1):
         sub = sub_led.snapshot()
         scur = sub.pending_step

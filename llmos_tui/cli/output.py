@@ -27,6 +27,11 @@ def decide_verbs(status: str) -> str:
     return "retry|skip" if status == "uncertain" else "approve|deny|skip"
 
 
+def breakpoint_name(spec: object) -> str:
+    """A breakpoint as the terminal names it: `"Write"`, `"bash:rm -rf"` (a spec is one line)."""
+    return f'"{spec}"'
+
+
 def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
     """The line a record is worth on the terminal, or None."""
     from llmos_tui.core.text import inputs_gist
@@ -42,7 +47,13 @@ def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
         to = str(rec.get("to"))
         step = led.steps[rec["step"] - 1]
         line = f"step {step.n} {step.tool}({inputs_gist(step.inputs, items=2, width=40)}): {to.replace('_', ' ')}"
-        if to in ("awaiting_approval", "uncertain"):
+        if to == "awaiting_approval" and data.get("breakpoint"):
+            line = (
+                f"step {step.n} {step.tool}({inputs_gist(step.inputs, items=2, width=40)}) waits: breakpoint "
+                f"{breakpoint_name(data['breakpoint'])} hit — approve with `llmos-tui approve --step {step.n}`, "
+                f"or deny|skip"
+            )
+        elif to in ("awaiting_approval", "uncertain"):
             verbs = decide_verbs(to)
             line += f" — decide with `llmos-tui {verbs.split('|')[0]} --step {step.n}` ({verbs})"
         elif preview := step.result_preview():
@@ -102,6 +113,8 @@ def report_end(runner: Runner, result: str) -> None:
         where = f" of its sub-agent {inner.run_id}" if inner is not runner else ""
         cur = inner.ledger.current_step
         what = f"step {cur.n} ({cur.tool}, {cur.status.replace('_', ' ')})" if cur else "a step"
+        if cur is not None and cur.breakpoint and cur.status == "awaiting_approval":
+            what += f" at breakpoint {breakpoint_name(cur.breakpoint)}"
         verbs = decide_verbs(cur.status if cur is not None else "awaiting_approval")
         print(
             f"run {st.run_id} stopped at {what}{where}, which needs a decision (--no-wait); "

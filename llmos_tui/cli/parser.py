@@ -39,6 +39,16 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
         workspace_arg(sp)
+        sp.add_argument(
+            "--break",
+            dest="breaks",
+            action="append",
+            metavar="SPEC",
+            help="stop before a step, even under --approve never (repeatable; added to SystemAgent.md's "
+            "breakpoints): a ToolMap tool name (Write), path:GLOB (the call's file path, relative to the "
+            "workspace; ** spans folders), bash:REGEX (a Bash command), step:N, cost:USD (when the run's "
+            "cost goes above it) or failed (after a step that failed)",
+        )
 
     r = sub.add_parser("run", help="run a goal", description="Run a goal to its end, step by step.")
     r.add_argument("goal", help="what the agent should do")

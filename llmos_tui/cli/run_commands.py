@@ -82,6 +82,7 @@ def request_from(args: argparse.Namespace) -> RunRequest:
         model=args.model,
         approval=args.approve,
         max_cost_usd=args.max_cost,
+        breakpoints=tuple(args.breaks or ()),
     )
 
 
@@ -118,13 +119,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     ws = Workspace.locate(args.workspace)
     run_id = ws.resolve_run_id(args.run_id)
+    breaks = tuple(args.breaks or ())
     if not args.headless:
-        from llmos_tui.core.session import preflight
+        from llmos_tui.core.session import preflight, queue_breakpoints
 
-        preflight(ws)
+        preflight(ws, breakpoints=breaks)
+        queue_breakpoints(ws, run_id, breaks)  # (the TUI's resume applies them)
         return run_tui(ws.root, args, resume_run_id=run_id)
     runner = resume_run(
-        ws, run_id, approval=args.approve, max_cost_usd=args.max_cost, options=RunOptions(no_wait=args.no_wait)
+        ws,
+        run_id,
+        approval=args.approve,
+        max_cost_usd=args.max_cost,
+        options=RunOptions(no_wait=args.no_wait),
+        breakpoints=breaks,
     )
     print_notices(runner)
     if not args.quiet:
@@ -193,7 +201,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with DemoSite() as site:
         demo = prepare(args.scenario, site.base_url, Path(args.workspace) if args.workspace else None)
         ws = Workspace.locate(demo.project)
-        req = RunRequest(goal=demo.goal, runtime="scripted", script=demo.script, approval=args.approve)
+        req = RunRequest(
+            goal=demo.goal,
+            runtime="scripted",
+            script=demo.script,
+            approval=args.approve,
+            breakpoints=tuple(args.breaks or ()),
+        )
         if args.headless:
             runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
             print_notices(runner)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from llmos_tui.core import frontmatter
-from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.engine.breakpoints import KINDS, check_all
+from llmos_tui.core.errors import BadInput, FileFormatError, LlmosError
 from llmos_tui.core.inputs import SYSTEM_FILE_MAX, read_text
+
+if TYPE_CHECKING:
+    from llmos_tui.core.registry import ToolRegistry
 
 APPROVAL_POLICIES = ("ask", "side-effects", "never")
 
@@ -27,6 +31,7 @@ class AgentConfig:
     max_task_depth: int = 2
     recent_steps: int = 20
     bash_network: bool = False  # Bash's sandbox lets it reach the network (ToolMap `network: allow` does too)
+    breakpoints: tuple[str, ...] = ()  # specs (core/engine/breakpoints.py): calls that wait even under `never`
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     system_prompt: str = ""
     path: str = ""
@@ -103,6 +108,13 @@ def load_agent_config(path: Path) -> AgentConfig:
     bash_network = d.get("bash_network", False)
     if not isinstance(bash_network, bool):
         fail("bash_network", f"bash_network must be true or false, not {bash_network!r}")
+    breakpoints = d.get("breakpoints") or []
+    if not isinstance(breakpoints, list):
+        fail("breakpoints", f"breakpoints must be a list of breakpoints ({KINDS}), not {breakpoints!r}")
+    try:
+        breakpoints = check_all(breakpoints, None)  # (tool names: against the ToolMap, in check_breakpoints)
+    except BadInput as exc:
+        fail("breakpoints", f"breakpoints: {exc}")
     prices = section("prices")
     for m, table in prices.items():
         if not isinstance(table, dict) or not all(
@@ -124,7 +136,22 @@ def load_agent_config(path: Path) -> AgentConfig:
         memory_top_k=top_k,
         recent_steps=recent,
         bash_network=bash_network,
+        breakpoints=breakpoints,
         prices=prices,
         system_prompt=fm.body.strip() + "\n",
         path=p,
     )
+
+
+def check_breakpoints(config: AgentConfig, registry: ToolRegistry) -> None:
+    """SystemAgent.md's breakpoints against the ToolMap (a tool breakpoint must name one of its
+    tools): a bad one is reported with the file's line, like the other keys."""
+    try:
+        check_all(config.breakpoints, registry)
+    except BadInput as exc:
+        line = None
+        try:
+            line = frontmatter.key_line(read_text(Path(config.path), limit=SYSTEM_FILE_MAX), "breakpoints")
+        except (OSError, LlmosError):
+            pass
+        raise FileFormatError(config.path, line, f"breakpoints: {exc}") from None

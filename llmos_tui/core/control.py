@@ -16,7 +16,7 @@ from typing import Any
 from llmos_tui.core.fsutil import append_line
 from llmos_tui.core.state import utcnow
 
-ACTIONS = ("approve", "deny", "edit", "retry", "skip", "pause", "resume", "cancel")
+ACTIONS = ("approve", "deny", "edit", "retry", "skip", "pause", "resume", "cancel", "breakpoints")
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Command:
     inputs: dict[str, Any] | None = None
     feedback: str | None = None
     scope: str | None = None  # "rest" on approve: approve this step and every later one
+    breakpoints: tuple[str, ...] | None = None  # "breakpoints": the run's breakpoints from now on (all of them)
     at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -40,6 +41,8 @@ class Command:
             d["feedback"] = self.feedback
         if self.scope:
             d["scope"] = self.scope
+        if self.breakpoints is not None:
+            d["breakpoints"] = list(self.breakpoints)
         return d
 
 
@@ -58,6 +61,7 @@ def new_command(
     inputs: dict[str, Any] | None = None,
     feedback: str | None = None,
     scope: str | None = None,
+    breakpoints: tuple[str, ...] | list[str] | None = None,
 ) -> Command:
     return Command(
         id="c-" + secrets.token_hex(6),
@@ -66,6 +70,7 @@ def new_command(
         inputs=inputs,
         feedback=feedback,
         scope=scope,
+        breakpoints=tuple(breakpoints) if breakpoints is not None else None,
         at=utcnow(),
     )
 
@@ -104,8 +109,22 @@ def parse_command(raw: bytes) -> Command:
     scope = d.get("scope")
     if scope not in (None, "rest"):
         raise ValueError("scope must be 'rest' or absent")
+    breakpoints = d.get("breakpoints")
+    if breakpoints is not None and (
+        not isinstance(breakpoints, list) or not all(isinstance(b, str) for b in breakpoints)
+    ):
+        raise ValueError("breakpoints must be a list of texts")
+    if action == "breakpoints" and breakpoints is None:
+        raise ValueError("breakpoints needs breakpoints (the run's whole list from now on)")
     return Command(
-        id=cid, action=action, step=step, inputs=inputs, feedback=feedback, scope=scope, at=str(d.get("at") or "")
+        id=cid,
+        action=action,
+        step=step,
+        inputs=inputs,
+        feedback=feedback,
+        scope=scope,
+        breakpoints=tuple(breakpoints) if breakpoints is not None else None,
+        at=str(d.get("at") or ""),
     )
 
 

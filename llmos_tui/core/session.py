@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmos_tui.core.config import AgentConfig, load_agent_config
+from llmos_tui.core.config import AgentConfig, check_breakpoints, load_agent_config
+from llmos_tui.core.engine.breakpoints import check_all, merged
 from llmos_tui.core.errors import BadInput
 from llmos_tui.core.inputs import SCRIPT_MAX, read_bytes
 from llmos_tui.core.journal import iter_effective, iter_records
@@ -32,6 +33,7 @@ class RunRequest:
     max_cost_usd: float | None = None
     variables: dict[str, Any] | None = None
     run_id: str | None = None  # default: start time plus a random suffix
+    breakpoints: tuple[str, ...] = ()  # --break: added to SystemAgent.md's (core/engine/breakpoints.py)
 
 
 def load_parts(
@@ -46,6 +48,7 @@ def load_parts(
         if path.parent != ws.system
     ]
     registry = ToolRegistry(load_toolmap(tool_map, notes))
+    check_breakpoints(config, registry)
     if notes:  # how an LLMunix file was read: said when a run starts (see say_notes)
         config = config.with_(notes=config.notes + tuple(notes))
     return config, registry
@@ -107,12 +110,13 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
     )
 
 
-def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
+def preflight(ws: Workspace, req: RunRequest | None = None, breakpoints: tuple[str, ...] = ()) -> None:
     """Raise the error opening this run would raise, before a UI is shown for it."""
     from llmos_tui.core.lock import holder_info
     from llmos_tui.core.state import StateFile
 
-    load_parts(ws, model=req.model if req else None, approval=req.approval if req else None)
+    _, registry = load_parts(ws, model=req.model if req else None, approval=req.approval if req else None)
+    check_all(breakpoints or (req.breakpoints if req else ()), registry)
     if req is not None:
         make_runtime(req.runtime or ("scripted" if req.script else "native"), req.script)
     holder = holder_info(ws.root)
@@ -129,6 +133,8 @@ def preflight(ws: Workspace, req: RunRequest | None = None) -> None:
 
 def start_run(ws: Workspace, req: RunRequest, options: RunOptions = RunOptions()) -> Runner:
     config, registry = load_parts(ws, model=req.model, approval=req.approval, max_cost_usd=req.max_cost_usd)
+    if req.breakpoints:  # SystemAgent.md's, then --break's (a bad one: BadInput, before the run exists)
+        config = config.with_(breakpoints=merged(config.breakpoints, check_all(req.breakpoints, registry)))
     runtime_name = req.runtime or ("scripted" if req.script else "native")
     script = Path(req.script).absolute() if req.script else None  # (a symlink is named as given)
     runtime = make_runtime(runtime_name, script, config)
@@ -157,8 +163,10 @@ def resume_run(
     approval: str | None = None,
     max_cost_usd: float | None = None,
     options: RunOptions = RunOptions(),
+    breakpoints: tuple[str, ...] = (),
 ) -> Runner:
     config, registry = load_parts(ws, max_cost_usd=max_cost_usd)
+    breakpoints = check_all(breakpoints, registry)  # --break: added to the run's (a bad one stops here)
     first = next(iter_records(ws.journal_path(run_id)))["data"]  # (an empty journal raises)
     runtime_name = first.get("runtime", "scripted")
     if runtime_name != "scripted" and first.get("model"):
@@ -168,8 +176,23 @@ def resume_run(
     runner = driver_for(runtime_name).resume(
         ws, run_id, config=config, registry=registry, runtime=runtime, options=options, approval=approval
     )
+    if (more := merged(runner.ledger.breakpoints, breakpoints)) != runner.ledger.breakpoints:
+        runner.rec.record("breakpoints_changed", data={"breakpoints": list(more), "by": "cli"})
     say_notes(runner)
     return runner
+
+
+def queue_breakpoints(ws: Workspace, run_id: str, specs: tuple[str, ...]) -> None:
+    """--break for a run a face resumes itself (the TUI): a `breakpoints` command in its
+    control.jsonl, with the run's breakpoints and these, applied as it goes on."""
+    from llmos_tui.core.control import ControlChannel, new_command
+    from llmos_tui.core.statuses import RUN_TERMINAL
+
+    led = read_ledger(ws, run_id) if specs else None
+    if led is not None and led.status not in RUN_TERMINAL and merged(led.breakpoints, specs) != led.breakpoints:
+        ControlChannel(ws.control_path(run_id)).append(
+            new_command("breakpoints", breakpoints=merged(led.breakpoints, specs))
+        )
 
 
 def read_ledger(ws: Workspace, run_id: str, *, keep_messages: bool = False) -> Ledger:

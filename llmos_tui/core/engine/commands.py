@@ -9,8 +9,9 @@ edit; a file that does not parse pauses the run and is never overwritten.
 from __future__ import annotations
 
 from llmos_tui.core.control import BadCommand, Command, ControlChannel
+from llmos_tui.core.engine.breakpoints import check_all
 from llmos_tui.core.engine.recorder import RunRecorder
-from llmos_tui.core.errors import FileFormatError
+from llmos_tui.core.errors import BadInput, FileFormatError
 from llmos_tui.core.journal import tail_records
 from llmos_tui.core.outcomes import NO_REASON, denied_text, skipped_text
 from llmos_tui.core.state import as_json, shown_inputs
@@ -25,7 +26,9 @@ ALLOWED = {
 }
 # journal records that change nothing a person may edit in execution_state.md: a file written
 # before them is still an edit of the run as it is
-EDIT_NEUTRAL = frozenset({"run_status", "note", "command", "resumed", "policy_changed", "usage", "memory_saved"})
+EDIT_NEUTRAL = frozenset(
+    {"run_status", "note", "command", "resumed", "policy_changed", "breakpoints_changed", "usage", "memory_saved"}
+)
 
 
 class Commands:
@@ -103,6 +106,8 @@ class Commands:
         if cmd.action == "cancel":
             rec.set_status("cancelled", reason=cmd.feedback or "cancelled by a person", command=cmd.id)
             return None
+        if cmd.action == "breakpoints":
+            return self.set_breakpoints(cmd)
         if cmd.action == "resume" or (cmd.action == "retry" and status == "paused" and cmd.step is None):
             if status != "paused":
                 return "the run is not paused"
@@ -155,6 +160,18 @@ class Commands:
             rec.move(step, "running", human={"decision": "retried", "by": cmd.id})
         if status == "awaiting_approval" and step.status != "awaiting_approval":
             rec.set_status("running")
+        return None
+
+    def set_breakpoints(self, cmd: Command) -> str | None:
+        """The run's breakpoints from now on (the command carries the whole list): each checked
+        against the run's tools first; the steps already waiting keep waiting."""
+        rec = self.rec
+        try:
+            specs = check_all(cmd.breakpoints or (), rec.registry)
+        except BadInput as exc:
+            return str(exc)
+        if specs != rec.ledger.breakpoints:
+            rec.record("breakpoints_changed", data={"breakpoints": list(specs), "by": cmd.id})
         return None
 
     # ------------------------------------------------------------ execution_state.md as an input

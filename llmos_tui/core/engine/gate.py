@@ -16,6 +16,8 @@ The rule, in order:
 5. The run's policy: `never` runs everything, `ask` asks for everything, `side-effects` asks
    for calls whose tool touches anything or whose ToolMap entry says `ask`.
 6. A paused run (the hook driver, where calls keep arriving) asks instead of running.
+7. A breakpoint (core/engine/breakpoints.py) that stops the call makes one that would run wait
+   for a person; a call that asks anyway records which breakpoint would have stopped it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from llmos_tui.core.engine import breakpoints
 from llmos_tui.core.engine.recorder import RunRecorder
 from llmos_tui.core.ledger import StepRecord
 from llmos_tui.core.registry import ToolRegistry
@@ -100,12 +103,26 @@ def _outside_sandbox(sandbox: Sandbox, tool: str, inputs: dict[str, Any]) -> str
 
 
 def settle(rec: RunRecorder, step: StepRecord, verdict: Verdict) -> None:
-    """The gate's answer as the step's next status: refused, waiting for a person, or running."""
+    """The gate's answer as the step's next status: refused, waiting for a person, or running.
+    A breakpoint of the run that stops the step makes a call that would run wait instead; the
+    step's record names it (`breakpoint`), and so does the run's status change."""
     if verdict.action == "invalid":
         rec.move(step, "failed", content=verdict.message, is_error=True)
-    elif verdict.action == "deny":
+        return
+    if verdict.action == "deny":
         rec.move(step, "denied", is_error=True, content=verdict.message, human={"decision": "denied", "by": verdict.by})
-    elif verdict.action == "ask":
-        rec.move(step, "awaiting_approval")
-    else:
-        rec.move(step, "running", human={"decision": "auto"})
+        return
+    led = rec.ledger
+    spec = breakpoints.hit(led.breakpoints, step, led, root=str(rec.ws.root)) if led.breakpoints else None
+    if spec is None:
+        if verdict.action == "ask":
+            rec.move(step, "awaiting_approval")
+        else:
+            rec.move(step, "running", human={"decision": "auto"})
+        return
+    rec.move(step, "awaiting_approval", extra={"breakpoint": spec})
+    if led.status == "running":
+        rec.set_status(
+            "awaiting_approval",
+            reason=f'breakpoint "{spec}" hit at step {step.n} ({step.tool})',
+        )

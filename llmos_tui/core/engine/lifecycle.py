@@ -118,6 +118,7 @@ def create_run(
                 "model": config.model if runtime_name != "scripted" else "scripted",
                 "variables": variables or {},
                 "approval": config.approval,
+                "breakpoints": list(config.breakpoints),  # SystemAgent.md's, then --break's
                 "pid": os.getpid(),
                 "config": {
                     "max_turns": config.max_turns,
