@@ -38,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
             "--no-wait", action="store_true", help="stop (exit 3) when a person must decide, instead of waiting"
         )
         sp.add_argument("-q", "--quiet", action="store_true", help="print only the final line")
-        workspace_arg(sp)
         sp.add_argument(
             "--break",
             dest="breaks",
