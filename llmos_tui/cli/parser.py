@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
             "workspace; ** spans folders), bash:REGEX (a Bash command), step:N, cost:USD (when the run's "
             "cost goes above it) or failed (after a step that failed)",
         )
+        workspace_arg(sp)
 
     r = sub.add_parser("run", help="run a goal", description="Run a goal to its end, step by step.")
     r.add_argument("goal", help="what the agent should do")
