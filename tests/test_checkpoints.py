@@ -237,7 +237,7 @@ def test_file_and_folder_swaps_both_ways_with_ignored_content_in_the_way(tmp_pat
     assert "x/sub" not in now
     # z cannot come back without deleting the ignored file: it stays, and the restore says so
     assert now["z/cache.pyc"] == ("f", 0o644, b"\x00ignored")
-    assert [s.path for s in skipped] == ["z"] and "in the way" in skipped[0].why
+    assert skipped == [Skipped("z", 7, "not restored: z/cache.pyc (ignored) is in the way")]
 
 
 def test_over_cap_files_are_listed_never_recorded_and_left_alone(tmp_path):
@@ -391,6 +391,13 @@ def test_files_read_and_exists(tmp_path):
     assert not store.exists(cp.tree)  # a tree, not a checkpoint
     with pytest.raises(CheckpointError, match="has no file"):
         store.read(cp.id, "nope")
+    # a name with a newline: git quotes it in its patch headers, the sections still line up
+    write(ws, "new\nline", "nl\nmore\n")
+    write(ws, "diff --git a", "diff --git a/x b/x\n")
+    later = store.snapshot()
+    ch = {c.path: c for c in store.changes(cp.id, later.id)}
+    assert ch["new\nline"].diff.endswith("@@ -1 +1,2 @@\n nl\n+more\n")
+    assert ch["diff --git a"].diff.endswith("+diff --git a/x b/x\n")
     with pytest.raises(CheckpointError, match="not a checkpoint id"):
         store.restore("HEAD~1")
 
@@ -435,6 +442,40 @@ def test_a_workspace_that_is_a_git_repository_with_its_own_ignores_and_attribute
     store.restore(cp.id)
     assert without(tree_of(ws), ".git") == want
     assert tree_of(ws / ".git") == dot_git  # the user's repository untouched
+
+
+def test_a_gitfile_and_names_that_are_not_utf8(tmp_path):
+    ws = tmp_path / "ws"
+    write(ws, ".git", "gitdir: /elsewhere/.git/worktrees/ws\n")  # a linked worktree's gitfile
+    raw = os.fsencode(ws) + b"/caf\xe9 \xff.txt"
+    fd = os.open(raw, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"latin-1 name\n")
+    os.close(fd)
+    store = CheckpointStore(ws)
+    cp = store.snapshot()
+    assert cp.skipped == ()  # the gitfile is the user's repository's, left out quietly
+    name = os.fsdecode(b"caf\xe9 \xff.txt")
+    assert store.files(cp.id) == {name: (0o100600, store.files(cp.id)[name][1])}
+    want = tree_of(ws)
+    os.remove(raw)
+    store.restore(cp.id)
+    assert tree_of(ws) == want
+    # with .git/ no longer ignored, a .git is still never recorded, and it is said
+    listed = CheckpointStore(ws, ignore=["*.pyc"]).snapshot().skipped
+    assert listed == (Skipped(".git", 37, "a name git cannot store"),)
+
+
+def test_restore_after_the_ignore_patterns_changed_leaves_what_they_now_ignore(tmp_path):
+    ws = tmp_path / "ws"
+    write(ws, "app.log", "old log\n")
+    write(ws, "keep.txt", "keep\n")
+    cp = CheckpointStore(ws).snapshot()
+    write(ws, "app.log", "new log\n")
+    write(ws, "keep.txt", "changed\n")
+    skipped = CheckpointStore(ws, ignore=["*.log"]).restore(cp.id)
+    assert (ws / "app.log").read_text() == "new log\n"
+    assert (ws / "keep.txt").read_text() == "keep\n"
+    assert [(s.path, s.why) for s in skipped] == [("app.log", "not restored: ignored now")]
 
 
 def test_custom_ignore_patterns(tmp_path):

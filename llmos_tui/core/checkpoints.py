@@ -344,7 +344,7 @@ class _Scan:
     files: dict[str, tuple[int, int]] = field(default_factory=dict)  # path → (st_mode, size): files, symlinks
     dirs: dict[str, int] = field(default_factory=dict)  # path → st_mode (the root not included)
     skipped: list[Skipped] = field(default_factory=list)
-    protected: set[str] = field(default_factory=set)  # never touched: ignored, reserved, skipped
+    protected: dict[str, str] = field(default_factory=dict)  # never touched → why: "ignored", "reserved", ...
 
 
 def _cap_text(n: int) -> str:
@@ -540,6 +540,7 @@ class CheckpointStore:
         self.ignore = tuple(DEFAULT_IGNORE if ignore is None else ignore)
         self.max_file_bytes = int(max_file_bytes)
         self._rules = _Ignore(self.ignore)
+        self._quiet_dotgit = self._rules.ignored(".git", ".git", True)
         self._index = self.store / "index"
         # the store itself when it lies in the workspace somewhere other than under runs/
         try:
@@ -622,7 +623,7 @@ class CheckpointStore:
             self._index_known = (sig, frozenset(listing)) if sig is not None else None
             self._index_tree = (sig, tree) if sig is not None else None
             dirs = {d: m for d, m in manifest.dir_map(listing).items() if d not in dropped and d not in scan.protected}
-            stray = scan.dirs.keys() - dirs.keys() - scan.protected
+            stray = scan.dirs.keys() - dirs.keys() - scan.protected.keys()
             _apply(self.root, listing, manifest, dirs, stray=stray, checkpoint=target.commit)
         return skipped
 
@@ -918,6 +919,13 @@ class CheckpointStore:
         """Walk the tree (symlinks not followed): what is recorded, what is left alone and why."""
         scan = _Scan()
         files, dirs, protected, skipped = scan.files, scan.dirs, scan.protected, scan.skipped
+        quiet_dotgit = self._quiet_dotgit
+
+        def leave(rel: str, why: str, size: int = 0, *, listed: bool = True) -> None:
+            protected[rel] = why
+            if listed:
+                skipped.append(Skipped(rel, size, why))
+
         rules, cap = self._rules, self.max_file_bytes
         reserved_paths = self._reserved_paths
         stack: list[tuple[str, str]] = [("", str(self.root))]
@@ -930,8 +938,7 @@ class CheckpointStore:
             except OSError as exc:
                 if not rel_dir:
                     raise CheckpointError(f"cannot read the workspace {self.root}: {exc.strerror or exc}") from None
-                protected.add(rel_dir)
-                skipped.append(Skipped(rel_dir, 0, f"folder not readable ({exc.strerror or exc})"))
+                leave(rel_dir, f"folder not readable ({exc.strerror or exc})")
                 continue
             with it:
                 for entry in it:
@@ -941,28 +948,29 @@ class CheckpointStore:
                     else:
                         rel = name
                         if self._is_reserved_top(name):
-                            protected.add(rel)
+                            leave(rel, "reserved", listed=False)
                             continue
                     if reserved_paths and rel in reserved_paths:
-                        protected.add(rel)
+                        leave(rel, "reserved", listed=False)
                         continue
                     try:
                         st = entry.stat(follow_symlinks=False)
                     except FileNotFoundError:
                         continue
                     except OSError as exc:
-                        protected.add(rel)
-                        skipped.append(Skipped(rel, 0, f"cannot be read ({exc.strerror or exc})"))
+                        leave(rel, f"cannot be read ({exc.strerror or exc})")
                         continue
                     mode = st.st_mode
-                    if stat.S_ISDIR(mode):
-                        if rules.ignored(rel, name, True):
-                            protected.add(rel)
-                            continue
-                        if name.lower() == ".git":
-                            protected.add(rel)
-                            skipped.append(Skipped(rel, 0, "a folder named .git (git cannot store it)"))
-                            continue
+                    is_dir = stat.S_ISDIR(mode)
+                    if rules.ignored(rel, name, is_dir):
+                        leave(rel, "ignored", listed=False)
+                        continue
+                    if name.lower() == ".git" or (name == ".gitmodules" and stat.S_ISLNK(mode)):
+                        # a repository's .git (or a worktree's gitfile) is quietly left out when
+                        # the patterns ignore .git/; git refuses to store any
+                        leave(rel, "a name git cannot store", st.st_size, listed=not (quiet_dotgit and name == ".git"))
+                        continue
+                    if is_dir:
                         if restoring and mode & 0o700 != 0o700:
                             # the restore must be able to write in it; its bits are set at the end
                             with contextlib.suppress(OSError):
@@ -972,26 +980,13 @@ class CheckpointStore:
                         continue
                     is_file = stat.S_ISREG(mode)
                     if not is_file and not stat.S_ISLNK(mode):
-                        if rules.ignored(rel, name, False):
-                            protected.add(rel)
-                            continue
-                        protected.add(rel)
-                        skipped.append(Skipped(rel, st.st_size, f"not a regular file ({_special(mode)})"))
-                        continue
-                    if rules.ignored(rel, name, False):
-                        protected.add(rel)
-                        continue
-                    if name.lower() == ".git" or (name == ".gitmodules" and not is_file):
-                        protected.add(rel)
-                        skipped.append(Skipped(rel, st.st_size, "a name git cannot store"))
+                        leave(rel, f"not a regular file ({_special(mode)})", st.st_size)
                         continue
                     if is_file and not _readable(st):
-                        protected.add(rel)
-                        skipped.append(Skipped(rel, st.st_size, "not readable"))
+                        leave(rel, "not readable", st.st_size)
                         continue
                     if is_file and st.st_size > cap:
-                        protected.add(rel)
-                        skipped.append(Skipped(rel, st.st_size, f"over the {_cap_text(cap)} cap"))
+                        leave(rel, f"over the {_cap_text(cap)} cap", st.st_size)
                         continue
                     files[rel] = (mode, st.st_size)
         skipped.sort(key=lambda s: s.path)
@@ -1237,24 +1232,21 @@ class CheckpointStore:
         wanted = list(listing) + list(manifest.dirs)
         wanted_set = set(wanted)
         for p in wanted:
-            hit = None
-            if p in protected:
-                hit = p
-            else:
-                d = _parent(p)
-                while d:
-                    if d in protected:
-                        hit = d
-                        break
-                    d = _parent(d)
-            if hit is not None:
-                out[p] = f"not restored: {hit} is in the way and is never touched"
-        # a checkpoint's file where a protected path now has a folder above it
-        for q in protected:
+            d = p
+            while d and d not in protected:
+                d = _parent(d)
+            if d:
+                out[p] = (
+                    f"not restored: {protected[d]} now"
+                    if d == p
+                    else f"not restored: {d} ({protected[d]}) is in the way"
+                )
+        # a checkpoint's file where something never touched now has a folder above it
+        for q, why in protected.items():
             d = _parent(q)
             while d:
                 if d in listing:
-                    out[d] = f"not restored: {q} is in the way and is never touched"
+                    out[d] = f"not restored: {q} ({why}) is in the way"
                 d = _parent(d)
         # rules changed since the snapshot: what they ignore now stays as it is
         if tuple(manifest.ignore) != self.ignore:
