@@ -194,6 +194,8 @@ def test_rewind_round_trips_files_modes_folders_and_symlinks(tmp_path):
     assert tree_of(ws) == now
     assert store.restore(a.id) == [] and store.restore(a.id) == []
     assert without(tree_of(ws), *IGNORED) == without(want_a, *IGNORED)
+    assert git(store, "fsck", "--strict", "--no-dangling").strip() == ""
+    assert git(store, "log", "--format=%s", "refs/llmos/checkpoints").split() == ["b", "a"]
 
 
 def test_restore_removes_what_the_checkpoint_did_not_have_but_keeps_folders_holding_ignored_files(tmp_path):
@@ -238,6 +240,24 @@ def test_file_and_folder_swaps_both_ways_with_ignored_content_in_the_way(tmp_pat
     # z cannot come back without deleting the ignored file: it stays, and the restore says so
     assert now["z/cache.pyc"] == ("f", 0o644, b"\x00ignored")
     assert skipped == [Skipped("z", 7, "not restored: z/cache.pyc (ignored) is in the way")]
+
+
+def test_an_empty_workspace_and_back(tmp_path):
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    store = CheckpointStore(ws)
+    empty = store.snapshot()
+    assert empty.files == 0
+    write(ws, "a/b/c.txt", "c\n")
+    os.symlink("a", ws / "l")
+    full = store.snapshot()
+    store.restore(empty.id)
+    assert tree_of(ws) == {}
+    store.restore(full.id)
+    assert set(tree_of(ws)) == {"a", "a/b", "a/b/c.txt", "l"}
+    with pytest.raises(CheckpointError, match="no workspace folder"):
+        CheckpointStore(tmp_path / "missing").snapshot()
+    assert not (tmp_path / "missing").exists()
 
 
 def test_over_cap_files_are_listed_never_recorded_and_left_alone(tmp_path):
@@ -546,8 +566,12 @@ def test_errors_are_one_line_and_touch_nothing(tmp_path, monkeypatch):
     # no git on PATH
     monkeypatch.setenv("PATH", str(tmp_path / "nowhere"))
     assert not CheckpointStore.available()
+    (tmp_path / "other").mkdir()
     with pytest.raises(CheckpointError, match="need git"):
         CheckpointStore(tmp_path / "other").snapshot()
+    (store.store / "refs/llmos/checkpoints").write_text(cp.id + "\n")
+    with pytest.raises(CheckpointError, match="need git"):
+        CheckpointStore(ws).restore(cp.id)
     assert tree_of(ws) == before
 
 

@@ -3,31 +3,39 @@ in a shadow git repository, so a run can be rewound, forked, diffed and replayed
 
 The store is a bare git repository of its own (default `runs/.checkpoints/` in the workspace)
 driven by the `git` command line with every outside setting shut out (no system or global
-config, no hooks, no attributes or filters from the workspace, no fsmonitor). Git brings what a
-home-made store would have to rebuild: content-addressed, zlib-compressed objects, and an index
-whose stat cache makes a snapshot of a big tree cheap when one file changed.
+config, no hooks, no fsmonitor, and an info/attributes that overrides the workspace's own
+.gitattributes: no line-ending conversion, no filters). Git brings what a home-made store would
+have to rebuild: content-addressed, zlib-compressed objects, and an index whose stat cache makes
+a snapshot of a big tree cheap when one file changed.
 
-A checkpoint is a commit on the ref chain `refs/llmos/checkpoints` (every commit's parent is the
+A checkpoint is a commit on the ref chain `refs/llmos/checkpoints` (each commit's parent is the
 one before, so all stay reachable; nothing here ever runs gc) whose tree holds two entries:
 
   files          the workspace's tree: regular files (content, git's x bit) and symlinks
-  manifest.json  what git does not keep (see `_Manifest`): every file's and folder's full
-                 permission bits (as the most common value plus the exceptions) and the folders
-                 that hold no recorded file (empty ones included). Unchanged → the same blob.
+  manifest.json  what git does not keep (see `_Manifest`): every file's and folder's permission
+                 bits (the most common value plus the exceptions) and the folders that hold no
+                 recorded file (empty ones). Unchanged → the same blob, not stored again.
 
-What is never recorded, restored or deleted: the reserved bookkeeping at the workspace's top
-(`runs/`, `execution_state.md` and its temporary siblings, the driver's lock file), the store
-itself, whatever the ignore patterns match (gitignore syntax; `.git/`, `node_modules/`, caches
-and build output by default), files over the size cap, and what git cannot hold (fifos,
-sockets, devices, a folder named `.git`). The last two kinds are listed (`Skipped`), never
-passed over silently. Which files a snapshot takes is decided here (a walk of the tree with
-the ignore patterns) and handed to `git update-index` by name, so a `.gitignore` that the
-workspace (or an agent) writes cannot hide files from checkpoints.
+A snapshot walks the tree here (os.scandir, symlinks not followed, the ignore patterns applied),
+hands the paths to `git update-index` (which hashes only what its stat cache says changed) and
+`git write-tree`, writes the manifest, the two-entry tree and the commit as loose objects itself
+(three small objects: three git processes fewer), then moves the ref with `git update-ref`.
+Taking the path list from the walk, not from `git add`, means no `.gitignore` the workspace (or
+an agent) writes can hide files from checkpoints.
 
-Restore is idempotent and roll-forward safe: it brings the store's index up to date with the
-tree as it is, lets `git read-tree --reset -u` rewrite what differs, then applies the manifest
-(permission bits, empty folders, folders the checkpoint did not have). Killed at any point, the
-next `restore` of the same id starts from whatever was left and ends on exactly the checkpoint.
+Never recorded, restored or deleted: the bookkeeping at the workspace's top (`runs/`,
+`execution_state.md` and its temporary siblings, the driver's lock file), the store itself,
+what the ignore patterns match (gitignore syntax; `.git/`, `node_modules/`, caches and build
+output by default), files over the size cap, and what git cannot hold (fifos, sockets, devices,
+a name `.git`). The last two kinds are listed (`Skipped`), never passed over silently.
+
+Restore is idempotent and roll-forward safe: it brings the store's index up to the tree as it
+is, lets `git read-tree --reset -u` rewrite what differs (files, symlinks, a file where a folder
+was and back), then applies the manifest (permission bits, empty folders, folders the
+checkpoint did not have). Killed at any point, the next `restore` of the same id starts from
+whatever was left and ends on exactly the checkpoint. Git children inherit the store's flock,
+so a killed process's git finishes before anyone else touches the store; a lock file left by a
+killed git is removed under that flock.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import shutil
 import stat
 import subprocess
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,6 +86,8 @@ FILES_ENTRY = "files"
 MANIFEST_ENTRY = "manifest.json"
 MANIFEST_VERSION = 1
 LOCK_FILE = "llmos.lock"
+_FILTER_INDEX = "index.filter."  # a scratch index made under the lock
+_AUTHOR = ("llmos-tui", "checkpoints@llmos-tui.invalid")
 GIT_TIMEOUT_S = 600.0
 
 _ZERO = "0" * 40
@@ -504,16 +515,6 @@ def _check_path(p: Any) -> None:
         raise ValueError(f"bad path {p!r}")
 
 
-def _git_blob_sha(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-def _git_tree_sha(entries: Sequence[tuple[str, str, str]]) -> str:
-    """The sha of a tree object of (mode, name, sha) entries, given in git's order."""
-    body = b"".join(mode.encode() + b" " + name.encode() + b"\0" + bytes.fromhex(sha) for mode, name, sha in entries)
-    return hashlib.sha1(b"tree %d\0" % len(body) + body, usedforsecurity=False).hexdigest()
-
-
 @dataclass(frozen=True)
 class _State:
     commit: str | None  # None: the worktree as it is now
@@ -579,11 +580,7 @@ class CheckpointStore:
             if tip is not None and self._tree_of(tip) == top:
                 commit, new = tip, False
             else:
-                message = (label.strip() or "checkpoint") + "\n"
-                args = ["commit-tree", top] + (["-p", tip] if tip else [])
-                commit = self._git(args, input=message.encode("utf-8", "surrogateescape"), bare=True).decode().strip()
-                if not _SHA.fullmatch(commit):
-                    raise self._damaged(f"git commit-tree answered {commit[:60]!r}")
+                commit = self._commit(top, tip, label)
                 self._git(["update-ref", REF, commit, tip or _ZERO], bare=True)
                 self._commit_tree[commit] = top
                 new = True
@@ -618,7 +615,7 @@ class CheckpointStore:
                     entry = listing.pop(p, None)
                     skipped.append(Skipped(p, sizes.get(entry[1], 0) if entry else 0, why))
                 tree = self._tree_without(target.files_tree, [p for p in dropped if p not in manifest.dirs])
-            self._git(["read-tree", "--reset", "-u", tree])
+            self._git(["read-tree", "--reset", "-u", tree], strict=True)
             sig = self._index_sig()
             self._index_known = (sig, frozenset(listing)) if sig is not None else None
             self._index_tree = (sig, tree) if sig is not None else None
@@ -727,12 +724,14 @@ class CheckpointStore:
         listing = self._listing(st.files_tree)
         self._check_consistent(st, listing)
         dest.mkdir(parents=True, exist_ok=True)
+        self._ensure_attributes()
         index = self.store / f"index.materialize.{os.getpid()}.{time.monotonic_ns()}"
         try:
             self._git(
                 ["read-tree", "--reset", "-u", st.files_tree],
                 extra_env={"GIT_WORK_TREE": str(dest), "GIT_INDEX_FILE": str(index)},
                 cwd=dest,
+                strict=True,
             )
         finally:
             for leftover in (index, index.with_name(index.name + ".lock")):
@@ -768,10 +767,10 @@ class CheckpointStore:
                 GIT_LITERAL_PATHSPECS="1",
                 GIT_TERMINAL_PROMPT="0",
                 GIT_OPTIONAL_LOCKS="0",
-                GIT_AUTHOR_NAME="llmos-tui",
-                GIT_AUTHOR_EMAIL="checkpoints@llmos-tui.invalid",
-                GIT_COMMITTER_NAME="llmos-tui",
-                GIT_COMMITTER_EMAIL="checkpoints@llmos-tui.invalid",
+                GIT_AUTHOR_NAME=_AUTHOR[0],
+                GIT_AUTHOR_EMAIL=_AUTHOR[1],
+                GIT_COMMITTER_NAME=_AUTHOR[0],
+                GIT_COMMITTER_EMAIL=_AUTHOR[1],
                 LC_ALL="C",
             )
             if not bare:
@@ -790,7 +789,10 @@ class CheckpointStore:
         extra_env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
         ok: tuple[int, ...] = (0,),
+        strict: bool = False,
     ) -> bytes:
+        """Run git on the store; `strict`: a warning on stderr is a failure too (read-tree -u
+        only warns when it cannot remove a file, and exits 0)."""
         cmd = ["git"]
         for setting in _GIT_CONFIG:
             cmd += ["-c", setting]
@@ -813,7 +815,7 @@ class CheckpointStore:
             raise CheckpointError(f"git {args[0]} took over {GIT_TIMEOUT_S:.0f} s in {self.store}; try again") from None
         except OSError as exc:
             raise CheckpointError(f"cannot run git {args[0]}: {exc.strerror or exc}") from None
-        if done.returncode not in ok:
+        if done.returncode not in ok or (strict and done.stderr.strip()):
             detail = _first_line(done.stderr) or f"exit status {done.returncode}"
             if _DAMAGE.search(detail):
                 raise self._damaged(f"git {args[0]}: {detail}")
@@ -851,16 +853,19 @@ class CheckpointStore:
                 raise CheckpointError(f"cannot make the checkpoint store {self.store}: {_first_line(done.stderr)}")
         elif not (self.store / "objects").is_dir():
             raise self._damaged("no objects folder")
-        info = self.store / "info"
-        info.mkdir(exist_ok=True)
-        attributes = info / "attributes"
+        self._ensure_attributes()
+        self._ready = True
+
+    def _ensure_attributes(self) -> None:
+        """info/attributes, without which a checkout would follow the tree's .gitattributes."""
+        attributes = self.store / "info" / "attributes"
         try:
             current = attributes.read_text()
         except OSError:
             current = None
         if current != _ATTRIBUTES:
+            attributes.parent.mkdir(exist_ok=True)
             _write_atomic(attributes, _ATTRIBUTES.encode())
-        self._ready = True
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -869,6 +874,8 @@ class CheckpointStore:
         if self._lock_fd is not None:  # re-entered
             yield
             return
+        if not self.root.is_dir():
+            raise CheckpointError(f"no workspace folder at {self.root}")
         try:
             self.store.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.store / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -882,6 +889,11 @@ class CheckpointStore:
             for name in ("index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", REF + ".lock"):
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     os.unlink(self.store / name)
+            with os.scandir(self.store) as it:
+                for entry in it:
+                    if entry.name.startswith(_FILTER_INDEX):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
             self._prepare()
             yield
         finally:
@@ -1064,29 +1076,44 @@ class CheckpointStore:
             cap=self.max_file_bytes,
         )
 
+    def _write_object(self, kind: str, body: bytes) -> str:
+        """Store a small object (the manifest, the top tree, a commit) as git would, a loose
+        object: zlib of "<kind> <size>\\0<body>", named by its sha-1, written to a temporary name
+        and renamed. Three git processes fewer per snapshot; the files and their trees are git's."""
+        data = b"%s %d\0" % (kind.encode(), len(body)) + body
+        sha = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+        path = self.store / "objects" / sha[:2] / sha[2:]
+        if path.exists():
+            return sha
+        try:
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.parent / f"tmp_obj_{os.getpid()}_{time.monotonic_ns()}"
+            with open(tmp, "xb") as fh:
+                fh.write(zlib.compress(data, 1))
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise CheckpointError(f"cannot write to the checkpoint store {self.store}: {exc.strerror or exc}") from None
+        return sha
+
     def _write_manifest(self, raw: bytes) -> str:
         if self._manifest_sha is not None and self._manifest_sha[0] == raw:
             return self._manifest_sha[1]
-        sha = _git_blob_sha(raw)
-        if not (self.store / "objects" / sha[:2] / sha[2:]).exists():
-            written = self._git(["hash-object", "-w", "--stdin"], input=raw, bare=True).decode().strip()
-            if written != sha:
-                raise self._damaged(f"git hash-object answered {written[:60]!r}, expected {sha}")
+        sha = self._write_object("blob", raw)
         self._manifest_sha = (raw, sha)
         return sha
 
     def _top_tree(self, files_tree: str, manifest_sha: str) -> str:
-        entries = [("40000", FILES_ENTRY, files_tree), ("100644", MANIFEST_ENTRY, manifest_sha)]
-        sha = _git_tree_sha(entries)
-        if not (self.store / "objects" / sha[:2] / sha[2:]).exists():
-            text = "".join(
-                f"{m if m != '40000' else '040000'} {'tree' if m == '40000' else 'blob'} {s}\t{n}\0"
-                for m, n, s in entries
-            )
-            made = self._git(["mktree", "-z"], input=text.encode(), bare=True).decode().strip()
-            if made != sha:
-                raise self._damaged(f"git mktree answered {made[:60]!r}, expected {sha}")
-        return sha
+        body = b"40000 " + FILES_ENTRY.encode() + b"\0" + bytes.fromhex(files_tree)
+        body += b"100644 " + MANIFEST_ENTRY.encode() + b"\0" + bytes.fromhex(manifest_sha)
+        return self._write_object("tree", body)
+
+    def _commit(self, top: str, parent: str | None, label: str) -> str:
+        when = f"{int(time.time())} +0000"
+        who = f"{_AUTHOR[0]} <{_AUTHOR[1]}> {when}"
+        message = (label.replace("\0", " ").strip() or "checkpoint") + "\n"
+        head = f"tree {top}\n" + (f"parent {parent}\n" if parent else "") + f"author {who}\ncommitter {who}\n\n"
+        return self._write_object("commit", (head + message).encode("utf-8", "replace"))
 
     def _write_exclude(self, scan: _Scan) -> None:
         """info/exclude says what the store leaves out (for a person looking into it with git;
@@ -1268,7 +1295,7 @@ class CheckpointStore:
         """`tree` less some paths, made in a scratch index."""
         if not paths:
             return tree
-        index = self.store / f"index.filter.{os.getpid()}"
+        index = self.store / f"{_FILTER_INDEX}{os.getpid()}"
         env = {"GIT_INDEX_FILE": str(index)}
         try:
             self._git(["read-tree", tree], extra_env=env, bare=True)
