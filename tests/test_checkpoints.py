@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import llmos_tui.core.checkpoints as cpmod
 from llmos_tui.core.checkpoints import (
     WORKTREE,
     CheckpointError,
@@ -30,7 +31,7 @@ from llmos_tui.core.workspace import RUNS_NAME, STATE_NAME
 
 pytestmark = pytest.mark.skipif(not CheckpointStore.available(), reason="git is not installed")
 
-Entry = tuple  # ("d", bits) | ("f", bits, bytes) | ("l", target)
+Entry = tuple  # ("d", bits) | ("f", bits, content) | ("l", target)
 
 
 def tree_of(root: Path, *, leave_out: tuple[str, ...] = (RUNS_NAME,)) -> dict[str, Entry]:
@@ -141,16 +142,15 @@ def bookkeeping(ws: Path) -> None:
     write(ws, ".git/HEAD", "ref: refs/heads/main\n")
 
 
-def untouchable(tree: dict[str, Entry]) -> dict[str, Entry]:
-    keep = (STATE_NAME, LOCK_NAME, "node_modules", "src/__pycache__", "top.pyc", ".git")
-    return {p: e for p, e in tree.items() if any(p == k or p.startswith(k + "/") for k in keep)}
+IGNORED = (STATE_NAME, LOCK_NAME, "node_modules", "src/__pycache__", "top.pyc", ".git")
 
 
 def without(tree: dict[str, Entry], *prefixes: str) -> dict[str, Entry]:
     return {p: e for p, e in tree.items() if not any(p == k or p.startswith(k + "/") for k in prefixes)}
 
 
-IGNORED = (STATE_NAME, LOCK_NAME, "node_modules", "src/__pycache__", "top.pyc", ".git")
+def only(tree: dict[str, Entry], *prefixes: str) -> dict[str, Entry]:
+    return {p: e for p, e in tree.items() if any(p == k or p.startswith(k + "/") for k in prefixes)}
 
 
 def test_rewind_round_trips_files_modes_folders_and_symlinks(tmp_path):
@@ -176,18 +176,18 @@ def test_rewind_round_trips_files_modes_folders_and_symlinks(tmp_path):
     write(ws, "top.pyc", b"\x00later")
     journal = ws / RUNS_NAME / "20260101-000000-0001/journal.jsonl"
     journal.write_text("{}\n{}\n")
-    kept = untouchable(tree_of(ws))
+    kept = only(tree_of(ws), *IGNORED)
 
     assert store.restore(a.id) == []
     now = tree_of(ws)
     assert without(now, *IGNORED) == without(want_a, *IGNORED)
-    assert untouchable(now) == kept
+    assert only(now, *IGNORED) == kept
     assert journal.read_text() == "{}\n{}\n"
 
     assert store.restore(b.id) == []
     now = tree_of(ws)
     assert without(now, *IGNORED) == without(want_b, *IGNORED)
-    assert untouchable(now) == kept
+    assert only(now, *IGNORED) == kept
 
     # idempotent: the same restore again changes nothing
     assert store.restore(b.id) == []
@@ -591,6 +591,29 @@ def test_store_elsewhere_and_isolated_from_the_users_git_config(tmp_path, monkey
     assert (ws / "crlf.txt").read_bytes() == b"a\r\nb\n"
     assert (ws / "inside-store" / "HEAD").exists()
     assert not (tmp_path / "not-this").exists() and not (tmp_path / "not-this-index").exists()
+
+
+def test_a_restore_stopped_after_git_wrote_the_files_is_finished_by_the_next(tmp_path, monkeypatch):
+    """The deterministic half of the kill test: stopped between git's checkout and the manifest
+    (modes not set, empty folders not made, stray folders still there), then run again."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    build_a(ws)
+    store = CheckpointStore(ws)
+    a = store.snapshot()
+    want = tree_of(ws)
+    mutate(ws)
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(cpmod, "_apply", crash)
+        with pytest.raises(KeyboardInterrupt):
+            store.restore(a.id)
+    assert tree_of(ws) != want
+    CheckpointStore(ws).restore(a.id)  # another process, as after a crash
+    assert tree_of(ws) == want
 
 
 CHILD = """

@@ -837,20 +837,7 @@ class CheckpointStore:
                 raise CheckpointError(
                     "checkpoints need git, which is not on PATH: install git, or turn checkpoints off"
                 )
-            env = {k: v for k, v in self._env(True).items() if k not in ("GIT_DIR", "GIT_INDEX_FILE")}
-            cmd = [
-                "git",
-                "-c",
-                "init.defaultBranch=checkpoints",
-                "init",
-                "-q",
-                "--bare",
-                "--template=",
-                str(self.store),
-            ]
-            done = subprocess.run(cmd, capture_output=True, env=env, cwd=self.store.parent, timeout=GIT_TIMEOUT_S)
-            if done.returncode != 0:
-                raise CheckpointError(f"cannot make the checkpoint store {self.store}: {_first_line(done.stderr)}")
+            self._git(["init", "-q", "--bare", "--template="], bare=True)  # makes GIT_DIR, the store
         elif not (self.store / "objects").is_dir():
             raise self._damaged("no objects folder")
         self._ensure_attributes()
@@ -918,7 +905,9 @@ class CheckpointStore:
     def _tree_of(self, commit: str) -> str:
         tree = self._commit_tree.get(commit)
         if tree is None:
-            tree = self._git(["rev-parse", "--verify", "-q", commit + "^{tree}"], bare=True).decode().strip()
+            tree = self._git(["rev-parse", "--verify", "-q", commit + "^{tree}"], bare=True, ok=(0, 1)).decode().strip()
+            if not _SHA.fullmatch(tree):
+                raise self._damaged(f"{REF} names {commit[:12]}, which cannot be read")
             self._commit_tree[commit] = tree
         return tree
 
@@ -1359,7 +1348,10 @@ def _apply(
     # folders' bits, the deepest first (a folder made read-only last)
     for d in _depth_first(dirs):
         full = os.path.join(base, d)
-        st = os.lstat(full)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            raise CheckpointError(f"restore of {cp} incomplete: folder {d} is missing; run it again") from None
         want = stat.S_IMODE(dirs[d])
         if stat.S_ISDIR(st.st_mode) and st.st_mode & _PERM != want:
             os.chmod(full, want)
