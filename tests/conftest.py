@@ -38,6 +38,12 @@ def ws(project: Path) -> Workspace:
     return Workspace.locate(project)
 
 
+def runs_in(project: Path) -> list[Path]:
+    """The run folders of a project's workspace (not the checkpoint store, runs/.checkpoints)."""
+    runs = project / "workspace" / "runs"
+    return [p for p in runs.iterdir() if not p.name.startswith(".")] if runs.is_dir() else []
+
+
 def tool(name: str, **inputs) -> dict:
     return {"type": "tool_use", "name": name, "input": inputs}
 

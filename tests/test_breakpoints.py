@@ -23,7 +23,7 @@ from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.session import load_parts
 from llmos_tui.core.toolmap import load_toolmap
 
-from conftest import cli, resume_runner, script_yaml, start_runner, text, tool
+from conftest import cli, resume_runner, runs_in, script_yaml, start_runner, text, tool
 from test_hook import claude_project, finish, pre, start_hook, status, transcript, wait_awaiting  # noqa: F401
 from test_runner import until
 
@@ -392,7 +392,7 @@ def test_break_stops_a_headless_run_says_which_and_status_shows_it(project):
     cli("approve", cwd=project, check_rc=0)
     resumed = cli("resume", "--headless", "--no-wait", "--break", "step:3", cwd=project, check_rc=3)
     assert "step 3 Glob(pattern='*.txt') waits: breakpoint \"step:3\" hit" in resumed.stdout, resumed.stdout
-    (run_dir,) = (project / "workspace" / "runs").iterdir()
+    (run_dir,) = runs_in(project)
     records = read_records(run_dir / "journal.jsonl")
     assert records[0]["data"]["breakpoints"] == ["Write"]
     (change,) = kinds(records, "breakpoints_changed")
@@ -406,7 +406,7 @@ def test_a_bad_break_is_exit_2_in_one_line_before_any_run_starts(project):
         assert words in line, line
         line = one_line_error(cli("run", "hi", "--script", str(script), "--break", spec, cwd=project))  # (TUI)
         assert words in line, line
-    assert not (project / "workspace" / "runs").exists() or not any((project / "workspace" / "runs").iterdir())
+    assert not (project / "workspace" / "runs").exists() or not any(runs_in(project))
     cli("run", "hi", "--headless", "--script", str(script), "--no-wait", cwd=project, check_rc=3)
     one_line_error(cli("resume", "--headless", "--break", "step:x", cwd=project))
     one_line_error(cli("resume", "--break", "step:x", cwd=project))

@@ -28,7 +28,7 @@ from llmos_tui.core.scaffold import SYSTEM_FILES, init_project
 from llmos_tui.core.state import StateFile
 from llmos_tui.core.workspace import Workspace
 
-from conftest import cli, script_yaml, start_runner, text, tool
+from conftest import cli, runs_in, script_yaml, start_runner, text, tool
 
 REPO_SYSTEM = Path(__file__).resolve().parents[1] / "system"
 
@@ -61,7 +61,7 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 
 def only_run(project: Path) -> Path:
-    runs = sorted((project / "workspace" / "runs").iterdir())
+    runs = sorted(runs_in(project))
     assert len(runs) == 1, runs
     return runs[0]
 
@@ -379,7 +379,7 @@ def test_a_waiting_driver_locks_the_workspace_reports_itself_and_takes_an_approv
     assert f"pid {driver.pid}" in one_line_error(second)
     again = cli("resume", "--headless", cwd=project)
     assert f"pid {driver.pid}" in one_line_error(again)
-    assert len(list((project / "workspace" / "runs").iterdir())) == 1  # the refused run left nothing
+    assert len(list(runs_in(project))) == 1  # the refused run left nothing
 
     wrong = cli("approve", "--step", "1", cwd=project)
     assert "rejected" in one_line_error(wrong)

@@ -72,7 +72,7 @@ def test_the_cli_approve_after_a_torn_line_is_applied(project):
         "run", "--headless", "--no-wait", "--script", str(script), "--approve", "side-effects", "write", cwd=project
     )
     assert r.returncode == 3, r.stderr
-    (control,) = ws_dir.glob("runs/*/")
+    (control,) = [p for p in ws_dir.glob("runs/*/") if not p.name.startswith(".")]
     with open(control / "control.jsonl", "ab") as fh:
         fh.write(b'{"id":"c-torn","act')
     assert cli("approve", cwd=project).returncode == 0

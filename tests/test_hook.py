@@ -19,7 +19,7 @@ import pytest
 
 from llmos_tui.core.journal import read_records
 
-from conftest import cli
+from conftest import cli, runs_in
 from fakeapi import FakeAnthropic, message, text, tool_use
 from test_claude_code import CLAUDE, needs_claude
 
@@ -328,7 +328,7 @@ def test_cancelling_the_run_stops_claude_code_s_reply(claude_project):
     # the reply goes on regardless: its next call is refused too, and no new run starts for it
     rc, out, _ = run_hook(pre(project, "Read", {"file_path": "b.txt"}, "toolu_C2"))
     assert rc == 0 and out["continue"] is False
-    assert len(list((project / "workspace" / "runs").iterdir())) == 1
+    assert len(list(runs_in(project))) == 1
 
 
 def test_parallel_calls_are_recorded_one_at_a_time(claude_project):
@@ -469,7 +469,7 @@ def test_between_hook_events_a_watcher_says_who_drives_and_pause_reaches_the_ses
             assert app.runner is None  # never "taken over"
 
     asyncio.run(watch())
-    [run] = [p for p in (project / "workspace" / "runs").iterdir() if p.is_dir()]
+    [run] = [p for p in runs_in(project) if p.is_dir()]
     control = (run / "control.jsonl").read_text()
     assert '"action": "pause"' in control or '"action":"pause"' in control
     assert _read(run / "journal.jsonl")[0]["data"]["runtime"] == "external"

@@ -11,7 +11,7 @@ from llmos_tui.core.control import new_command
 from llmos_tui.core.journal import read_records
 from llmos_tui.core.memory import memory_prompt, parse_memory, read_memory, relevant
 
-from conftest import cli, script_yaml, start_runner, text, tool
+from conftest import cli, runs_in, script_yaml, start_runner, text, tool
 
 GREET = script_yaml(
     [tool("Write", file_path="hello.txt", content="hi\n")],
@@ -269,7 +269,7 @@ def test_a_killed_run_has_its_trace_up_to_its_last_transition(project):
     finally:
         if driver.poll() is None:
             driver.kill()
-    [run] = [p for p in (project / "workspace" / "runs").iterdir() if p.is_dir()]
+    [run] = [p for p in runs_in(project) if p.is_dir()]
     trace = json.loads((run / "trace.json").read_text())
     assert [t["tool"] for t in trace["transitions"]] == ["Read", "Write"]
     assert trace["transitions"][0]["status"] == "done" and trace["transitions"][1]["status"] == "awaiting_approval"

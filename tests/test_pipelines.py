@@ -59,7 +59,7 @@ from llmos_tui.core.trace import load_trace
 from llmos_tui.core.training import FORMATS
 from llmos_tui.core.workspace import Workspace
 
-from conftest import cli, script_yaml, start_runner, text, tool
+from conftest import cli, runs_in, script_yaml, start_runner, text, tool
 
 # ====================================================================== an edited call
 
@@ -235,11 +235,11 @@ def _killed_run(root: Path) -> str:
             [text("Done.")],
         )
     )
-    before = {p.name for p in (root / "workspace" / "runs").iterdir()}
+    before = {p.name for p in runs_in(root)}
     proc = start_headless(root, "--script", "k.yaml", "killed midway")
     deadline = time.monotonic() + 30
     while True:  # this run's journal, not another run's with a step 3
-        new = [p for p in (root / "workspace" / "runs").iterdir() if p.name not in before]
+        new = [p for p in runs_in(root) if p.name not in before]
         if new and any(r.get("kind") == "step_exec" and r.get("step") == 3 for r in _records(new[0])):
             break
         assert time.monotonic() < deadline and proc.poll() is None, "the killed run never reached its Bash call"

@@ -59,7 +59,7 @@ from typing import Any, Literal
 
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.lock import LOCK_NAME
-from llmos_tui.core.workspace import RUNS_NAME, STATE_NAME
+from llmos_tui.core.workspace import CHECKPOINTS_NAME, RUNS_NAME, STATE_NAME
 
 MiB = 1024 * 1024
 DEFAULT_MAX_FILE_BYTES = 10 * MiB
@@ -79,7 +79,7 @@ DEFAULT_IGNORE: tuple[str, ...] = (
     "target/",
     "*.pyc",
 )
-STORE_NAME = ".checkpoints"  # in runs/: the default place of the store
+STORE_NAME = CHECKPOINTS_NAME  # in runs/: the default place of the store (named in workspace.py)
 REF = "refs/llmos/checkpoints"
 WORKTREE = "worktree"  # changes(a, WORKTREE): from a checkpoint to the files as they are now
 FILES_ENTRY = "files"

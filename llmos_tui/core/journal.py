@@ -129,7 +129,7 @@ REWOUND_MARK = b'"kind":"rewound"'
 
 def rewind_cuts(path: Path) -> list[tuple[int, int]]:
     """The spans of seqs rewinds took out of the history: (at_seq, seq of the `rewound` record),
-    both ends kept. Cheap for the usual journal, which holds no rewind (one scan for a marker)."""
+    both ends kept, for the rewinds that are themselves in the history. Cheap for the usual journal, which holds no rewind (one scan for a marker)."""
     with open_regular(path) as fh:
         data = fh.read()
     if REWOUND_MARK not in data:
@@ -144,7 +144,13 @@ def rewind_cuts(path: Path) -> list[tuple[int, int]]:
             continue  # (a torn tail; damage elsewhere is iter_records' to report)
         if rec["kind"] == "rewound" and isinstance(rec["data"].get("at_seq"), int):
             cuts.append((rec["data"]["at_seq"], rec["seq"]))
-    return cuts
+    # a later rewind that took an earlier one out of the history (an undo, or a rewind to before
+    # it) cancels that one's cut: walk from the latest, keeping the cuts still in the history
+    kept: list[tuple[int, int]] = []
+    for lo, hi in sorted(cuts, key=lambda c: -c[1]):
+        if not any(klo < hi < khi for klo, khi in kept):
+            kept.append((lo, hi))
+    return kept
 
 
 def iter_effective(path: Path) -> Iterator[JournalRecord]:

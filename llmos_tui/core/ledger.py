@@ -120,7 +120,8 @@ class Ledger:
         self.breakpoints: tuple[str, ...] = ()
         self.start_checkpoint: str | None = None  # the workspace's files when the run started
         self.end_checkpoint: str | None = None  # … and when it ended (or last paused at its end)
-        self.pending_restore: str | None = None  # a rewind whose files are not all back yet
+        self.pending_restore: dict[str, Any] | None = None  # a rewind's or fork's files not all back yet
+        self.last_rewind: dict[str, Any] | None = None  # {seq, undo, step} of the latest rewind (for --undo)
         self.rewinds = 0
         self.rewound_cost = 0.0  # what the model turns a rewind took out of the history cost
         self.forked_from: dict[str, Any] | None = None  # {run, step} of a fork's parent
@@ -288,7 +289,9 @@ class Ledger:
     def _on_checkpoint(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         n = rec.get("step")
         if n:
-            self.steps[n - 1].checkpoint = data["id"]
+            step = self.steps[n - 1]
+            if step.checkpoint is None:  # (a retry's checkpoint holds the first attempt's effects)
+                step.checkpoint = data["id"]
         elif data.get("at") == "start":
             self.start_checkpoint = data["id"]
         elif data.get("at") == "end":
@@ -297,14 +300,19 @@ class Ledger:
     def _on_rewound(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         """A rewind: the records it took out of the history are not folded (journal.iter_effective
         leaves them out), so the ledger is as it was when step n was proposed; step n now waits
-        for a decision, on a paused run. What must survive the cut comes in this record: the
-        commands already applied (never applied twice) and the cost already spent."""
-        self._back_to_step(rec["step"])
+        for a decision, on a paused run. An undo (`undo_of`, no step) goes back to just before
+        the rewind it undoes, with nothing forced. What must survive the cut comes in this record:
+        the commands already applied (never applied twice) and the cost already spent."""
+        if rec.get("step"):
+            self._back_to_step(rec["step"])
         self.commands_seen.update(data.get("commands") or ())
         self.control_offset = max(self.control_offset, int(data.get("control_offset") or 0))
         self.rewound_cost += float(data.get("discarded_usd") or 0.0)
-        self.pending_restore = data.get("checkpoint")
-        self.end_checkpoint = None
+        self.pending_restore = {"checkpoint": data.get("checkpoint"), "children": data.get("children") or []}
+        if rec.get("step"):  # (after an undo, the rewind before the one undone is the latest again)
+            self.last_rewind = {"seq": rec["seq"], "undo": data.get("undo"), "step": rec["step"]}
+        if rec.get("step"):
+            self.end_checkpoint = None  # (an undo folds back to before the rewind, end included)
         self.rewinds += 1
 
     def _on_files_restored(self, rec: JournalRecord, data: dict[str, Any]) -> None:
@@ -312,11 +320,14 @@ class Ledger:
 
     def _on_forked(self, rec: JournalRecord, data: dict[str, Any]) -> None:
         """A fork's history so far is its parent's (copied, up to step n's proposal): from here on
-        it is a run of its own, with step n waiting for a decision."""
+        it is a run of its own, with step n waiting for a decision, and a control.jsonl of its own."""
         self.forked_from = {"run": data["parent"], "step": rec["step"]}
         self._back_to_step(rec["step"])
-        self.pending_restore = data.get("checkpoint")
-        self.end_checkpoint = None
+        if data.get("goal"):
+            self.goal = data["goal"]
+        self.commands_seen, self.control_offset = set(), 0
+        self.pending_restore = {"checkpoint": data.get("checkpoint"), "children": []}
+        self.end_checkpoint, self.last_rewind = None, None
 
     def _back_to_step(self, n: int) -> None:
         if n != len(self.steps):

@@ -19,6 +19,7 @@ CONTROL_NAME = "control.jsonl"
 TRACE_NAME = "trace.json"
 SCRIPT_NAME = "script.yaml"  # the script a scripted run replays (copied in at start)
 TASK_PREFIX = "task-"
+CHECKPOINTS_NAME = ".checkpoints"  # in runs/: the workspace's checkpoint store (a shadow git repository)
 SYSTEM_AGENT_NAME = "SystemAgent.md"  # in system/: the run configuration and the system prompt
 TOOLMAP_NAME = "ClaudeCodeToolMap.md"  # in system/: the tools
 LLMUNIX_PLACES = {SYSTEM_AGENT_NAME: "agents", TOOLMAP_NAME: "tools"}  # where LLMunix keeps them

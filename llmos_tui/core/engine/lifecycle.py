@@ -134,6 +134,8 @@ def create_run(
         )
         if memory_problem:
             rec.note(f"SmartMemory not used: {memory_problem}")
+        if child is None:
+            rec.checkpoints.take(rec, at="start")  # the files as the run found them (replay starts here)
         rec.initial_state = to_front_matter(rec.snapshot())
         return rec
     except BaseException:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from llmos_tui.core.config import AgentConfig
+from llmos_tui.core.engine.checkpointing import RunCheckpoints
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.fsutil import atomic_write
 from llmos_tui.core.journal import Journal
@@ -101,6 +102,7 @@ class RunRecorder:
         self._trace_seq = -1
         self._last_trace = 0.0
         self._trace_cost = 0.0  # seconds the last trace.json write took
+        self.checkpoints = RunCheckpoints(ws, config)  # the workspace's files before each side effect
 
     @property
     def run_id(self) -> str:
@@ -135,6 +137,19 @@ class RunRecorder:
             listener(rec, self.ledger)
         self._dirty = True
         self.flush()
+        return rec
+
+    def record_cut(self, kind: Kind, *, step: int | None = None, data: dict[str, Any]) -> JournalRecord:
+        """Append a record that takes history out (`rewound`) and fold the history anew: the
+        ledger becomes what the journal now says, less the records the cut took out. Only on a
+        run no driver is taking forward (a rewind holds the lock and drives nothing)."""
+        from llmos_tui.core.journal import iter_effective
+
+        rec = self.journal.append(kind, step=step, data=data, sync=True)
+        fresh = Ledger.from_records(iter_effective(self.journal.path), str(self.journal.path))
+        self.ledger.__dict__.update(fresh.__dict__)  # (the same object: whoever holds it sees the new history)
+        self.raw_ledger = None
+        self._dirty = True
         return rec
 
     def model_messages(self) -> list[dict[str, Any]]:
@@ -201,7 +216,9 @@ class RunRecorder:
     def start_exec(self, step: StepRecord, *, durable: bool) -> None:
         """The step's tool starts now. `durable`: fsync first, so `running` is on disk before a
         side effect can happen (write-ahead); a step approved but never started is not uncertain
-        after a crash, it simply runs."""
+        after a crash, it simply runs. A step with side effects first checkpoints the workspace."""
+        if step.side_effects != "none":
+            self.checkpoints.take(self, step=step.n)
         self.record("step_exec", step=step.n)
         if durable:
             self.journal.sync()
@@ -216,6 +233,8 @@ class RunRecorder:
             data["command"] = command
         self.record("run_status", frm=self.ledger.status, to=to, data=data)
         if to in RUN_TERMINAL:
+            if self.ledger.parent is None:
+                self.checkpoints.take(self, at="end")  # the files the run leaves (for diff)
             self.flush(force=True, trace=False)  # the final trace is written once, by close()
             atomic_write(self.run_dir / STATE_NAME, self.state_file.read_text())
 
