@@ -334,7 +334,7 @@ async def test_a_resumed_run_keeps_its_breakpoints(ws):
 
 def _with_breakpoints(ws, value: str) -> int:
     path = ws.system / "SystemAgent.md"
-    lines = path.read_text().splitlines(keepends=True)
+    lines = [line for line in path.read_text().splitlines(keepends=True) if not line.startswith("breakpoints:")]
     at = next(i for i, line in enumerate(lines) if line.startswith("approval:")) + 1
     lines.insert(at, f"breakpoints: {value}\n")
     path.write_text("".join(lines))
@@ -422,7 +422,7 @@ def test_a_bad_break_is_exit_2_in_one_line_before_any_run_starts(project):
 def test_the_hook_stops_at_a_breakpoint_and_says_which(claude_project):  # noqa: F811
     project = claude_project
     agent = project / "system" / "SystemAgent.md"
-    agent.write_text(agent.read_text().replace("\napproval:", "\nbreakpoints: [Read]\napproval:", 1))
+    agent.write_text(agent.read_text().replace("\nbreakpoints: []", "\nbreakpoints: [Read]", 1))
     transcript(project)
     proc = start_hook(pre(project, "Read", {"file_path": str(project / "README.md")}, "toolu_01R"))
     st = wait_awaiting(project, 1, proc)
@@ -441,7 +441,7 @@ def test_the_hook_stops_at_a_breakpoint_and_says_which(claude_project):  # noqa:
 def test_the_hook_lets_a_call_run_when_no_breakpoint_stops_it(claude_project):  # noqa: F811
     project = claude_project
     agent = project / "system" / "SystemAgent.md"
-    agent.write_text(agent.read_text().replace("\napproval:", "\nbreakpoints: [step:2]\napproval:", 1))
+    agent.write_text(agent.read_text().replace("\nbreakpoints: []", "\nbreakpoints: [step:2]", 1))
     transcript(project)
     proc = start_hook(pre(project, "Read", {"file_path": str(Path(project) / "README.md")}, "toolu_01R"))
     rc, out = finish(proc)

@@ -281,6 +281,23 @@ def test_over_cap_files_are_listed_never_recorded_and_left_alone(tmp_path):
     assert CheckpointStore(ws).snapshot().skipped == ()  # the default cap is 10 MiB
 
 
+def test_a_file_over_the_cap_then_and_small_now_is_left_alone(tmp_path):
+    """The checkpoint never knew its content: a restore must not delete it as "not in the checkpoint"."""
+    ws = tmp_path / "ws"
+    write(ws, "big.bin", b"B" * 5000)
+    write(ws, "sub/big2.bin", b"b" * 5000)
+    store = CheckpointStore(ws, max_file_bytes=4096)
+    a = store.snapshot()
+    write(ws, "big.bin", b"now small")
+    write(ws, "sub/big2.bin", b"small too")
+    store.snapshot()  # recorded small now
+    skipped = store.restore(a.id)
+    assert (ws / "big.bin").read_bytes() == b"now small"
+    assert (ws / "sub" / "big2.bin").read_bytes() == b"small too"
+    assert {s.path for s in skipped} == {"big.bin", "sub/big2.bin"}
+    assert all("left out of that checkpoint" in s.why for s in skipped)
+
+
 def test_special_files_are_listed(tmp_path):
     ws = tmp_path / "ws"
     write(ws, "a.txt", "a\n")

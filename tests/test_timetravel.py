@@ -458,3 +458,101 @@ def test_effective_history_leaves_out_what_a_rewind_took(ws):
     assert len(read_records(ws.journal_path(run_id))) > n_all  # appended, never cut
     led = Ledger.from_records(eff)
     assert len(led.steps) == 3 and led.status == "paused"
+
+
+# ------------------------------------------------------------------ configuration and the command line
+
+
+def _agent(ws: Workspace, key: str, value: str) -> None:
+    path = ws.system / "SystemAgent.md"
+    lines = [line for line in path.read_text().splitlines(keepends=True) if not line.startswith(f"{key}:")]
+    at = next(i for i, line in enumerate(lines) if line.startswith("approval:")) + 1
+    lines.insert(at, f"{key}: {value}\n")
+    path.write_text("".join(lines))
+
+
+async def test_checkpoints_false_records_none_and_rewind_says_the_files_stay(ws, capsys):
+    _agent(ws, "checkpoints", "false")
+    seeded(ws)
+    run_id, _ = await run_and_capture(ws)
+    led = read_ledger(ws, run_id)
+    assert not any(s.checkpoint for s in led.steps) and led.start_checkpoint is None
+    assert main(["rewind", run_id, "--to-step", "2", "--workspace", str(ws.root)]) == 0
+    out = capsys.readouterr().out
+    assert "files left as they are" in out and "awaits a decision" in out
+    assert (ws.root / "a.txt").read_text() == "one\nTWO\n"  # untouched
+
+
+async def test_ignored_and_oversized_files_are_listed_and_left_as_they_are(ws):
+    _agent(ws, "checkpoint_ignore", "[data/]")
+    _agent(ws, "checkpoint_max_file_mb", "0.0005")  # ~500 bytes
+    seeded(ws)  # bin.dat is 1 KB: over the cap
+    (ws.root / "data").mkdir()
+    (ws.root / "data" / "big.csv").write_text("a,b\n")
+    (ws.root / "node_modules").mkdir()
+    (ws.root / "node_modules" / "x.js").write_text("x")
+    run_id, before = await run_and_capture(ws)
+    records = read_records(ws.journal_path(run_id))
+    notes = [r["data"]["message"] for r in records if r["kind"] == "note"]
+    assert any("bin.dat" in n and "not checkpointed" in n for n in notes), notes
+    skipped = [r["data"].get("skipped") for r in records if r["kind"] == "checkpoint"]
+    assert all(any(s["path"] == "bin.dat" for s in sk) for sk in skipped)
+    (ws.root / "data" / "big.csv").write_text("changed\n")
+    (ws.root / "bin.dat").write_bytes(b"new")
+    moved = timetravel.rewind(ws, run_id, to_step=1)
+    assert (ws.root / "data" / "big.csv").read_text() == "changed\n"  # ignored: left alone
+    assert (ws.root / "bin.dat").read_bytes() == b"new"  # over the cap: left alone, and said so
+    assert any(s.path == "bin.dat" for s in moved.skipped)
+    assert (ws.root / "node_modules" / "x.js").read_text() == "x"
+    assert not (ws.root / "a.txt").exists()
+
+
+@pytest.mark.parametrize(
+    "key,value,words",
+    [
+        ("checkpoints", "maybe", "true or false"),
+        ("checkpoint_ignore", "data/", "list of gitignore patterns"),
+        ("checkpoint_max_file_mb", "0", "number > 0"),
+    ],
+)
+def test_bad_checkpoint_settings_are_reported_with_their_line(ws, key, value, words):
+    from llmos_tui.core.config import load_agent_config
+    from llmos_tui.core.errors import FileFormatError
+
+    _agent(ws, key, value)
+    with pytest.raises(FileFormatError) as info:
+        load_agent_config(ws.system / "SystemAgent.md")
+    assert words in info.value.problem and info.value.line
+
+
+def test_the_command_line_rewinds_undoes_forks_diffs_and_replays(ws, capsys):
+    import asyncio
+
+    seeded(ws)
+    run_id, before = asyncio.run(run_and_capture(ws))
+    w = ["--workspace", str(ws.root)]
+    assert main(["rewind", "--to-step", "3", *w]) == 0  # the latest run by default
+    out = capsys.readouterr().out
+    assert f"run {run_id} rewound to step 3 (Read)" in out and f"llmos-tui rewind {run_id} --undo" in out
+    assert f"llmos-tui resume {run_id}" in out
+    assert main(["rewind", run_id, "--undo", *w]) == 0
+    assert "rewind undone" in capsys.readouterr().out
+    assert main(["rewind", run_id, *w]) == 2  # no step given, nothing pending
+    assert "--to-step N" in capsys.readouterr().err
+    assert main(["fork", run_id, "--at-step", "5", "--feedback", "not there", "--no-run", *w]) == 0
+    out = capsys.readouterr().out
+    fork_id = out.split()[1]
+    assert f"forked from {run_id} at step 5 (Write, denied with your reason)" in out
+    assert tree(ws.root) == before[5]
+    assert main(["resume", fork_id, "--headless", "--approve", "never", "-q", *w]) == 0
+    capsys.readouterr()
+    assert main(["diff", run_id, fork_id, "--stat", *w]) == 0
+    out = capsys.readouterr().out
+    assert "diverge at step 5" in out and "deleted  d/sub/g.txt" in out and "@@" not in out
+    assert main(["replay", run_id, *w]) == 0
+    assert "every result as recorded" in capsys.readouterr().out
+    (ws.root / "a.txt").write_text("not the run's\n")
+    assert main(["replay", fork_id, "--json", *w]) == 0  # the fork replays from its parent's start
+    assert json.loads(capsys.readouterr().out)["drifts"] == []
+    assert main(["fork", run_id, "--at-step", "1", "--inputs", "{bad", "--no-run", *w]) == 2
+    assert "--inputs is not JSON" in capsys.readouterr().err

@@ -429,7 +429,9 @@ class _Manifest:
      "dirs": {"a/empty": 493, "private": 448},        folders with no recorded file below them
                                                       (empty ones), and folders with other bits
      "files": {"secret.txt": 384},                    files whose bits are not the usual ones
-     "ignore": [...], "cap": 10485760}                the rules the snapshot was taken with
+     "ignore": [...], "cap": 10485760,                the rules the snapshot was taken with
+     "skipped": ["big.bin"]}                          what it left out (over the cap, unreadable…):
+                                                      a restore leaves those as they are then
     """
 
     dir: int
@@ -439,6 +441,7 @@ class _Manifest:
     files: Mapping[str, int]
     ignore: tuple[str, ...]
     cap: int
+    skipped: tuple[str, ...] = ()
 
     def to_bytes(self) -> bytes:
         doc = {
@@ -451,6 +454,8 @@ class _Manifest:
             "ignore": list(self.ignore),
             "cap": self.cap,
         }
+        if self.skipped:  # (absent when empty: manifests written before it read the same)
+            doc["skipped"] = list(self.skipped)
         return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
 
     @classmethod
@@ -475,8 +480,13 @@ class _Manifest:
 
         ignore = doc.get("ignore", [])
         cap = doc.get("cap", 0)
+        skipped = doc.get("skipped", [])
         if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore) or not isinstance(cap, int):
             raise ValueError("bad rules")
+        if not isinstance(skipped, list) or not all(isinstance(p, str) for p in skipped):
+            raise ValueError("bad skipped list")
+        for p in skipped:
+            _check_path(p)
         return cls(
             dir=perm(doc["dir"]),
             file=perm(doc["file"]),
@@ -485,6 +495,7 @@ class _Manifest:
             files=paths(doc["files"]),
             ignore=tuple(ignore),
             cap=cap,
+            skipped=tuple(skipped),
         )
 
     def file_perm(self, path: str, git_mode: int) -> int:
@@ -605,8 +616,19 @@ class CheckpointStore:
             self._check_consistent(target, listing)
             # everything is read; from here on the tree changes
             scan = self._scan(restoring=True)
+            # what the checkpoint left out (then over the cap, unreadable…) is not known to it:
+            # whatever is there now stays, out of the index, so the restore neither deletes nor
+            # replaces it
+            left_out = []
+            for p in manifest.skipped:
+                if p in scan.files and p not in listing:
+                    _mode, size = scan.files.pop(p)
+                    scan.protected[p] = "left out of that checkpoint"
+                    left_out.append(
+                        Skipped(p, size, "left out of that checkpoint (over the size cap or unreadable then)")
+                    )
             self._refresh_index(scan)
-            skipped = list(scan.skipped)
+            skipped = list(scan.skipped) + left_out
             dropped = self._in_the_way(listing, manifest, scan)
             tree = target.files_tree
             if dropped:
@@ -1063,6 +1085,7 @@ class CheckpointStore:
             files=odd_files,
             ignore=self.ignore,
             cap=self.max_file_bytes,
+            skipped=tuple(sorted(sk.path for sk in scan.skipped)),
         )
 
     def _write_object(self, kind: str, body: bytes) -> str:

@@ -32,6 +32,9 @@ class AgentConfig:
     recent_steps: int = 20
     bash_network: bool = False  # Bash's sandbox lets it reach the network (ToolMap `network: allow` does too)
     breakpoints: tuple[str, ...] = ()  # specs (core/engine/breakpoints.py): calls that wait even under `never`
+    checkpoints: bool = True  # the workspace's files recorded before each side effect (rewind, fork, diff)
+    checkpoint_ignore: tuple[str, ...] | None = None  # gitignore patterns, after the defaults (None: defaults only)
+    checkpoint_max_file_mb: float = 10.0  # a bigger file is left out of checkpoints (and said so)
     prices: dict[str, dict[str, float]] = field(default_factory=dict)
     system_prompt: str = ""
     path: str = ""
@@ -115,6 +118,17 @@ def load_agent_config(path: Path) -> AgentConfig:
         breakpoints = check_all(breakpoints, None)  # (tool names: against the ToolMap, in check_breakpoints)
     except BadInput as exc:
         fail("breakpoints", f"breakpoints: {exc}")
+    checkpoints = d.get("checkpoints", True)
+    if not isinstance(checkpoints, bool):
+        fail("checkpoints", f"checkpoints must be true or false, not {checkpoints!r}")
+    ignore = d.get("checkpoint_ignore")
+    if ignore is not None and (
+        not isinstance(ignore, list) or not all(isinstance(x, str) and x.strip() for x in ignore)
+    ):
+        fail("checkpoint_ignore", "checkpoint_ignore must be a list of gitignore patterns (e.g. [data/, '*.log'])")
+    cap = d.get("checkpoint_max_file_mb", 10)
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or cap <= 0:
+        fail("checkpoint_max_file_mb", f"checkpoint_max_file_mb must be a number > 0, not {cap!r}")
     prices = section("prices")
     for m, table in prices.items():
         if not isinstance(table, dict) or not all(
@@ -137,6 +151,9 @@ def load_agent_config(path: Path) -> AgentConfig:
         recent_steps=recent,
         bash_network=bash_network,
         breakpoints=breakpoints,
+        checkpoints=checkpoints,
+        checkpoint_ignore=tuple(ignore) if ignore is not None else None,
+        checkpoint_max_file_mb=float(cap),
         prices=prices,
         system_prompt=fm.body.strip() + "\n",
         path=p,

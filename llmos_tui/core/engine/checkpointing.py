@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from llmos_tui.core.checkpoints import CheckpointError, CheckpointStore, Skipped
+from llmos_tui.core.checkpoints import DEFAULT_IGNORE, CheckpointError, CheckpointStore, Skipped
 from llmos_tui.core.config import AgentConfig
 from llmos_tui.core.journal import Journal
 from llmos_tui.core.ledger import Ledger
@@ -40,15 +40,15 @@ SKIPPED_LISTED = 50  # a checkpoint record lists at most this many skipped files
 
 
 def store_for(ws: Workspace, config: AgentConfig) -> CheckpointStore:
-    """The workspace's checkpoint store, with the run configuration's ignore rules and size cap."""
-    ignore = getattr(config, "checkpoint_ignore", None)
-    cap_mb = getattr(config, "checkpoint_max_file_mb", None)
-    kwargs: dict[str, Any] = {"store": ws.runs_dir / CHECKPOINTS_NAME}
-    if ignore is not None:
-        kwargs["ignore"] = list(ignore)
-    if cap_mb is not None:
-        kwargs["max_file_bytes"] = int(cap_mb * 1_048_576)
-    return CheckpointStore(ws.root, **kwargs)
+    """The workspace's checkpoint store, with the run configuration's ignore rules (SystemAgent.md's
+    `checkpoint_ignore`, after the defaults: a `!pattern` takes a default back) and size cap."""
+    extra = tuple(config.checkpoint_ignore or ())
+    return CheckpointStore(
+        ws.root,
+        store=ws.runs_dir / CHECKPOINTS_NAME,
+        ignore=[*DEFAULT_IGNORE, *extra],
+        max_file_bytes=int(config.checkpoint_max_file_mb * 1_048_576),
+    )
 
 
 def skipped_data(skipped: tuple[Skipped, ...] | list[Skipped]) -> dict[str, Any]:
@@ -65,7 +65,7 @@ class RunCheckpoints:
         self.ws = ws
         self.config = config
         self._store: CheckpointStore | None = None
-        self.off: str | None = None if getattr(config, "checkpoints", True) else "checkpoints: false"
+        self.off: str | None = None if config.checkpoints else "checkpoints: false"
         self._told: set[str] = set()  # skipped files already noted (a big file is said once)
 
     def store(self) -> CheckpointStore:

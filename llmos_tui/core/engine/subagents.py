@@ -91,7 +91,7 @@ async def run_task(parent: TaskParent, step: StepRecord, inputs: dict[str, Any])
     if (parent.rec.ws.journal_path(child_id)).exists():
         child = parent.reopen_child(child_id, runtime)
     else:
-        child_config = config.with_(approval=led.approval)
+        child_config = config.with_(approval=led.approval, breakpoints=led.breakpoints)  # the run's, as they are now
         if config.max_cost_usd is not None:  # what is left of the parent's budget
             child_config = replace(child_config, max_cost_usd=max(config.max_cost_usd - led.usage.cost_usd, 1e-9))
         child = parent.open_child(
