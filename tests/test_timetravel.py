@@ -556,3 +556,37 @@ def test_the_command_line_rewinds_undoes_forks_diffs_and_replays(ws, capsys):
     assert json.loads(capsys.readouterr().out)["drifts"] == []
     assert main(["fork", run_id, "--at-step", "1", "--inputs", "{bad", "--no-run", *w]) == 2
     assert "--inputs is not JSON" in capsys.readouterr().err
+
+
+def test_a_fork_with_a_reason_gives_a_preference_pair_and_its_exports_name_the_parent(ws, capsys):
+    import asyncio
+
+    seeded(ws)
+    run_id, _ = asyncio.run(run_and_capture(ws))
+    w = ["--workspace", str(ws.root)]
+    assert (
+        main(
+            [
+                "fork",
+                run_id,
+                "--at-step",
+                "4",
+                "--feedback",
+                "no shell, please",
+                "-q",
+                "--headless",
+                "--approve",
+                "never",
+                *w,
+            ]
+        )
+        == 0
+    )
+    fork_id = [r for r in ws.run_ids() if r != run_id][0]
+    out = ws.root.parent / "pairs.jsonl"
+    assert main(["export", fork_id, "--format", "preference", "-o", str(out), *w]) == 0
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["metadata"]["forked_from"] == {"run": run_id, "step": 4}
+    assert row["rejected"][0]["content"][0]["name"] == "Bash"
+    assert "no shell, please" in json.dumps(row["prompt"]["messages"][-1])
+    assert row["chosen"][0]["content"] != row["rejected"][0]["content"]

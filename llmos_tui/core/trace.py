@@ -60,6 +60,8 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str, tools: 
         "messages": led.messages,
         "journal_seq": led.seq,  # the journal record this trace is up to
         "parent": led.parent,  # a Task sub-agent's parent run and step
+        "forked_from": led.forked_from,  # a fork's parent run and step (its history up to there is the parent's)
+        "rewinds": led.rewinds,  # how many times the run was rewound (the history here is what counts)
     }
 
 

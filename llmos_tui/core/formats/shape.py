@@ -67,6 +67,8 @@ def metadata(trace: dict[str, Any]) -> dict[str, Any]:
     }
     if trace.get("parent"):
         md["parent"] = trace["parent"]
+    if trace.get("forked_from"):
+        md["forked_from"] = trace["forked_from"]
     return md
 
 
