@@ -150,7 +150,13 @@ def cmd_export(args: argparse.Namespace) -> int:
     from llmos_tui.core.training import Redactor, load_collector_settings
     from llmos_tui.core.workspace import Workspace
 
-    ws = Workspace.locate(args.workspace)
+    ws: Any
+    if args.batch:  # every goal's runs of a batch as one source; without run ids, all that pass the filters
+        from llmos_tui.core.batch.export import batch_runs
+
+        ws, args.all = batch_runs(Path(args.batch)), args.all or not args.run_ids
+    else:
+        ws = Workspace.locate(args.workspace)
     settings = load_collector_settings(ws.system / "TrainingDataCollector.md")
     _sweep_export_temps(ws.root, settings.output_dir, args.output)
     if args.all and args.run_ids:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from llmos_tui import __version__
+from llmos_tui.cli.batch_commands import add_parsers as add_batch_parsers
 from llmos_tui.cli.commands import cmd_decide, cmd_export, cmd_hook, cmd_init, cmd_runs, cmd_status, cmd_tools
 from llmos_tui.cli.run_commands import cmd_demo, cmd_open, cmd_resume, cmd_run, cmd_serve, cmd_watch
 from llmos_tui.cli.timetravel_commands import add_parsers as add_timetravel_parsers
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.add_argument("--since", metavar="YYYY-MM-DD", help="only runs started on or after this date (UTC)")
     ex.add_argument("--no-subagents", action="store_true", help="with --all: leave Task sub-agent runs out")
+    ex.add_argument("--batch", metavar="DIR", help="every goal's runs of a batch (`llmos-tui batch`) as one")
     workspace_arg(ex)
     ex.set_defaults(func=cmd_export)
 
@@ -285,4 +287,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hk.set_defaults(func=cmd_hook)
     add_timetravel_parsers(sub, workspace_arg, drive_args)  # rewind, fork, diff, replay
+    add_batch_parsers(sub, workspace_arg)  # batch
     return p
