@@ -106,16 +106,21 @@ def cmd_rewind(args: argparse.Namespace) -> int:
         else "files left as they are (this run recorded no checkpoint to go back to)"
     )
     if args.undo:
-        print(f"run {run_id}: rewind undone, {files}; the run is as it was before the rewind")
-    else:
-        print(
-            f"run {run_id} rewound to step {moved.step} ({moved.tool}), which awaits a decision; {files} as they "
-            f"were before it"
-        )
+        from llmos_tui.core.session import read_ledger
+
+        status = read_ledger(ws, run_id).status
+        print(f"run {run_id}: rewind undone, {files}; the run is as it was before the rewind ({status})")
+        for s in moved.skipped:
+            print(f"  left as it is (not checkpointed): {s.path} ({s.why})")
+        if status in ("paused", "awaiting_approval", "running", "planning"):
+            print(f"go on with: llmos-tui resume {run_id}")
+        return 0
+    print(
+        f"run {run_id} rewound to step {moved.step} ({moved.tool}), which awaits a decision; {files} as they were before it"
+    )
     for s in moved.skipped:
         print(f"  left as it is (not checkpointed): {s.path} ({s.why})")
-    if moved.undo:
-        print(f"undo with: llmos-tui rewind {run_id} --undo")
+    print(f"undo with: llmos-tui rewind {run_id} --undo")
     print(f"go on with: llmos-tui resume {run_id}")
     return 0
 
@@ -171,6 +176,11 @@ def _secs(x: Any) -> str:
     return f"{x:.1f} s" if isinstance(x, (int, float)) else "-"
 
 
+def _cut(text: str, width: int = 200) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
 def render_diff(result: dict[str, Any], *, stat: bool = False) -> str:
     a, b = result["a"], result["b"]
     rows = [
@@ -190,8 +200,8 @@ def render_diff(result: dict[str, Any], *, stat: bool = False) -> str:
         lines.append("histories: the same steps")
     else:
         lines.append(f"histories diverge at step {d['step']}:")
-        lines.append(f"  A: {d['a']}")
-        lines.append(f"  B: {d['b']}")
+        lines.append(f"  A: {_cut(d['a'])}")
+        lines.append(f"  B: {_cut(d['b'])}")
     lines.append("")
     files = result.get("files")
     if files is None:
