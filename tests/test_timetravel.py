@@ -590,3 +590,31 @@ def test_a_fork_with_a_reason_gives_a_preference_pair_and_its_exports_name_the_p
     assert row["rejected"][0]["content"][0]["name"] == "Bash"
     assert "no shell, please" in json.dumps(row["prompt"]["messages"][-1])
     assert row["chosen"][0]["content"] != row["rejected"][0]["content"]
+
+
+def test_recorded_playback_writes_the_run_record_by_record_into_a_scratch_workspace(ws):
+    import asyncio
+
+    from llmos_tui.core.replay import Playback
+    from llmos_tui.core.state import StateFile
+
+    seeded(ws)
+    run_id, _ = asyncio.run(run_and_capture(ws))
+    timetravel.rewind(ws, run_id, to_step=2)  # the playback shows the rewind too
+    before = tree(ws.root)
+    pb = Playback(ws, run_id, speed=1000)
+    try:
+        pb.play()
+        assert pb.done
+        copied = pb.workspace.journal_path(run_id)
+        assert copied.read_text() == ws.journal_path(run_id).read_text()
+        led = read_ledger(pb.workspace, run_id)
+        assert len(led.steps) == 2 and led.status == "paused"
+        assert StateFile(pb.workspace.state_path).load().run_id == run_id
+        assert tree(ws.root) == before  # nothing of the original touched
+        assert not (pb.workspace.root / "a.txt").exists()  # nothing executed
+    finally:
+        pb.cleanup()
+    assert not pb.tmp.exists()
+    with pytest.raises(BadInput, match="speed"):
+        Playback(ws, run_id, speed=0)
