@@ -134,6 +134,13 @@ class LlmosApp(App[None]):
             ("resume", "Resume", "Go on with the paused run"),
             ("take_over", "Take over", "Drive the run here: no process drives it now"),
             ("approve_rest", "Approve the rest", "Approve this step and every later one"),
+            ("step_over", "Next (step over)", "Approve the waiting step and stop before the next one (n)"),
+            ("step_back", "Timeline: back a step", "The run as it was at the selected or previous step ([)"),
+            ("step_forward", "Timeline: forward a step", "The next step; past the last, the live run (])"),
+            ("live", "Timeline: back to live", "Leave the time-travel view (Esc)"),
+            ("rewind", "Rewind to before this step", "Files and run back to before the step shown; undoable (R)"),
+            ("fork", "Fork at this step", "A new run sharing this one's history up to the step shown (f)"),
+            ("toggle_breakpoint", "Toggle breakpoint", "A breakpoint on the selected call's tool, set or removed (b)"),
             ("new_goal", "New goal", "Start a new run"),
         ):
             if run.check_action(action, ()):

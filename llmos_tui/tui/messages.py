@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
+    from llmos_tui.core.checkpoints import FileChange
     from llmos_tui.core.ledger import Ledger
     from llmos_tui.core.records import JournalRecord
     from llmos_tui.core.source import FollowedRun
+    from llmos_tui.core.timetravel import Moved
 
 
 class RunRecord(Message):
@@ -33,9 +35,10 @@ class RunEnded(Message):
 class RunOpened(Message):
     """A run's journal was folded off the event loop: show it and follow it."""
 
-    def __init__(self, source: FollowedRun) -> None:
+    def __init__(self, source: FollowedRun, previous: str | None = None) -> None:
         super().__init__()
         self.source = source
+        self.previous = previous  # the run shown before, when watching switched to a newer one by itself
 
 
 class RunUnreadable(Message):
@@ -68,3 +71,26 @@ class StateFileChanged(Message):
     def __init__(self, text: str) -> None:
         super().__init__()
         self.text = text
+
+
+class StepRead(Message):
+    """The time-travel view's step, read off the event loop: the run as it was once step `n` had
+    settled, and the files that step changed (or a line saying why none are shown)."""
+
+    def __init__(self, run_id: str, n: int, at: Ledger | None, changes: list[FileChange] | str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.n = n
+        self.at = at  # None: the journal could not be read (changes says why)
+        self.changes = changes
+
+
+class MovedInTime(Message):
+    """A rewind or a fork made from this screen is done (or failed: `problem`)."""
+
+    def __init__(self, what: str, run_id: str, moved: Moved | None, problem: str = "") -> None:
+        super().__init__()
+        self.what = what  # rewind | fork
+        self.run_id = run_id
+        self.moved = moved
+        self.problem = problem

@@ -132,3 +132,39 @@ class StepDetail(Dialog[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class ForkDialog(Dialog[str | None]):
+    """Fork a run at a step: optional feedback for the model (it denies the step with that reason;
+    empty, the step waits for a decision in the fork). Returns the feedback ("" for none), or None
+    when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, question: str, detail: str) -> None:
+        super().__init__()
+        self.question, self.detail = question, detail
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.question, classes="title")
+            yield Static(self.detail)
+            yield Input(placeholder="feedback for the model (optional): e.g. write to notes/ instead", id="answer")
+            with Horizontal():
+                yield Button("Cancel (esc)", id="no")
+                yield Button("Fork (enter)", id="yes", variant="primary")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "yes":
+            self.dismiss(self.query_one(Input).value.strip())
+        else:
+            self.dismiss(None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -40,7 +40,8 @@ from llmos_tui.tui.messages import (
     StateFileChanged,
     TextStreamed,
 )
-from llmos_tui.tui.screens.run_keys import RunKeys
+from llmos_tui.tui.screens.timeline import TIMELINE_ACTIONS, Timeline
+from llmos_tui.tui.widgets.changes import ChangesPane
 from llmos_tui.tui.widgets.panes import MemoryPane, PlanPane, RunHeader, StatePane
 from llmos_tui.tui.widgets.tool_log import CallRow, ToolCallLog
 
@@ -50,8 +51,9 @@ if TYPE_CHECKING:
     from llmos_tui.core.session import RunRequest
     from llmos_tui.tui.settings import AppSettings
 
-RUN_ACTIONS = frozenset(
-    {"approve", "deny", "edit", "retry", "skip", "pause", "resume", "take_over", "approve_rest", "new_goal"}
+RUN_ACTIONS = (
+    frozenset({"approve", "deny", "edit", "retry", "skip", "pause", "resume", "take_over", "approve_rest", "new_goal"})
+    | TIMELINE_ACTIONS
 )
 
 # Widths (columns) where the layout changes; Textual sets the class on the screen as it resizes.
@@ -96,7 +98,7 @@ def row_of(step: StepRecord, led: Ledger) -> CallRow:
     )
 
 
-class RunScreen(RunKeys):
+class RunScreen(Timeline):
     CSS_PATH = "run.tcss"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-medium"), (FULL_WIDTH, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT, "-tall")]
@@ -104,6 +106,8 @@ class RunScreen(RunKeys):
     # it never falls out; then the keys that apply now (those that do not are hidden). The three
     # p bindings say what p does now; only the one that applies is shown and runs. A is left to
     # the approval card, which lists it whenever it applies (at 80 columns the footer is full).
+    # The time-travel keys (screens/timeline.py) come after the ones that decide; the call list's
+    # title and the changes pane name them too while a past step is shown.
     BINDINGS = [
         Binding("q", "quit_app", "Quit", id="quit"),
         Binding("a", "approve", "Approve", id="approve"),
@@ -115,6 +119,13 @@ class RunScreen(RunKeys):
         Binding("p", "resume", "Resume", id="resume"),
         Binding("p", "take_over", "Take over", id="take_over"),
         Binding("t", "next_pane", "Panes", id="next_pane"),
+        Binding("[", "step_back", "Back", id="step_back", tooltip="The run as it was at the previous step"),
+        Binding("]", "step_forward", "Fwd", id="step_forward", tooltip="The next step; past the last: live"),
+        Binding("escape", "live", "Live", id="live", tooltip="Back to the run as it is now"),
+        Binding("R", "rewind", "Rewind", id="rewind", tooltip="Files and run back to before this step (undoable)"),
+        Binding("f", "fork", "Fork", id="fork", tooltip="A new run from this step, opened here"),
+        Binding("n", "step_over", "Next", id="step_over", tooltip="Approve, and stop before the next step"),
+        Binding("b", "toggle_breakpoint", "Break", id="toggle_breakpoint", tooltip="A breakpoint on this call's tool"),
         Binding("A", "approve_rest", "Approve rest", id="approve_rest", show=False),  # the card says it
         Binding("n", "new_goal", "New goal", id="new_goal"),
     ]
@@ -130,6 +141,8 @@ class RunScreen(RunKeys):
         self._streamed = ""
         self._following = False
         self._pinned = False  # a run chosen from the list: do not jump to newer ones
+        self._latest_seen: str | None = None  # the newest run looked at while pinned (is it a fork?)
+        self._state_text = ""  # execution_state.md as last read (shown again after time travel)
         self._side = "auto"  # the folded side area: auto (plan; hidden when narrow) or a chosen pane
         self._folded: bool | None = None
         self._card_shown: tuple[str, str, str] = ("", "", "")
@@ -144,6 +157,7 @@ class RunScreen(RunKeys):
                 yield MemoryPane(id="memory")
             with Vertical(id="center"):
                 yield ToolCallLog(id="log")
+                yield ChangesPane(id="changes")  # time travel: the files the step shown changed
                 yield Static("", id="said", markup=False)
                 with Vertical(id="pending"):  # the approval card: its keys line never scrolls away
                     yield Static("", id="pending-head")
@@ -186,9 +200,10 @@ class RunScreen(RunKeys):
         tabs (its own name highlighted) and says which key shows the next."""
         folded = bool(self._folded)
         memory = self.query_one(MemoryPane)
+        plan_then, state_then = self.travel_titles()  # a past step shown: the panes say which
         about = {
-            "plan": "",
-            "state": "execution_state.md",
+            "plan": plan_then,
+            "state": state_then or "execution_state.md",
             "memory": plural(memory.count, "experience") if memory.count else "",
         }
         for pane in SIDE_PANES:
@@ -199,9 +214,12 @@ class RunScreen(RunKeys):
                     for p in SIDE_PANES
                 )
                 widget.border_subtitle = " · ".join(filter(None, (about[pane], "t next")))
+            elif pane == "state":
+                widget.border_title = f"State {state_then}" if state_then else "execution_state.md"
+                widget.border_subtitle = ""
             else:
-                widget.border_title = "execution_state.md" if pane == "state" else SIDE_TITLES[pane]
-                widget.border_subtitle = "" if pane == "state" else about[pane]
+                widget.border_title = SIDE_TITLES[pane]
+                widget.border_subtitle = about[pane]
 
     def side_pane(self) -> str:
         """The pane the folded side area shows: plan, state, memory or none."""
@@ -270,21 +288,24 @@ class RunScreen(RunKeys):
         self._read_run(run_id)
 
     @work(thread=True, group="open-run", exclusive=True, exit_on_error=False)
-    def _read_run(self, run_id: str) -> None:
-        """Fold a (possibly huge) journal off the event loop, so the first frame does not wait."""
+    def _read_run(self, run_id: str, previous: str | None = None) -> None:
+        """Fold a (possibly huge) journal off the event loop, so the first frame does not wait.
+        `previous`: the run shown before, when watching moves on to a newer one by itself."""
         try:
             source = FollowedRun.open(self.ws, run_id)
         except LlmosError as exc:
             self.post_message(RunUnreadable(str(exc)))
             return
-        self.post_message(RunOpened(source))
+        self.post_message(RunOpened(source, previous))
 
     @on(RunOpened)
     def _show_run(self, message: RunOpened) -> None:
         if self.source is not None and self.source.here:
             return  # a run started here meanwhile
+        self.action_live()
         self.source = source = message.source
         source.add_listener(self._record_written)
+        self.note_fork(source.top, message.previous, switched=True)
         self._load_views()
         self.read_state_file()
         gc.freeze()  # the folded run is long-lived: keep it out of every later full collection
@@ -346,9 +367,21 @@ class RunScreen(RunKeys):
                 self.post_message(DriverChanged())
             latest = self.ws.latest_run_id()
             if latest is not None and not self._pinned and (source is None or latest != source.run_id):
-                self._read_run(latest)
+                self._read_run(latest, source.run_id if source is not None else None)
             else:
                 self._take_new_records()
+                if self._pinned and source is not None and latest not in (None, source.run_id, self._latest_seen):
+                    self._latest_seen = latest  # a newer run while one chosen from the list is shown: a fork of it?
+                    await self._look_for_fork(latest, source.run_id)
+
+    async def _look_for_fork(self, run_id: str, shown: str) -> None:
+        from llmos_tui.core.session import read_ledger
+
+        try:
+            led = await asyncio.to_thread(read_ledger, self.ws, run_id)
+        except LlmosError:
+            return
+        self.note_fork(led, shown, switched=False)
 
     def _take_new_records(self) -> None:
         """Poll the followed run; its listener posts each new record as a RunRecord."""
@@ -405,13 +438,16 @@ class RunScreen(RunKeys):
     def _drive_here(self, runner: Runner) -> None:
         gc.freeze()  # the script, config and folded history live as long as the run: keep them
         # out of full collections, which otherwise scan them all (100+ ms pauses while streaming)
+        self.action_live()
         self.source = source = DrivenRun(runner)
         source.add_listener(self._record_written)
         self._streamed = ""
         source.add_text_listener(self._text_streamed)
         self._load_views()
         self.header_note(source.describe_driver())
-        self.run_worker(self._drive(source), name="runner", group="runner", exclusive=True, exit_on_error=False)
+        self._runner_worker = self.run_worker(
+            self._drive(source), name="runner", group="runner", exclusive=True, exit_on_error=False
+        )
 
     async def _drive(self, source: DrivenRun) -> None:
         result = await source.drive()
@@ -441,7 +477,7 @@ class RunScreen(RunKeys):
         """The model's latest words, its last three lines, under the tool log."""
         said = self.query_one("#said", Static)
         lines = [ln for ln in (text or "").strip().splitlines() if ln.strip()]
-        said.display = bool(lines)
+        said.display = bool(lines) and self.at_step is None  # a past step shown: its changes take the room
         led = self.ledger
         said.update(f"{speaker(led) if led else 'Model'}: " + "\n".join(lines[-3:]) if lines else "")
 
@@ -454,6 +490,9 @@ class RunScreen(RunKeys):
         if rec["kind"] == "task":  # a sub-agent started or ended: show the run now active
             self._streamed = ""
             self._load_views()
+            return
+        if rec["kind"] == "rewound" and (message.ledger is None or message.ledger is led):
+            self.on_rewound(rec)  # steps taken out of the history: the list is drawn anew
             return
         if message.ledger is not None and message.ledger is not led:
             self._views_dirty = True  # from a run no longer (or not yet) on screen
@@ -515,6 +554,7 @@ class RunScreen(RunKeys):
         header = self.query_one(RunHeader)
         header.sub_of = led.parent
         self._sync_busy(led)  # the spinner belongs to the run on screen
+        self.keep_travelling()  # a past step shown stays shown (the same run), or the view goes live
         self._views_dirty = True
         self._refresh_views()
 
@@ -536,7 +576,14 @@ class RunScreen(RunKeys):
         queued = queued_step(led)
         header.queued = queued.n if queued is not None else None
         header.show(snap, header.note)
-        self.query_one(PlanPane).show(snap.plan)
+        if self.at_step is None:  # (a past step shown: the plan as it was then)
+            self.query_one(PlanPane).show(snap.plan)
+        else:
+            self._mark_travel()  # N in "step n/N" grows as the run goes on
+        log = self.query_one(ToolCallLog)
+        marks = "breakpoints: " + " · ".join(escape_markup(b) for b in led.breakpoints) if led.breakpoints else ""
+        if log.border_subtitle != marks:
+            log.border_subtitle = marks
         self._show_pending(led)
         keys = tuple(bool(self.check_action(a, ())) for a in sorted(RUN_ACTIONS))
         if keys != self._keys_shown:  # rebuilding the footer costs a layout: only on change
@@ -584,8 +631,10 @@ class RunScreen(RunKeys):
                 )
                 keys = "r run it again · s skip it (it happened) · e edit"
             else:
+                stopped = f" · [b]breakpoint {escape_markup(cur.breakpoint)}[/b]" if cur.breakpoint else ""
                 head.append(
-                    f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/] · side effects: {cur.side_effects}"
+                    f"[b $warning]Step {cur.n} · {cur.tool} · awaiting approval[/]{stopped}"
+                    f" · side effects: {cur.side_effects}"
                 )
                 keys = "a approve · d deny · e edit · s skip · A approve the rest"
             if not driven:  # nobody would apply a decision: offer only the key that works
@@ -654,7 +703,9 @@ class RunScreen(RunKeys):
 
     @on(StateFileChanged)
     def _on_state_file(self, message: StateFileChanged) -> None:
-        self.query_one(StatePane).show_text(message.text)
+        self._state_text = message.text
+        if self.at_step is None:  # (a past step shown: the state as it was then, until Esc)
+            self.query_one(StatePane).show_text(message.text)
         if self.ledger is None:
             self._show_legacy(message.text)
 

@@ -106,6 +106,7 @@ class RunHeader(Static):
         self.note = ""
         self.sub_of: dict[str, Any] | None = None  # set while a Task sub-agent's run is shown
         self.queued: int | None = None  # a step approved while the run is paused: runs on resume
+        self.travel = ""  # the time-travel view's marker ("as at step 3/9"), shown before the goal
         self.clock = clock  # off in snapshot tests: no times on screen
         self._frame = 0
         self._text = ""
@@ -159,6 +160,8 @@ class RunHeader(Static):
                 f"[b]↳ sub-agent:[/b] [b]{goal}[/b]  [dim](Task step {self.sub_of.get('step')} "
                 f"of run {escape_markup(str(self.sub_of.get('run_id')))})[/dim]"
             )
+        if self.travel:  # first, so a long goal never hides it
+            line1 = f"[reverse $accent] ◀ {self.travel} — Esc: back to live [/] {line1}"
         tokens = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens
         model = f" · {escape_markup(st.model)}" if st.model and st.model != st.runtime else ""
         line2 = (

@@ -95,11 +95,20 @@ class ToolCallLog(ScrollView, can_focus=True):
             super().__init__()
             self.n = n
 
+    class Selected(Message):
+        """A person moved the cursor to a call (a click, or a key): the time-travel view follows it."""
+
+        def __init__(self, n: int, click: bool) -> None:
+            super().__init__()
+            self.n = n
+            self.click = click
+
     def __init__(self, *, flush_interval: float = 0.05, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.rows: list[CallRow] = []
         self._pending: dict[int, CallRow] = {}
         self._follow = True  # keep the newest call in view until the person moves the cursor
+        self.hold = False  # a past call is shown (time travel): new calls never move the cursor
         self._flush_interval = flush_interval
 
     def on_mount(self) -> None:
@@ -133,7 +142,7 @@ class ToolCallLog(ScrollView, can_focus=True):
                 grew = True
         if grew:
             self._resize()
-            if self._follow:
+            if self._follow and not self.hold:
                 self.cursor = len(self.rows) - 1
                 self.scroll_end(animate=False, immediate=True)
         self.refresh()
@@ -150,6 +159,26 @@ class ToolCallLog(ScrollView, can_focus=True):
     def _resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.rows))
 
+    def select(self, n: int) -> None:
+        """Put the cursor on call n and keep it there while new calls arrive."""
+        self.flush()
+        if not 0 < n <= len(self.rows):
+            return
+        self.hold = True
+        self.cursor = n - 1
+        self._follow = False
+        self.scroll_to_region_of(self.cursor)
+        self.refresh()
+
+    def follow_end(self) -> None:
+        """Back to the newest call, followed as calls arrive."""
+        self.hold = False
+        self._follow = True
+        if self.rows:
+            self.cursor = len(self.rows) - 1
+            self.scroll_end(animate=False, immediate=True)
+        self.refresh()
+
     # -------------------------------------------------------------- keys
 
     def action_cursor(self, delta: int) -> None:
@@ -159,6 +188,7 @@ class ToolCallLog(ScrollView, can_focus=True):
         self._follow = self.cursor == len(self.rows) - 1
         self.scroll_to_region_of(self.cursor)
         self.refresh()
+        self.post_message(self.Selected(self.rows[self.cursor].n, click=False))
 
     def action_cursor_to(self, index: int) -> None:
         if self.rows:
@@ -176,6 +206,8 @@ class ToolCallLog(ScrollView, can_focus=True):
             self.refresh()
             if event.chain == 2:
                 self.action_open()
+            else:
+                self.post_message(self.Selected(self.rows[y].n, click=True))
 
     def scroll_to_region_of(self, y: int) -> None:
         top = self.scroll_offset.y
