@@ -468,3 +468,16 @@ def test_snapshot_rewind_confirm(snap_compare, project, reproducible):
         await _settle(pilot, lambda: isinstance(pilot.app.screen, Confirm))
 
     assert snap_compare(snap_app(project), terminal_size=(80, 24), run_before=ask)
+
+
+async def test_a_run_opened_from_the_list_stays_and_a_toast_names_its_fork(project):
+    first = await finished_run(project)
+    await finished_run(project)  # a newer run: the first is no longer the latest
+    app = LlmosApp(AppSettings(workspace=project, watch=True, clock=False, watch_files=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.view is not None)
+        app.run_screen.open_run(first)  # as the palette's "Run <id>" does
+        await wait_for(pilot, lambda: app.view.run_id == first and app.view.status == "completed")
+        await asyncio.to_thread(elsewhere, project, "fork", first, 2)
+        await wait_for(pilot, lambda: "was forked from this run at step 2 (from another process)" in toasts(app), 10)
+        assert app.view.run_id == first  # it stays on the run chosen

@@ -379,7 +379,7 @@ class RunScreen(Timeline):
 
         try:
             led = await asyncio.to_thread(read_ledger, self.ws, run_id)
-        except LlmosError:
+        except (LlmosError, OSError):  # (a run still being made, or gone): nothing to say about it
             return
         self.note_fork(led, shown, switched=False)
 
