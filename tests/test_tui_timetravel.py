@@ -388,7 +388,8 @@ async def test_a_watcher_sees_a_rewind_made_by_another_process(project, size):
         await wait_for(pilot, lambda: len(log.rows) == 2 and log.rows[1].status == "awaiting_approval")
         assert "Run rewound to step 2 (from another process)." in toasts(app)
         assert app.run_screen.at_step is None  # step 5 is gone: back to live
-        assert "no driver" in app.query_one(RunHeader).note
+        # (the rewind held the lock for a moment: the header may first have named it as the driver)
+        await wait_for(pilot, lambda: "no driver" in app.query_one(RunHeader).note, 5)
         await wait_for(pilot, lambda: "Step 2 · Write" in screen_text(app))  # the card: it waits again
         assert app.check_action("take_over", ())
 
