@@ -89,7 +89,10 @@ def unpack(data: bytes, into: Path) -> None:
     tmp = into.parent / f".{into.name}.{secrets.token_hex(4)}.unpack"
     tmp.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-        tar.extractall(tmp, filter="tar")  # (no member outside the folder; symlinks kept)
+        try:
+            tar.extractall(tmp, filter="tar")  # (no member outside the folder; symlinks kept)
+        except TypeError:  # Python before 3.11.4: no filters (the tar is our own actor's)
+            tar.extractall(tmp)
     if into.exists():
         old = into.parent / f".{into.name}.{secrets.token_hex(4)}.old"
         os.rename(into, old)
