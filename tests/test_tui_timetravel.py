@@ -151,13 +151,14 @@ async def test_the_view_does_not_jump_while_the_run_goes_on(project):
         await wait_for(pilot, lambda: app.query_one(RunHeader).travel == "as at step 1/4")
         await pilot.press("]")  # the history is read again: step 2 has run now
         await at_step(pilot, app, 2)
-        assert "Not recorded yet" in changes_text(app)  # no checkpoint after it yet: step 4 waits
+        # no checkpoint after it yet (step 4 waits): its changes are the files now against its own
+        assert "against the files now" in changes_text(app) and "+one" in changes_text(app)
         await pilot.press("a")
         await wait_for(pilot, status_is(app, "completed"))
         assert app.run_screen.at_step == 2
         await pilot.press("[", "]")
         await at_step(pilot, app, 2)
-        await wait_for(pilot, lambda: "+one" in changes_text(app))
+        await wait_for(pilot, lambda: "+one" in changes_text(app) and "files now" not in changes_text(app))
 
 
 # ------------------------------------------------------------------ R

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from llmos_tui.core.checkpoints import FileChange
     from llmos_tui.core.ledger import Ledger
     from llmos_tui.core.records import JournalRecord
     from llmos_tui.core.source import FollowedRun
     from llmos_tui.core.timetravel import Moved
+    from llmos_tui.tui.widgets.changes import Shown
 
 
 class RunRecord(Message):
@@ -77,7 +77,7 @@ class StepRead(Message):
     """The time-travel view's step, read off the event loop: the run as it was once step `n` had
     settled, and the files that step changed (or a line saying why none are shown)."""
 
-    def __init__(self, run_id: str, n: int, at: Ledger | None, changes: list[FileChange] | str) -> None:
+    def __init__(self, run_id: str, n: int, at: Ledger | None, changes: Shown) -> None:
         super().__init__()
         self.run_id = run_id
         self.n = n

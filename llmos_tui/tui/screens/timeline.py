@@ -40,7 +40,9 @@ if TYPE_CHECKING:
     from llmos_tui.core.config import AgentConfig
     from llmos_tui.core.records import JournalRecord
     from llmos_tui.core.workspace import Workspace
+    from llmos_tui.tui.widgets.changes import Shown
 
+NOW_NOTE = "against the files now: nothing with side effects has run since this step"
 TIMELINE_ACTIONS = frozenset({"step_back", "step_forward", "live", "rewind", "fork", "toggle_breakpoint", "step_over"})
 PAUSE_WAIT_S = 10.0  # how long R or f waits for the run driven here to pause (a step may be running)
 
@@ -239,7 +241,7 @@ class Timeline(RunKeys):
             return
         self.post_message(StepRead(run_id, n, at, changes))
 
-    def _step_changes(self, full: Ledger, n: int) -> list[FileChange] | str:
+    def _step_changes(self, full: Ledger, n: int) -> Shown:
         step = full.steps[n - 1]
         if step.status in ("proposed", "awaiting_approval"):
             return f"Step {n} has not run yet: no file changes."
@@ -261,15 +263,32 @@ class Timeline(RunKeys):
 
                 self._config = load_parts(self.ws)[0]
             found = timetravel.step_changes(self.ws, full, n, self._config)
-            if found is None and step.checkpoint:
-                return (
-                    f"Not recorded yet: the files after step {n} are checkpointed when the next step with "
-                    "side effects runs, or when the run ends."
-                )
+            if found is None and step.checkpoint and full.status not in RUN_TERMINAL:
+                # nothing with side effects has run since step n (it would have been checkpointed
+                # first): the files after it are the files now — never cached, they may change
+                now = self._changes_since(step.checkpoint, self._config)
+                if not now:
+                    return f"No file changes: step {n} ran and left every file as it was (the files now)."
+                return NOW_NOTE, now
             if found is None:
                 return f"Not recorded: no checkpoint was taken before step {n} (checkpoints were off)."
             cache[key] = found
         return cache[key] or f"No file changes: step {n} ran and left every file as it was."
+
+    def _changes_since(self, checkpoint: str, config: AgentConfig) -> list[FileChange]:
+        """From a checkpoint to the files as they are now. (Workaround: core.timetravel offers no
+        step_changes against the workspace, so the store is opened here with the ignore rules and
+        size cap the engine's checkpointing uses; its flock keeps it apart from a driver's snapshot.)"""
+        from llmos_tui.core.checkpoints import DEFAULT_IGNORE, WORKTREE, CheckpointStore
+        from llmos_tui.core.workspace import CHECKPOINTS_NAME
+
+        store = CheckpointStore(
+            self.ws.root,
+            store=self.ws.runs_dir / CHECKPOINTS_NAME,
+            ignore=[*DEFAULT_IGNORE, *(config.checkpoint_ignore or ())],
+            max_file_bytes=int(config.checkpoint_max_file_mb * 1_048_576),
+        )
+        return store.changes(checkpoint, WORKTREE)
 
     @on(StepRead)
     def _on_step_read(self, message: StepRead) -> None:

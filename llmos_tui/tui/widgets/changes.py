@@ -13,7 +13,13 @@ from textual.content import Content
 from textual.widgets import Static
 
 if TYPE_CHECKING:
+    from typing import TypeAlias
+
     from llmos_tui.core.checkpoints import FileChange
+
+    # what the pane shows: the files a step changed, a line saying why there are none, or a note
+    # and the changes it is about
+    Shown: TypeAlias = Sequence[FileChange] | str | tuple[str, Sequence[FileChange]]
 
 MAX_LINES = 2000  # a huge diff is cut (the whole one: `llmos-tui diff RUN@N RUN@N+1`)
 CHANGE_STYLE = {"added": "$success", "deleted": "$error", "modified": "$warning", "mode": "$accent", "type": "$accent"}
@@ -90,12 +96,19 @@ class ChangesPane(VerticalScroll, can_focus=True):
     def compose(self) -> ComposeResult:
         yield Static("", id="changes-text")
 
-    def show(self, what: Sequence[FileChange] | str) -> None:
-        """Changes, or a line of text (italic) saying why there are none to show."""
+    def show(self, what: Shown) -> None:
+        """Changes (under a note, when one is given), or a line of text (italic) saying why there
+        are none to show."""
         if what == self._shown:
             return
         self._shown = what
         self.set_class(isinstance(what, str), "-note")  # a line of text wraps; a diff scrolls sideways
-        body = Content.styled(what, "italic") if isinstance(what, str) else changes_content(what)
+        if isinstance(what, str):
+            body = Content.styled(what, "italic")
+        elif isinstance(what, tuple):
+            note, changes = what
+            body = Content.assemble((note, "italic $text-muted"), "\n", changes_content(changes))
+        else:
+            body = changes_content(what)
         self.query_one("#changes-text", Static).update(body)
         self.scroll_home(animate=False)
