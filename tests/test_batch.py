@@ -183,7 +183,8 @@ def test_fifty_goals_scripted(seeded, tmp_path):
     # a second run of the batch repeats nothing
     again = batch(seeded, goals, out, parallel=4)
     assert again.exit_code == 0 and again.settled_here == 0
-    assert len(list(read_batch_records(out / "batch.jsonl"))) == len(recs) + 1  # (batch_resumed only)
+    kinds = [r["kind"] for r in read_batch_records(out / "batch.jsonl")][len(recs) :]
+    assert kinds == ["batch_resumed", "batch_stopped"]  # nothing started again
     # one dataset from the whole batch
     ds = tmp_path / "ds"
     ex = cli(
@@ -255,6 +256,9 @@ def test_fifty_goals_native_against_the_fake_api(seeded, tmp_path):
         }
         led = the_run(folder)
         assert led.status == "completed" and led.runtime == "native" and led.usage.cost_usd > 0
+        assert (
+            "Write the file first." in (folder / "system" / "memory_log.md").read_text()
+        )  # (the side call, gated too)
     assert r.cost == pytest.approx(sum(g.cost for g in r.goals.values())) and r.cost > 0
 
 
@@ -539,3 +543,32 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+def test_ctrl_c_pauses_the_runs_and_the_same_command_goes_on(seeded, tmp_path):
+    def slow_script(i: int) -> dict:
+        step = {"type": "tool_use", "name": "Bash", "input": {"command": f"sleep 0.15; echo {i} >> log.txt"}}
+        return {"turns": [{"content": [step]} for _ in range(4)] + [{"content": "done"}]}
+
+    goals = seeded / "goals.yaml"
+    goals.write_text(yaml.safe_dump([{"goal": f"slow {i}", "script": slow_script(i)} for i in range(1, 9)]))
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "llmos_tui", "batch", str(goals), "--out", str(out), "--approve", "never"]
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    proc = subprocess.Popen(
+        [*cmd, "--parallel", "2"], cwd=seeded, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True
+    )
+    while _journal_lines(out) < 20 and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, (stdout, stderr)
+    assert "stopped: run the same command again to go on" in stdout and "stopping:" in stderr
+    first = {
+        r["goal"]: r["data"]["status"] for r in read_batch_records(out / "batch.jsonl") if r["kind"] == "goal_ended"
+    }
+    assert "paused" in first.values() and len(first) < 8, first  # the runs under way paused; the rest never started
+    again = subprocess.run([*cmd, "-q"], cwd=seeded, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0, (again.stdout, again.stderr)
+    for i, folder in goal_folders(out).items():
+        assert (folder / "workspace" / "log.txt").read_text() == f"{i}\n" * 4  # each step once

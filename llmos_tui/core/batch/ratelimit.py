@@ -303,7 +303,7 @@ class _Messages:
             token = await owner.gate.acquire()
             try:
                 raw = await owner.client.messages.with_raw_response.create(**params)
-                message = raw.parse()
+                message = await raw.parse()
             except Exception as exc:  # (the SDK's errors: retried here, or handed back as they are)
                 owner.gate.release(token)
                 if await owner.attempt_failed(exc, attempt):

@@ -392,11 +392,14 @@ class Coordinator:
         """Run the batch until every goal is done or failed, or it cannot go on (waiting for a
         person with no_wait, the budget, a stop). The batch must be open()."""
         assert self.journal is not None
+        reason = "interrupted"
         try:
             self._plan()
             self._check_budget()
             reason = await self._loop()
         finally:
+            with contextlib.suppress(OSError):
+                self.journal.record("batch_stopped", reason=reason, counts=self.state.counts(), cost=self.cost())
             if self.pool is not None:
                 if self.hard_stop:
                     self.pool.kill()

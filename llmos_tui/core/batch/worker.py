@@ -111,6 +111,19 @@ class WorkerCore:
 
         return make_runtime(name, script, config)
 
+    def warm_up(self) -> None:
+        """Import what every run needs, and make the SDK client, once for the worker's life (not
+        in its first run)."""
+        import llmos_tui.core.runner
+        import llmos_tui.core.session
+
+        if self.settings.get("runtime") == "native":
+            import llmos_tui.core.runtime.native
+
+            self.client()
+        elif self.settings.get("runtime") == "scripted":
+            import llmos_tui.core.runtime.scripted  # noqa: F401
+
     # ------------------------------------------------------------------ one goal
 
     async def run_goal(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -314,8 +327,7 @@ async def serve(parent: int) -> None:
         op = msg.get("op")
         if op == "init":
             core = WorkerCore(msg["settings"], emit)
-            if core.settings.get("runtime") == "native":
-                import anthropic  # noqa: F401 - once per worker, before the first goal asks for it
+            core.warm_up()
             emit({"event": "ready", "pid": os.getpid()})
         elif op == "run":
             task = asyncio.create_task(run(msg["spec"]))

@@ -13,6 +13,11 @@ a streamed Messages-API call and the reply into a ModelTurn. What it adds on the
   after it began is retried here; when retries are exhausted RuntimeUnavailable pauses the run;
 - simulate mode: a tool's result is produced by a model call guided by its ToolMap entry;
 - WebFetch's answer: the page answered against the prompt by a small model.
+
+The client is a hook: `client=` takes any object with the SDK's `messages.stream`,
+`messages.create` and `close`. A batch's worker gives every run its one SDK client behind the
+batch's shared rate gate (core/batch/ratelimit.py: `GatedClient`, with `owns_client=False`); the
+retries are then the gate's, shared by every worker.
 """
 
 from __future__ import annotations
