@@ -47,11 +47,21 @@ def cmd_status(args: argparse.Namespace) -> int:
                 shown["breakpoint"] = led.steps[shown["n"] - 1].breakpoint
         print(json.dumps({**front, "breakpoints": list(led.breakpoints), "driver": holder}, default=str))
         return 0
-    print(f"run {st.run_id}: {st.status}" + (f" at step {st.current_step}" if st.current_step else ""))
+    from llmos_tui.core.text import plural
+
+    # a run no process drives, left running or waiting by a driver that died, is interrupted
+    interrupted = holder is None and st.runtime != "external" and st.status in ("running", "planning")
+    shown = f"interrupted (its driver stopped while it was {st.status.replace('_', ' ')})" if interrupted else st.status
+    print(f"run {st.run_id}: {shown}" + (f" at step {st.current_step}" if st.current_step else ""))
     print(f"goal: {st.goal}")
     print(
-        f"mode {st.mode} · runtime {st.runtime} · {st.steps_total} steps · {st.turns} turns · ${st.usage.cost_usd:.4f}"
+        f"mode {st.mode} · runtime {st.runtime} · {plural(st.steps_total, 'call')} · "
+        f"{plural(st.turns, 'model turn')} · ${st.usage.cost_usd:.4f}"
     )
+    if led.forked_from:
+        print(f"forked from run {led.forked_from['run']} at step {led.forked_from['step']}")
+    if led.rewinds:
+        print(f"rewound {plural(led.rewinds, 'time')} (`llmos-tui rewind {st.run_id} --undo` takes the last back)")
     if st.plan:
         marks = {"completed": "x", "in_progress": "~", "failed": "!", "skipped": "-"}
         for p in st.plan:
@@ -61,11 +71,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     cur = st.pending_step
     if cur is not None:
         hit = led.steps[cur.n - 1].breakpoint if cur.status == "awaiting_approval" else None
-        print(
-            f"step {cur.n} "
-            + _step_line(cur.tool, cur.status, cur.inputs, 200)
-            + (f' (breakpoint "{hit}" hit)' if hit else "")
-        )
+        if interrupted and cur.status == "running":
+            side = led.steps[cur.n - 1].side_effects != "none" and st.mode == "execute"
+            print(
+                f"step {cur.n} {cur.tool} was running when its driver stopped: "
+                + json.dumps(cur.inputs, ensure_ascii=False)[:200]
+            )
+            print(
+                "  `llmos-tui resume` "
+                + (
+                    "asks whether to run it again (retry) or skip it: its effect may be partial"
+                    if side
+                    else "runs it again (it changes nothing)"
+                )
+            )
+        else:
+            print(
+                f"step {cur.n} "
+                + _step_line(cur.tool, cur.status, cur.inputs, 200)
+                + (f' (breakpoint "{hit}" hit)' if hit else "")
+            )
+            if cur.status == "uncertain":
+                print(
+                    f"  its driver stopped while it ran, so its effect may be partial: `llmos-tui retry --step {cur.n}` "
+                    f"runs it again, `llmos-tui skip --step {cur.n}` goes on without it"
+                )
+            elif cur.status == "awaiting_approval":
+                print(f"  decide with `llmos-tui approve|deny|skip --step {cur.n}`")
+    queued = _queued_commands(ws, run_id, led)
+    for q in queued:
+        print(f"queued: {q} (applied when a process drives the run)")
     for depth, (sub_id, sub_led) in enumerate(running_subagents(ws, run_id, led), start=1):
         sub = sub_led.snapshot()
         scur = sub.pending_step
@@ -83,6 +118,20 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
         print("driver: " + (f"pid {holder.get('pid')}" if holder else idle))
     return 0
+
+
+def _queued_commands(ws: Any, run_id: str, led: Any) -> list[str]:
+    """Decisions sent to the run's control.jsonl that no driver has applied yet, in words."""
+    from llmos_tui.core.control import Command, ControlChannel
+
+    channel = ControlChannel(ws.control_path(run_id))
+    if channel.size() <= led.control_offset:
+        return []
+    out = []
+    for cmd, _end in channel.read_from(led.control_offset):
+        if isinstance(cmd, Command) and cmd.id not in led.commands_seen:
+            out.append(f"{cmd.action}" + (f" step {cmd.step}" if cmd.step else "") + f" ({cmd.id})")
+    return out
 
 
 def cmd_tools(args: argparse.Namespace) -> int:
@@ -131,13 +180,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print(f"no runs in {ws.root}")
         return 0
+    from llmos_tui.core.decisions import driver
+    from llmos_tui.core.text import plural
+
     for r in runs:
         if r.problem:
             print(f"{r.run_id}  (unreadable: {r.problem})")
             continue
-        print(
-            f"{r.run_id}  {r.status:<17} {r.steps:>5} steps  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}"
-        )
+        status = r.status
+        if status in ("running", "planning") and driver(ws, r.run_id) is None:
+            status = f"{status} (no driver)"  # its driver died: `resume` goes on
+        calls = plural(r.steps, "call")
+        print(f"{r.run_id}  {status:<29} {calls:>11}  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}")
     return 0
 
 
@@ -183,6 +237,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         "since": since,
     }
     ids: list[str] | None
+    if args.all and not args.batch and not ws.run_ids():
+        raise BadInput(f"no runs in {ws.root} to export (nothing written); start one with `llmos-tui run GOAL`")
     if args.all:
         filters, ids = Filters.for_all(settings, **flags), None
     else:

@@ -40,7 +40,8 @@ def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
     line = None
     if kind == "run_status":
         err = (data.get("error") or {}).get("message") if data.get("error") else None
-        line = f"run {rec.get('to')}" + (f": {err}" if err else "")
+        why = err or data.get("reason")
+        line = f"run {rec.get('to')}" + (f": {why}" if why else "")
         if rec.get("to") in RUN_QUIET:
             line = None
     elif kind == "step_status" and rec.get("to") in STEP_LINES:
@@ -71,6 +72,9 @@ def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
     return line
 
 
+SLOW_STEP_S = 1.0  # a step still running after this long gets a line of its own ("running…")
+
+
 def progress_printer(quiet: bool) -> ProgressListener:
     def show(rec: JournalRecord, led: Ledger) -> None:
         if quiet:
@@ -78,8 +82,32 @@ def progress_printer(quiet: bool) -> ProgressListener:
         line = progress_line(rec, led)
         if line:
             print(line, flush=True)
+        if rec["kind"] == "step_status" and rec.get("to") == "running":
+            _say_if_still_running(led, rec["step"])
 
     return show
+
+
+def _say_if_still_running(led: Ledger, n: int) -> None:
+    """A step that takes a while (a long Bash, a slow fetch) is said when it has run a second,
+    so a headless run never looks stuck; a quick one only gets its result line."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    step = led.steps[n - 1]
+    started = step.started_at
+
+    def check() -> None:
+        if step.status == "running" and step.started_at == started:
+            from llmos_tui.core.text import inputs_gist
+
+            indent = "  " * int(led.parent.get("depth", 1)) + "↳ " if led.parent else ""
+            print(f"{indent}step {n} {step.tool}({inputs_gist(step.inputs, items=2, width=40)}): running…", flush=True)
+
+    loop.call_later(SLOW_STEP_S, check)
 
 
 def attach_text_printer(runner: Runner) -> None:
@@ -121,7 +149,8 @@ def report_end(runner: Runner, result: str) -> None:
             f"decide with `llmos-tui {verbs}`, then `llmos-tui resume`"
         )
     elif result == "paused":
-        why = f" ({st.error['message']})" if st.error else ""
+        reason = st.error["message"] if st.error else runner.ledger.status_reason
+        why = f" ({reason})" if reason else ""
         print(f"run {st.run_id} paused{why}; continue with `llmos-tui resume {st.run_id}`")
     else:
         print(

@@ -21,14 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_open)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    def workspace_arg(sp: argparse.ArgumentParser) -> None:
+    def workspace_arg(sp: argparse.ArgumentParser, default: str = "./workspace") -> None:
         sp.add_argument(
             "--workspace",
             metavar="DIR",
-            help="the workspace folder, or a project folder holding workspace/ (default: ./workspace)",
+            help=f"the workspace folder, or a project folder holding workspace/ (default: {default})",
         )
 
-    def drive_args(sp: argparse.ArgumentParser) -> None:
+    run_id_help = "the run (default: the latest); a prefix or suffix of its id will do"
+
+    def drive_args(sp: argparse.ArgumentParser, workspace_default: str = "./workspace") -> None:
         sp.add_argument("--headless", action="store_true", help="run without the terminal UI")
         sp.add_argument("--theme", help="colour theme: llmos-dark, llmos-light, llmos-high-contrast (remembered)")
         sp.add_argument(
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             "workspace; ** spans folders), bash:REGEX (a Bash command), step:N, cost:USD (when the run's "
             "cost goes above it) or failed (after a step that failed)",
         )
-        workspace_arg(sp)
+        workspace_arg(sp, workspace_default)
 
     r = sub.add_parser("run", help="run a goal", description="Run a goal to its end, step by step.")
     r.add_argument("goal", help="what the agent should do")
@@ -76,13 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue a paused or interrupted run",
         description="Continue a run from its journal (the latest run by default).",
     )
-    rs.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    rs.add_argument("run_id", nargs="?", metavar="RUN_ID", help=run_id_help)
     rs.add_argument("--max-cost", type=float, metavar="USD", help="raise the run's cost budget")
     drive_args(rs)
     rs.set_defaults(func=cmd_resume)
 
     st = sub.add_parser("status", help="show a run's state", description="Show a run's state (the latest by default).")
-    st.add_argument("run_id", nargs="?", metavar="RUN_ID")
+    st.add_argument("run_id", nargs="?", metavar="RUN_ID", help=run_id_help)
     st.add_argument("--json", action="store_true", help="machine-readable: the state's front matter as JSON")
     workspace_arg(st)
     st.set_defaults(func=cmd_status)
@@ -183,21 +185,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     helps = {
         "approve": "let the pending step run",
-        "deny": "refuse the pending step (give --feedback why)",
+        "deny": "refuse the pending step; --feedback says why, and the model reads it",
         "skip": "skip the pending step without running it",
         "retry": "run an uncertain step again",
         "pause": "pause the run after the current step",
-        "resume-run": "let a paused run go on",
+        "resume-run": "let a paused run go on (what `resume` does for a run another process drives)",
         "cancel": "cancel the run",
     }
     for name, text in helps.items():
         d = sub.add_parser(
             name, help=text, description=f"{text[0].upper()}{text[1:]} (appends to the run's control.jsonl)."
         )
-        d.add_argument("run_id", nargs="?", metavar="RUN_ID")
+        d.add_argument("run_id", nargs="?", metavar="RUN_ID", help=run_id_help)
         if name in ("approve", "deny", "skip", "retry"):
             d.add_argument("--step", type=int, metavar="N", help="the step (default: the one waiting)")
-        d.add_argument("--feedback", metavar="TEXT", help="why (a denial's reason reaches the model)")
+        d.add_argument(
+            "--feedback",
+            metavar="TEXT",
+            help="why: the model reads it as the call's result"
+            if name == "deny"
+            else "why: recorded with the decision (the journal, the trace, exports)",
+        )
         if name in ("approve", "retry"):
             d.add_argument("--inputs", metavar="JSON", help="run the step with these inputs instead")
         if name == "approve":
@@ -250,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="weather",
         help="weather: the seed's London weather goal (default); notes: tidy meeting notes",
     )
-    drive_args(dm)
+    drive_args(dm, "a new temporary folder")
     dm.set_defaults(func=cmd_demo, approve="side-effects")
 
     i = sub.add_parser(

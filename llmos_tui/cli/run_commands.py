@@ -41,11 +41,42 @@ async def drive(runner: Runner, quiet: bool) -> str:
         if interrupts == 1:
             from llmos_tui.core.control import new_command
 
-            print("pausing after the current step, then exiting (again to stop at once)…", file=sys.stderr, flush=True)
             runner.exit_when_paused = True
+            if runner.active.ledger.status == "paused":  # already paused: just stop waiting
+                print("stopping; the run stays paused and resumable", file=sys.stderr, flush=True)
+                runner.wake()
+                return
+            print("pausing after the current step, then exiting (again to stop at once)…", file=sys.stderr, flush=True)
             runner.submit(new_command("pause", feedback="interrupted from the terminal"))
         elif task is not None:
             task.cancel()
+
+    def on_wait(what: str) -> None:
+        led = runner.active.ledger
+        if what == "paused":
+            print(
+                f"waiting while paused: `llmos-tui resume {runner.run_id}` from another terminal lets it go on; "
+                "Ctrl-C stops here (the run stays resumable)",
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            from llmos_tui.cli.output import decide_verbs
+
+            cur = led.decision_step
+            what_step = f"step {cur.n} ({cur.tool})" if cur else "a step"
+            verbs = decide_verbs(cur.status if cur else "awaiting_approval")
+            why = ""
+            if cur is not None and cur.status == "uncertain":
+                why = " — its driver stopped while it ran, so its effect may be partial; retry runs it again, skip goes on"
+            print(
+                f"waiting for a decision on {what_step}{why}: `llmos-tui {verbs}` or a watcher's key "
+                f"(`llmos-tui watch`); Ctrl-C stops here (the run stays resumable)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    runner.on_wait = on_wait
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
@@ -120,6 +151,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     ws = Workspace.locate(args.workspace)
     run_id = ws.resolve_run_id(args.run_id)
     breaks = tuple(args.breaks or ())
+    if _driven_elsewhere(ws, run_id):
+        return _resume_driven(ws, run_id, args)
+    _refuse_ended(ws, run_id)  # (one clear line, before any UI opens)
     if not args.headless:
         from llmos_tui.core.session import preflight, queue_breakpoints
 
@@ -140,6 +174,46 @@ def cmd_resume(args: argparse.Namespace) -> int:
     code = drive_headless(runner, args)
     args.fast_exit = runner.ledger.runtime == "native"
     return code
+
+
+def _refuse_ended(ws: Any, run_id: str) -> None:
+    from llmos_tui.core.errors import BadInput
+    from llmos_tui.core.session import read_ledger
+    from llmos_tui.core.statuses import RUN_TERMINAL
+
+    status = read_ledger(ws, run_id).status
+    if status in RUN_TERMINAL:
+        raise BadInput(
+            f"run {run_id} is {status}; there is nothing to resume (`llmos-tui rewind {run_id} --to-step N` takes it "
+            "back to a step, `llmos-tui fork` starts a new run from one)"
+        )
+
+
+def _driven_elsewhere(ws: Any, run_id: str) -> bool:
+    from llmos_tui.core.decisions import driver
+
+    return driver(ws, run_id) is not None
+
+
+def _resume_driven(ws: Any, run_id: str, args: argparse.Namespace) -> int:
+    """`resume` of a run another process drives: one name for "let it go on" — a paused run is
+    told to resume (what `resume-run` does); anything else is said, with what works."""
+    from llmos_tui.cli.commands import cmd_decide
+    from llmos_tui.core.decisions import driver
+    from llmos_tui.core.errors import BadInput
+    from llmos_tui.core.session import read_ledger
+
+    pid = (driver(ws, run_id) or {}).get("pid", "?")
+    status = read_ledger(ws, run_id).status
+    if status != "paused":
+        raise BadInput(
+            f"run {run_id} is {status.replace('_', ' ')} and driven by another process (pid {pid}); "
+            "watch it with `llmos-tui watch`"
+            + (", or decide with `llmos-tui approve|deny|skip`" if status == "awaiting_approval" else "")
+        )
+    print(f"run {run_id} is driven by another process (pid {pid}): asking it to go on", flush=True)
+    ns = argparse.Namespace(command="resume-run", workspace=args.workspace, run_id=run_id, feedback=None, timeout=10.0)
+    return cmd_decide(ns)
 
 
 def run_tui(workspace: Path, args: argparse.Namespace, **settings: Any) -> int:

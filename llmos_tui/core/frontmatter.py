@@ -46,6 +46,17 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _str)
 
 
+class _PyDumper(yaml.SafeDumper):
+    """The pure-Python dumper, for text libyaml would escape: libyaml writes characters outside
+    the Basic Multilingual Plane (an emoji) as `\\U0001F680` even with allow_unicode."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+_PyDumper.add_representer(str, _str)
+
+
 @dataclass(frozen=True)
 class FrontMatter:
     data: dict[str, Any]
@@ -159,8 +170,12 @@ def _check_graph(root: yaml.Node, path: str, line_offset: int, *, aliases: bool,
 
 
 def dump_yaml(data: Any) -> str:
-    """Block-style YAML in key order, Unicode kept readable."""
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+    """Block-style YAML in key order, Unicode kept readable (an emoji as itself)."""
+    opts: dict[str, Any] = {"sort_keys": False, "allow_unicode": True, "width": 100, "default_flow_style": False}
+    text: str = yaml.dump(data, Dumper=_Dumper, **opts)
+    if "\\U" in text:  # libyaml escaped a character beyond U+FFFF: the slower dumper keeps it
+        text = yaml.dump(data, Dumper=_PyDumper, **opts)
+    return text
 
 
 def key_line(text: str, key: str, *, default: int | None = None) -> int | None:

@@ -93,6 +93,7 @@ class Ledger:
         self.runtime = "scripted"
         self.model = ""
         self.status = "planning"
+        self.status_reason: str | None = None  # why the run got its status, when a record said
         self.started_at = ""
         self.updated_at = ""
         self.variables: dict[str, Any] = {}
@@ -172,6 +173,7 @@ class Ledger:
         to = _target(rec)
         check_run(self.status, to)
         self.status = to
+        self.status_reason = data.get("reason")
         if "error" in data:
             self.error = data["error"]
 

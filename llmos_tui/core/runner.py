@@ -70,6 +70,8 @@ class Runner:
         self.child: Runner | None = None  # the sub-agent running now, if any
         self.stopped_in: Runner | None = None  # the sub-agent a --no-wait or pause stop happened in
         self.exit_when_paused = False  # set by a face that wants drive() back once paused (Ctrl-C)
+        self.on_wait: Callable[[str], None] | None = None  # a face told "paused" / "decision" when the run waits
+        self._said_wait: tuple[str, int] | None = None
         self.commands = Commands(rec, control)
         self.executing: StepRecord | None = None
         self._child_stop: str | None = None
@@ -228,11 +230,15 @@ class Runner:
     def submit(self, cmd: Command) -> Command:
         """A face in this process sends a command: the same path as control.jsonl."""
         self.commands.control.append(cmd)
+        self.wake()
+        return cmd
+
+    def wake(self) -> None:
+        """Cut short the current wait of this runner and its sub-agents (they look again)."""
         r: Runner | None = self
         while r is not None:
             r._wake.set()
             r = r.child
-        return cmd
 
     def close(self) -> None:
         self.rec.close()
@@ -255,6 +261,7 @@ class Runner:
                 if status == "paused":
                     if self.options.no_wait or self.wants_exit_when_paused():
                         return "paused"
+                    self._say_waiting("paused")
                     await self.wait_for_news()
                     continue
                 if self.ledger.pending_tool_uses():
@@ -265,6 +272,7 @@ class Runner:
                     if needs_person:
                         if self.options.no_wait:
                             return WAITING
+                        self._say_waiting("decision")
                         await self.wait_for_news()
                     continue
                 if self.reply_outcome() != "ended" and not self.stop_at_limits():
@@ -484,12 +492,22 @@ class Runner:
             self.commands.take_up_state_file()
 
     async def wait_for_news(self) -> None:
-        """Block until a command or a state-file edit arrives (polling: works across processes)."""
+        """Block until a command or a state-file edit arrives (polling: works across processes),
+        or a face asks for drive() back (Ctrl-C while the run waits)."""
         self.rec.flush(force=True)
         start_offset, start_seq = self.ledger.control_offset, self.ledger.seq
         while self.ledger.control_offset == start_offset and self.ledger.seq == start_seq:
+            if self.wants_exit_when_paused() and self.ledger.status == "paused":
+                return
             await self.nap()
             self.poll_commands()
+
+    def _say_waiting(self, what: str) -> None:
+        """Tell the face (once per wait) that the run now waits, and for what."""
+        key = (what, self.ledger.seq)
+        if self.on_wait is not None and key != self._said_wait:
+            self._said_wait = key
+            self.on_wait(what)
 
     async def nap(self) -> None:
         """Wait one poll interval, or less when a face in this process submits a command."""

@@ -196,7 +196,9 @@ class Commands:
         except FileFormatError as exc:
             if on_resume:
                 raise
-            self._refuse(f"execution_state.md was edited and does not parse ({exc}); fix it, then resume")
+            self._refuse(
+                f"execution_state.md was edited and does not parse ({exc}); fix it, then `llmos-tui resume {self.rec.run_id}`"
+            )
             return
         led = rec.ledger
         if edited.run_id != led.run_id:
@@ -226,7 +228,7 @@ class Commands:
             if problem:
                 self._refuse(
                     f"the edit of step {cur.n} in execution_state.md is refused: its inputs do not fit "
-                    f"{cur.tool}: {problem}; fix or undo it, then resume",
+                    f"{cur.tool}: {problem}; fix or undo it, then `llmos-tui resume {self.rec.run_id}`",
                     step=cur.n,
                 )
                 return
