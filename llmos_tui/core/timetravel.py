@@ -304,15 +304,22 @@ def ledger_at(records: list[JournalRecord], n: int) -> Ledger:
     return Ledger.from_records([r for r in records if r["seq"] <= upto])
 
 
-def step_changes(ws: Workspace, led: Ledger, n: int, config: AgentConfig | None = None) -> list[FileChange] | None:
-    """The files step n changed (its checkpoint against the next one); None when not recorded."""
+def step_changes(
+    ws: Workspace, led: Ledger, n: int, config: AgentConfig | None = None, *, against_now: bool = False
+) -> list[FileChange] | None:
+    """The files step n changed (its checkpoint against the next one); None when not recorded.
+    `against_now`: when no checkpoint follows yet (nothing with side effects has run since, or
+    the run has not ended), compare with the files as they are now."""
     if led.steps[n - 1].side_effects == "none":
         return []
     a, b = led.steps[n - 1].checkpoint, files_after(led, n)
-    if not a or not b:
+    if not a:
         return None
-    store = store_for(ws, config or AgentConfig())
-    return store.changes(a, b)
+    if not b and not against_now:
+        return None
+    from llmos_tui.core.checkpoints import WORKTREE
+
+    return store_for(ws, config or AgentConfig()).changes(a, b or WORKTREE)
 
 
 # ---------------------------------------------------------------- comparing runs

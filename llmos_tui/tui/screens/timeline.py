@@ -266,7 +266,7 @@ class Timeline(RunKeys):
             if found is None and step.checkpoint and full.status not in RUN_TERMINAL:
                 # nothing with side effects has run since step n (it would have been checkpointed
                 # first): the files after it are the files now — never cached, they may change
-                now = self._changes_since(step.checkpoint, self._config)
+                now = self._changes_since(full, n, self._config)
                 if not now:
                     return f"No file changes: step {n} ran and left every file as it was (the files now)."
                 return NOW_NOTE, now
@@ -275,20 +275,9 @@ class Timeline(RunKeys):
             cache[key] = found
         return cache[key] or f"No file changes: step {n} ran and left every file as it was."
 
-    def _changes_since(self, checkpoint: str, config: AgentConfig) -> list[FileChange]:
-        """From a checkpoint to the files as they are now. (Workaround: core.timetravel offers no
-        step_changes against the workspace, so the store is opened here with the ignore rules and
-        size cap the engine's checkpointing uses; its flock keeps it apart from a driver's snapshot.)"""
-        from llmos_tui.core.checkpoints import DEFAULT_IGNORE, WORKTREE, CheckpointStore
-        from llmos_tui.core.workspace import CHECKPOINTS_NAME
-
-        store = CheckpointStore(
-            self.ws.root,
-            store=self.ws.runs_dir / CHECKPOINTS_NAME,
-            ignore=[*DEFAULT_IGNORE, *(config.checkpoint_ignore or ())],
-            max_file_bytes=int(config.checkpoint_max_file_mb * 1_048_576),
-        )
-        return store.changes(checkpoint, WORKTREE)
+    def _changes_since(self, full: Ledger, n: int, config: AgentConfig) -> list[FileChange]:
+        """From step n's checkpoint to the files as they are now."""
+        return timetravel.step_changes(self.ws, full, n, config, against_now=True) or []
 
     @on(StepRead)
     def _on_step_read(self, message: StepRead) -> None:
