@@ -25,7 +25,7 @@ class Dialog(ModalScreen[ResultType]):
     Dialog { align: center middle; background: $background 60%; }
     Dialog > Vertical { width: 84; max-width: 95%; height: auto; max-height: 90%; border: thick $accent;
                         background: $surface; padding: 1 2; }
-    Dialog .title { text-style: bold; margin-bottom: 1; }
+    Dialog .title { text-style: bold; margin-bottom: 1; width: 100%; }
     Dialog .hint { color: $text-muted; margin-top: 1; }
     Dialog .error { color: $error; text-style: bold; height: auto; }
     Dialog Horizontal { height: auto; margin-top: 1; align-horizontal: right; }
