@@ -41,7 +41,9 @@ def add_parsers(sub: Any, workspace_arg: Callable[[argparse.ArgumentParser], Non
         metavar="DIR",
         help="the batch folder (default: <project>/batches/<GOALS name>; the same command finds it again)",
     )
-    b.add_argument("--parallel", type=int, metavar="N", help="runs at once, across every worker (default 4)")
+    b.add_argument(
+        "--parallel", type=int, metavar="N", help="runs at once, across every worker (default 4; the batch keeps it)"
+    )
     b.add_argument(
         "--workers", type=int, metavar="N", help="worker processes (default: one per core, at most --parallel)"
     )
@@ -110,7 +112,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         goals_file=Path(args.goals) if args.goals else None,
         out=Path(args.out) if args.out else None,
         workspace=args.workspace,
-        parallel=args.parallel if args.parallel is not None else 4,
+        parallel=args.parallel,
         workers=args.workers,
         mode=args.mode,
         runtime=args.runtime,
@@ -267,6 +269,8 @@ def end_lines(r: BatchResult, *, quiet: bool = False) -> list[str]:
         )
     elif r.reason == "interrupted":
         lines.append("stopped: run the same command again to go on")
+    elif r.reason == "broken":
+        lines.append(f"stopped: {r.problem}")
     if quiet:
         return lines
     for status, label in (("waiting", "waits"), ("paused", "paused"), ("failed", "failed")):

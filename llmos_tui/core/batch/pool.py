@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 LINE_LIMIT = 1 << 28  # an order or an event may carry a goal's inline files
+MAX_RESPAWNS = 10  # workers started again after dying, in one run of the batch
 
 
 class LocalPool:
@@ -28,6 +29,7 @@ class LocalPool:
         self._readers: dict[int, asyncio.Task[None]] = {}
         self._spawning: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.respawns = 0
 
     async def start(self) -> None:
         await asyncio.gather(*(self.spawn(w) for w in range(self.size)))
@@ -52,13 +54,18 @@ class LocalPool:
         self._send(w, {"op": "init", "settings": self.settings})
         self._readers[w] = asyncio.create_task(self._read(w, proc))
 
-    def respawn(self, w: int) -> None:
-        """A worker died (its goals are handed to others): start another in its place."""
+    def respawn(self, w: int) -> bool:
+        """A worker died (its goals are handed to others): start another in its place. False when
+        workers died too often to go on (a worker that cannot start: its log says why)."""
         if self.closing:
-            return
+            return True
+        self.respawns += 1
+        if self.respawns > MAX_RESPAWNS:
+            return False
         task = asyncio.create_task(self.spawn(w))
         self._spawning.add(task)
         task.add_done_callback(self._spawning.discard)
+        return True
 
     async def _read(self, w: int, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None

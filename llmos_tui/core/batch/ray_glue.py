@@ -243,6 +243,7 @@ class RayPool:
         self.started_ray = False
         self._tasks: set[asyncio.Task[None]] = set()
         self.closing = False
+        self.respawns = 0
 
     async def start(self) -> None:
         ray = _ray()
@@ -307,14 +308,18 @@ class RayPool:
             await asyncio.to_thread(unpack, data, folder)
         await self.events.put((w, {"event": "ended", **result}))
 
-    def respawn(self, w: int) -> None:
+    def respawn(self, w: int) -> bool:
         if self.closing:
-            return
+            return True
+        self.respawns += 1
+        if self.respawns > 10:
+            return False
         settings = {**self.settings, "batch_id": secrets.token_hex(4), "prepare": bool(self.shared_fs)}
         if self.gate is not None:
             settings["gate"] = {"kind": "ray", "actor": self.gate}
         self.actors[w] = _remote("worker").remote(settings)
         self._spawn_task(self._poll(w))
+        return True
 
     def pause_all(self, reason: str) -> None:
         for a in self.actors:

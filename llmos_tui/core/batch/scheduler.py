@@ -38,6 +38,7 @@ from llmos_tui.core.workspace import Workspace
 FIXED = ("mode", "runtime", "model")  # settings a batch keeps for good (its goals were run with them)
 CHANGEABLE = ("approve", "max_cost", "max_calls", "parallel")
 MAX_STARTS_AFTER_DEATH = 2  # a goal whose worker died this many times under it fails
+DEFAULT_PARALLEL = 4
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class BatchOptions:
     goals_file: Path | None = None  # None: go on with the goals the batch folder holds
     out: Path | None = None  # None: <project>/batches/<goals file's name>
     workspace: str | Path | None = None  # the project (as --workspace takes it)
-    parallel: int = 4  # runs at once, across every worker
+    parallel: int | None = None  # runs at once, across every worker (default 4; kept by the batch)
     workers: int | None = None  # default: one per core, at most `parallel`
     mode: str | None = None
     runtime: str | None = None
@@ -93,12 +94,13 @@ class BatchResult:
     counts: dict[str, int]
     cost: float
     elapsed: float
-    reason: str  # finished | waiting | budget | interrupted | paused
+    reason: str  # finished | waiting | budget | interrupted | paused | broken
     exit_code: int
     goals: dict[int, GoalState] = field(default_factory=dict)
     total: int = 0
     settled_here: int = 0
     max_cost: float | None = None
+    problem: str | None = None  # with reason "broken": why
 
     def dirs(self, status: str) -> list[tuple[int, str, GoalState]]:
         return [(i, str(self.out / (g.dir or "")), g) for i, g in sorted(self.goals.items()) if g.status == status]
@@ -167,6 +169,7 @@ class Coordinator:
         self.pool: Any = None
         self._wake = asyncio.Event()
         self._pause_sent = False
+        self.broken: str | None = None  # why the batch cannot go on (its workers keep dying)
 
     # ------------------------------------------------------------------ opening
 
@@ -233,6 +236,10 @@ class Coordinator:
                 )
         if runtime not in ("native", "scripted", "claude-code"):
             raise BadInput(f"unknown runtime {runtime!r}; use native, scripted or claude-code")
+        if runtime == "claude-code" and o.mode == "simulate":
+            raise BadInput(
+                "--mode simulate is not available with --runtime claude-code (Claude Code runs the tools itself)"
+            )
         self._preflight(project, runtime)
         folders.sweep_tmp(self.out)
         folders.make_template(self.out, project)
@@ -244,7 +251,7 @@ class Coordinator:
             "approve": o.approve,
             "max_cost": o.max_cost,
             "max_calls": o.max_calls,
-            "parallel": o.parallel,
+            "parallel": o.parallel or DEFAULT_PARALLEL,
         }
         self.goals = goals
         self.journal = BatchJournal(self.out / BATCH_JOURNAL)
@@ -321,7 +328,7 @@ class Coordinator:
 
     @property
     def parallel(self) -> int:
-        return max(1, int(self.settings.get("parallel") or self.options.parallel or 1))
+        return max(1, int(self.settings.get("parallel") or self.options.parallel or DEFAULT_PARALLEL))
 
     def worker_settings(self) -> dict[str, Any]:
         o = self.options
@@ -409,7 +416,7 @@ class Coordinator:
                 self.lock.release()
         counts = self.state.counts()
         code = 0
-        if reason in ("waiting", "budget", "interrupted", "paused") or any(
+        if reason in ("waiting", "budget", "interrupted", "paused", "broken") or any(
             counts[s] for s in ("waiting", "paused", "queued", "running")
         ):
             code = 3
@@ -426,6 +433,7 @@ class Coordinator:
             total=self.state.count,
             settled_here=self.settled_here,
             max_cost=self.settings.get("max_cost"),
+            problem=self.broken,
         )
 
     async def _start_pool(self) -> None:
@@ -448,6 +456,9 @@ class Coordinator:
         while True:
             if self.hard_stop:
                 return "interrupted"
+            if self.broken is not None:
+                self.hard_stop = True
+                return "broken"
             if self.stopping and not self._pause_sent and self.pool is not None:
                 self._pause_sent = True
                 self.pool.pause_all("the batch was stopped (it goes on when run again)")
@@ -544,8 +555,8 @@ class Coordinator:
                     )
                 else:
                     self.queue.appendleft(index)
-            if not self.hard_stop and hasattr(self.pool, "respawn"):
-                self.pool.respawn(w)
+            if not self.hard_stop and not self.pool.respawn(w):
+                self.broken = f"the batch's workers keep dying; see {folders.meta(self.out)}/worker-*.log"
 
     def _ended(self, result: dict[str, Any]) -> None:
         index = int(result["goal"])
