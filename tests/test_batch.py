@@ -199,15 +199,21 @@ def test_fifty_goals_scripted(seeded, tmp_path):
     assert sorted(r["metadata"]["goal"] for r in rows) == sorted(
         f"Goal {i}: write out/goal-{i}.txt" for i in range(1, 51)
     )
+    # time travel on a goal's run, as on any run: its checkpoints are its own
+    cli("rewind", "--to-step", "2", "--workspace", str(one), cwd=seeded, check_rc=0)
+    assert not (one / "workspace" / "out" / "goal-7.txt").exists()
+    assert (folders[8] / "workspace" / "out" / "goal-8.txt").exists()
 
 
 def test_batch_goes_on_with_added_goals_and_refuses_changed_ones(seeded, tmp_path):
     goals = write_goals(seeded, 3)
     out = tmp_path / "out"
-    assert batch(seeded, goals, out).exit_code == 0
+    assert batch(seeded, goals, out, parallel=3).exit_code == 0
     write_goals(seeded, 5)  # two more at the end
     r = batch(seeded, goals, out)
     assert r.exit_code == 0 and r.counts["done"] == 5 and r.settled_here == 2
+    resumed = [x for x in read_batch_records(out / "batch.jsonl") if x["kind"] == "batch_resumed"]
+    assert resumed[-1]["data"]["settings"] == {}  # (--parallel 3 kept: nothing given, nothing changed)
     data = yaml.safe_load(goals.read_text())
     data[1]["goal"] = "something else"
     goals.write_text(yaml.safe_dump(data, sort_keys=False))
