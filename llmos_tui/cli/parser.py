@@ -7,6 +7,7 @@ import argparse
 from llmos_tui import __version__
 from llmos_tui.cli.batch_commands import add_parsers as add_batch_parsers
 from llmos_tui.cli.commands import cmd_decide, cmd_export, cmd_hook, cmd_init, cmd_runs, cmd_status, cmd_tools
+from llmos_tui.cli.inbox_commands import add_parsers as add_inbox_parsers
 from llmos_tui.cli.run_commands import cmd_demo, cmd_open, cmd_resume, cmd_run, cmd_serve, cmd_watch
 from llmos_tui.cli.timetravel_commands import add_parsers as add_timetravel_parsers
 
@@ -296,4 +297,5 @@ def build_parser() -> argparse.ArgumentParser:
     hk.set_defaults(func=cmd_hook)
     add_timetravel_parsers(sub, workspace_arg, drive_args)  # rewind, fork, diff, replay
     add_batch_parsers(sub, workspace_arg)  # batch
+    add_inbox_parsers(sub)  # inbox
     return p

@@ -12,6 +12,7 @@ import subprocess
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
@@ -19,6 +20,7 @@ from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.source import FollowedRun
 from llmos_tui.core.text import age, plural
 from llmos_tui.core.workspace import Workspace
+from llmos_tui.tui.screens.inbox import InboxScreen, RunFromInbox
 from llmos_tui.tui.screens.run import RUN_ACTIONS, RunScreen
 from llmos_tui.tui.settings import AppSettings
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
@@ -43,7 +45,10 @@ class LlmosApp(App[None]):
         self._theme_problem = self._choose_theme()
         # kept here, not only on the screen stack: the CLI reads the run's outcome after exit
         self.run_screen = RunScreen(settings, self.ws)
-        self.add_mode("run", lambda: self.run_screen)
+        # `llmos-tui inbox` opens on the inbox; a run opened from it is shown over it
+        self.inbox_screen = InboxScreen(settings) if settings.inbox is not None else None
+        first: Screen[None] = self.inbox_screen or self.run_screen
+        self.add_mode("run", lambda: first)
 
     def _choose_theme(self) -> str | None:
         """Register themes/*.yaml and pick the theme before the first frame (no re-style after)."""
@@ -73,6 +78,11 @@ class LlmosApp(App[None]):
     def on_mount(self) -> None:
         if self._theme_problem:
             self.notify(self._theme_problem, severity="warning", timeout=8)
+
+    @on(InboxScreen.OpenRun)
+    def _open_from_inbox(self, message: InboxScreen.OpenRun) -> None:
+        self.run_screen = RunFromInbox(self.settings, message.ws, message.run_id)
+        self.push_screen(self.run_screen)
 
     # ------------------------------------------------------------------ the run on screen
     # (the run screen owns it; the CLI, tests and benchmarks read it through the app)
@@ -124,6 +134,9 @@ class LlmosApp(App[None]):
             yield SystemCommand(
                 f"Theme: {name}", f"Switch to the {name} theme (remembered)", lambda n=name: self._set_theme(n)
             )
+        if isinstance(screen, InboxScreen):
+            yield from screen.commands()
+            return
         for action, title, help_ in (
             ("approve", "Approve step", "Let the pending step run"),
             ("deny", "Deny step", "Refuse the pending step, with a reason for the agent"),
