@@ -291,7 +291,7 @@ class Inbox:
         self._expected: dict[str, tuple[str, str]] = {}  # command id → (run id, label)
         self._answers: list[Answer] = []
         self._lock = threading.Lock()
-        several = len(self.places) > 1
+        several = sum(1 for p in self.places if p.batch) > 1  # goal folders are told apart by their batch
         for p in self.places:
             if p.ws is not None:
                 self._spaces[p.ws.root] = _Space(p.ws, p.label)
