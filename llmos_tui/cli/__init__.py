@@ -46,6 +46,7 @@ def _quiet_stdout() -> None:
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.own_process = argv is None  # the command line's own process: a command may tune it (gc)
     try:
         code: int = args.func(args)
         sys.stdout.flush()  # here, not at exit: a closed pipe is handled in main()

@@ -101,6 +101,7 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
     if name == "native":
         from llmos_tui.core.runtime.native import NativeRuntime
 
+        require_anthropic()
         config = config or AgentConfig()
         return NativeRuntime(prices=config.prices, model=config.model)
     raise BadInput(
@@ -108,6 +109,17 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
         f"(Claude through the API), replay a script with --runtime scripted --script FILE, "
         f"or try `llmos-tui demo`"
     )
+
+
+def require_anthropic() -> None:
+    """Import the anthropic SDK: a missing or broken one is one line, before the run exists."""
+    try:
+        import anthropic  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - whatever a broken SDK raises on import: one line
+        raise BadInput(
+            f"the native runtime cannot import the anthropic SDK ({type(exc).__name__}: {exc}); "
+            "install it again: pip install --force-reinstall 'anthropic>=0.70'"
+        ) from None
 
 
 def preflight(ws: Workspace, req: RunRequest | None = None, breakpoints: tuple[str, ...] = ()) -> None:
