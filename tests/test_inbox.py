@@ -303,6 +303,9 @@ async def test_enter_opens_the_run_and_escape_comes_back(tmp_path, fast):
         await wait_for(pilot, lambda: len(screen.last.waiting) == 2)
         screen.query_one(WaitingList).select(item_key(waiting_in(screen, "beta")))
         await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(screen)]
+        assert {"Approve step", "Deny step", "Edit step", "Skip step", "Open run", "Board"} <= set(titles)
+        assert "Retry" not in titles and "Inbox" not in titles  # (nothing uncertain; the inbox is shown)
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
         assert app.view.run_id == ids[1] and app.run_screen.ws.root == projects[1] / "workspace"
@@ -392,6 +395,51 @@ async def test_the_bell_rings_once_for_a_step_that_begins_waiting(tmp_path, fast
         await pilot.pause(0.3)  # more scans: still one ring
         assert rings == [1]
         assert any("beta: step 1 Write waits" in s for s in said(app))
+
+
+async def test_an_uncertain_step_is_retried_from_the_inbox(tmp_path, fast):
+    """A driver killed while its Bash ran: resumed, the step is uncertain; r runs it again."""
+    project = tmp_path / "alpha"
+    init_project(project)
+    toolmap = project / "system" / "ClaudeCodeToolMap.md"
+    toolmap.write_text(toolmap.read_text().replace("sandbox: on ", "sandbox: off "))
+    command = "if [ -f again ]; then echo second >> log; else touch again; sleep 30; fi"
+    (project / "s.yaml").write_text(script_yaml([tool("Bash", command=command)], [text("Done.")]))
+    first = headless(project, "--approve", "never", "--script", "s.yaml", "run it")
+    ws = Workspace.locate(project)
+    deadline = time.monotonic() + 20
+    while not ((ws.root / "again").exists() and latest(project).steps and latest(project).steps[0].executing):
+        assert time.monotonic() < deadline, "the Bash call never started"
+        await asyncio.sleep(0.05)
+    first.kill()  # (kill -9: its Bash is left for resume to stop)
+    first.wait(10)
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    second = subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "resume", "--headless"],
+        cwd=project,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        app = inbox_app(project)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = app.inbox_screen
+            await wait_for(pilot, lambda: screen.last.waiting and screen.last.waiting[0].driven, timeout=30)
+            item = screen.last.waiting[0]
+            assert item.status == "uncertain"
+            assert not screen.check_action("decide", ("approve",)) and screen.check_action("decide", ("retry",))
+            assert "r run it again" in str(screen.query_one("#card-keys").render())
+            await pilot.press("r")
+            await wait_for(pilot, lambda: not screen.last.waiting)
+            assert any("retried" in s for s in said(app))
+        assert second.wait(20) == 0, second.stderr.read()
+    finally:
+        for p in (first, second):
+            if p.poll() is None:
+                p.kill()
+    assert (ws.root / "log").read_text() == "second\n"
 
 
 # ---------------------------------------------------------------------------- a batch folder

@@ -439,18 +439,30 @@ class InboxScreen(Screen[None]):
 
     def commands(self) -> Iterable[SystemCommand]:
         """The palette's inbox commands that apply now."""
-        for action, params, title, help_ in (
-            ("decide", ("approve",), "Approve step", "Let the selected step run"),
-            ("deny", (), "Deny step", "Refuse the selected step, with a reason for the agent"),
-            ("edit", (), "Edit step", "Change the selected step's inputs (YAML)"),
-            ("decide", ("skip",), "Skip step", "Do not run the selected step"),
-            ("decide", ("retry",), "Retry", "Run the selected uncertain step again"),
-            ("open_run", (), "Open run", "The selected run's own screen (Esc comes back)"),
-            ("show", ("board",), "Board", "Every run of these workspaces"),
-            ("show", ("inbox",), "Inbox", "The steps waiting for a person"),
+        for action, params, title, help_, run in (
+            (
+                "decide",
+                ("approve",),
+                "Approve step",
+                "Let the selected step run",
+                lambda: self.action_decide("approve"),
+            ),
+            ("deny", (), "Deny step", "Refuse the selected step, with a reason for the agent", self.action_deny),
+            ("edit", (), "Edit step", "Change the selected step's inputs (YAML)", self.action_edit),
+            ("decide", ("skip",), "Skip step", "Do not run the selected step", lambda: self.action_decide("skip")),
+            (
+                "decide",
+                ("retry",),
+                "Retry",
+                "Run the selected uncertain step again",
+                lambda: self.action_decide("retry"),
+            ),
+            ("open_run", (), "Open run", "The selected run's own screen (Esc comes back)", self.action_open_run),
+            ("show", ("board",), "Board", "Every run of these workspaces", lambda: self.action_show("board")),
+            ("show", ("inbox",), "Inbox", "The steps waiting for a person", lambda: self.action_show("inbox")),
         ):
             if self.check_action(action, params):
-                yield SystemCommand(title, help_, lambda a=action, p=params: getattr(self, f"action_{a}")(*p))
+                yield SystemCommand(title, help_, run)
 
 
 class RunFromInbox(RunScreen):
