@@ -26,6 +26,7 @@ def seeded(project):
 
 @pytest.fixture(scope="module")
 def local_ray():
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"  # (tests never reach the network)
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     yield
     ray.shutdown()

@@ -67,7 +67,9 @@ def connect(address: str | None) -> bool:
         try:
             ray.init(address="auto", **kw)  # a Ray instance this machine already runs
         except (ConnectionError, RuntimeError, ValueError):
-            ray.init(include_dashboard=False, **kw)  # none: start one here
+            # none: start one here, without Ray's usage statistics (sent over the network) unless asked for
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            ray.init(include_dashboard=False, **kw)
     else:
         ray.init(address=address, **kw)
     return True
