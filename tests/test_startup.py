@@ -43,6 +43,13 @@ def watch(owner, name, key):
 watch(session, "start_run", "opening")
 watch(session, "resume_run", "opening")
 watch(run_commands, "drive_headless", "open")
+if os.environ.get("SPY_TUI"):  # the TUI is made, and not run: what the process holds as it would start
+    import llmos_tui.tui.app as tui_app
+
+    def run(self, *a, **k):
+        note("tui", gc_enabled=gc.isenabled(), frozen=gc.get_freeze_count(), anthropic="anthropic" in sys.modules)
+
+    tui_app.LlmosApp.run = run
 from llmos_tui.cli import main
 
 if os.environ.get("SPY_ARGV"):
@@ -123,6 +130,13 @@ def test_main_called_with_arguments_leaves_the_callers_collector_as_it_was(proje
         )
     assert seen["end"] == {"code": 0, "gc_enabled": True, "frozen": 0, "anthropic": True}, seen
     assert seen["opening"]["gc_enabled"] is False  # paused while it opened, all the same
+
+
+def test_the_tui_starts_with_its_imports_frozen_and_the_collector_on(project, tmp_path):
+    seen = spied(project, tmp_path, env={"SPY_TUI": "1"})  # bare `llmos-tui`
+    assert seen["end"]["code"] == 0, seen
+    tui = seen["tui"]
+    assert tui["gc_enabled"] and tui["frozen"] > 10_000 and not tui["anthropic"], tui
 
 
 def test_a_scripted_run_never_imports_the_sdk(project, tmp_path):

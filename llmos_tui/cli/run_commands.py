@@ -90,12 +90,13 @@ async def drive(runner: Runner, quiet: bool) -> str:
 
 @contextmanager
 def gc_paused(args: argparse.Namespace) -> Iterator[None]:
-    """A headless run opens with the cyclic garbage collector paused. Opening a run on Claude
-    imports the anthropic SDK: ~170,000 objects that live as long as the process, which the
-    collector would walk over and over as they are made (~10 % of the import). In a process of
-    its own (`own_process`: main() without argv) they are then frozen (gc.freeze), so the
-    collections the run makes from there on no longer walk them either (a full one took ~0.1 s
-    in a 20-step run); what the run itself makes is collected as before."""
+    """Start-up with the cyclic garbage collector paused: a run opening on Claude imports the
+    anthropic SDK, the TUI imports Textual and its screens — objects that live as long as the
+    process, which the collector would walk over and over as they are made (~10 % of the SDK's
+    import; ~20 ms of the TUI's first frame). In a process of its own (`own_process`: main()
+    without argv) they are then frozen (gc.freeze), so later collections no longer walk them
+    either (a full one took ~0.1 s in a 20-step headless run); what comes after is collected as
+    before."""
     import gc
 
     was_enabled = gc.isenabled()
@@ -150,7 +151,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.headless:
         from llmos_tui.core.session import preflight
 
-        preflight(ws, req)  # a bad script, no key, a locked workspace: one line, before the UI
+        with gc_paused(args):  # (on Claude it imports the SDK)
+            preflight(ws, req)  # a bad script, no key, a locked workspace: one line, before the UI
         return run_tui(ws.root, args, request=req)
     with gc_paused(args):
         runner = start_run(ws, req, RunOptions(no_wait=args.no_wait))
@@ -244,9 +246,10 @@ def _resume_driven(ws: Any, run_id: str, args: argparse.Namespace) -> int:
 def run_tui(workspace: Path, args: argparse.Namespace, **settings: Any) -> int:
     """The TUI on `workspace` (AppSettings take `settings`); after it closes, one line on the run
     it showed, and that run's exit code (3 while it is still going)."""
-    from llmos_tui.tui.app import AppSettings, LlmosApp
+    with gc_paused(args):
+        from llmos_tui.tui.app import AppSettings, LlmosApp
 
-    app = LlmosApp(AppSettings(workspace=workspace, theme=getattr(args, "theme", None), **settings))
+        app = LlmosApp(AppSettings(workspace=workspace, theme=getattr(args, "theme", None), **settings))
     app.run()
     led = app.ledger
     if led is None:
