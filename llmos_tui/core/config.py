@@ -10,19 +10,29 @@ from llmos_tui.core import frontmatter
 from llmos_tui.core.engine.breakpoints import KINDS, check_all
 from llmos_tui.core.errors import BadInput, FileFormatError, LlmosError
 from llmos_tui.core.inputs import SYSTEM_FILE_MAX, read_text
+from llmos_tui.core.profile import (
+    default_context_window,
+    default_max_tokens,
+    default_small_model,
+    is_claude,
+)
 
 if TYPE_CHECKING:
     from llmos_tui.core.registry import ToolRegistry
 
 APPROVAL_POLICIES = ("ask", "side-effects", "never")
+PROFILE_KEYS = frozenset({"small_model", "context_window", "max_tokens"})  # derived from the model unless set
 
 
 @dataclass(frozen=True)
 class AgentConfig:
     name: str = "SystemAgent"
+    # the model profile (core/profile.py): what is not set follows the model
     model: str = "claude-sonnet-4-6"
+    max_tokens: int = 8192  # a reply's max_tokens (default: 8192, or a quarter of a smaller context)
+    small_model: str = "claude-haiku-4-5"  # the side calls' model (SmartMemory's summary, WebFetch's answer)
+    context_window: int = 200_000  # the model's context, in tokens: the prompt and max_tokens fit in it
     max_turns: int = 60
-    max_tokens: int = 8192
     approval: str = "side-effects"
     max_cost_usd: float | None = 2.0
     allow_read: tuple[str, ...] = ("../system",)
@@ -39,9 +49,79 @@ class AgentConfig:
     system_prompt: str = ""
     path: str = ""
     notes: tuple[str, ...] = ()  # what a person should know about how the file was read (said at run start)
+    explicit: tuple[tuple[str, Any], ...] = ()  # the PROFILE_KEYS SystemAgent.md (or a caller) set, as set
+    profile_notes: tuple[str, ...] = ()  # the notes about the model profile among `notes` (redone on a change)
 
     def with_(self, **changes: Any) -> "AgentConfig":
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        changes = {k: v for k, v in changes.items() if v is not None}
+        if not changes.keys() & (PROFILE_KEYS | {"model", "prices", "max_cost_usd"}):
+            return replace(self, **changes)
+        explicit = {**dict(self.explicit), **{k: v for k, v in changes.items() if k in PROFILE_KEYS}}
+        return replace(self, **changes, explicit=tuple(sorted(explicit.items()))).resolved()
+
+    @property
+    def cost_known(self) -> bool:
+        """Whether the model and the side calls' model have a price (SystemAgent.md's, or the table's)."""
+        from llmos_tui.core.pricing import price_for
+
+        return all(price_for(m, self.prices) is not None for m in (self.model, self.small_model))
+
+    def resolved(self) -> "AgentConfig":
+        """The profile's derived values for this model (what SystemAgent.md does not set), and the
+        notes a person should read at run start: a model without a price, a context window assumed."""
+        claude, model, set_ = is_claude(self.model), self.model, dict(self.explicit)
+        ctx = int(set_.get("context_window") or default_context_window(model))
+        small = str(set_.get("small_model") or default_small_model(model))
+        max_tokens = int(set_.get("max_tokens") or default_max_tokens(ctx))
+        said: list[str] = []
+        if max_tokens >= ctx:  # (both set: load_agent_config refuses the file)
+            said.append(
+                f"max_tokens {max_tokens} leaves no room for the prompt in the {ctx:,}-token context assumed "
+                f"for {model}: {default_max_tokens(ctx)} is used; set context_window: (and max_tokens:) in "
+                "SystemAgent.md"
+            )
+            max_tokens = default_max_tokens(ctx)
+        elif not claude and "context_window" not in set_:
+            said.append(
+                f"model {model}: its context window is not known, {ctx:,} tokens are assumed (max_tokens "
+                f"{max_tokens}, and the conversation trimmed to fit); set context_window: in SystemAgent.md"
+            )
+        from llmos_tui.core.pricing import price_for
+
+        unpriced = list(dict.fromkeys(m for m in (model, small) if price_for(m, self.prices) is None))
+        if unpriced:
+            budget = "; max_cost_usd cannot be enforced" if self.max_cost_usd is not None else ""
+            said.append(
+                f"{' and '.join(unpriced)} {'has' if len(unpriced) == 1 else 'have'} no price: the run's cost "
+                f"is unknown (shown as such, never $0){budget}; SystemAgent.md's prices: gives a model one"
+            )
+        elif claude and (url := _other_endpoint()):
+            said.append(
+                f"ANTHROPIC_BASE_URL is {url}, not Anthropic's API: replies naming {model} are priced as "
+                "Claude; if that server runs another model, name it in model: (its cost is then unknown) or "
+                "give it prices:"
+            )
+        kept = tuple(n for n in self.notes if n not in self.profile_notes)
+        return replace(
+            self,
+            context_window=ctx,
+            small_model=small,
+            max_tokens=max_tokens,
+            notes=kept + tuple(said),
+            profile_notes=tuple(said),
+        )
+
+
+def _other_endpoint() -> str | None:
+    """ANTHROPIC_BASE_URL when it names a server other than Anthropic's API."""
+    import os
+    from urllib.parse import urlsplit
+
+    url = (os.environ.get("ANTHROPIC_BASE_URL") or "").strip()
+    if not url:
+        return None
+    host = (urlsplit(url if "//" in url else "//" + url).hostname or "").lower()
+    return None if host == "anthropic.com" or host.endswith(".anthropic.com") else url
 
 
 def load_agent_config(path: Path) -> AgentConfig:
@@ -63,7 +143,7 @@ def load_agent_config(path: Path) -> AgentConfig:
                 f"default settings (model {AgentConfig.model}, approval {AgentConfig.approval}, max cost "
                 f"${AgentConfig.max_cost_usd}); its whole text is the system prompt",
             ),
-        )
+        ).resolved()
     fm = frontmatter.split(text, p)
     d = fm.data
 
@@ -72,6 +152,8 @@ def load_agent_config(path: Path) -> AgentConfig:
 
     def get_int(key: str, default: int, minimum: int) -> int:
         v = d.get(key, default)
+        if v is None and key in PROFILE_KEYS:  # (`context_window:` with no value: the model's default)
+            v = default
         if not isinstance(v, int) or isinstance(v, bool) or v < minimum:
             fail(key, f"{key} must be a whole number ≥ {minimum}, not {v!r}")
         return v
@@ -88,6 +170,18 @@ def load_agent_config(path: Path) -> AgentConfig:
     model = d.get("model", AgentConfig.model)
     if not isinstance(model, str) or not model:
         fail("model", "model must be a model name")
+    small_model = d.get("small_model")
+    if small_model is not None and (not isinstance(small_model, str) or not small_model.strip()):
+        fail("small_model", "small_model must be a model name (the side calls' model), or left out")
+    explicit = {k: d[k] for k in PROFILE_KEYS if d.get(k) is not None}
+    context_window = get_int("context_window", default_context_window(model), 256)
+    max_tokens = get_int("max_tokens", default_max_tokens(context_window), 1)
+    if {"context_window", "max_tokens"} <= explicit.keys() and max_tokens >= context_window:
+        fail(
+            "max_tokens",
+            f"max_tokens ({max_tokens}) must be smaller than context_window ({context_window}): the prompt "
+            "and the reply share the context",
+        )
     cost = d.get("max_cost_usd", AgentConfig.max_cost_usd)
     if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0):
         fail("max_cost_usd", f"max_cost_usd must be a number > 0 or null, not {cost!r}")
@@ -141,7 +235,10 @@ def load_agent_config(path: Path) -> AgentConfig:
         name=str(d.get("name", "SystemAgent")),
         model=model,
         max_turns=get_int("max_turns", 60, 1),
-        max_tokens=get_int("max_tokens", 8192, 1),
+        max_tokens=max_tokens,
+        small_model=small_model or default_small_model(model),
+        context_window=context_window,
+        explicit=tuple(sorted(explicit.items())),
         max_task_depth=get_int("max_task_depth", 2, 0),
         approval=approval,
         max_cost_usd=float(cost) if cost is not None else None,
@@ -157,7 +254,7 @@ def load_agent_config(path: Path) -> AgentConfig:
         prices=prices,
         system_prompt=fm.body.strip() + "\n",
         path=p,
-    )
+    ).resolved()
 
 
 def check_breakpoints(config: AgentConfig, registry: ToolRegistry) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from llmos_tui.core.errors import FileFormatError, IllegalTransition
 from llmos_tui.core.records import JournalRecord
+from llmos_tui.core.runtime.base import MODEL_REFUSED
 from llmos_tui.core.state import RESULT_PREVIEW_CHARS, PlanItem, RunState, StepView, Usage
 from llmos_tui.core.statuses import STEP_SETTLED, check_run, check_step
 
@@ -92,6 +93,7 @@ class Ledger:
         self.mode = "execute"
         self.runtime = "scripted"
         self.model = ""
+        self.served_model = ""  # the name the model's server answered with, when it differs (a .gguf path)
         self.status = "planning"
         self.status_reason: str | None = None  # why the run got its status, when a record said
         self.started_at = ""
@@ -187,6 +189,9 @@ class Ledger:
         self.turn_costs.append(turn_usage.cost_usd)
         self.turn_calls.append(sum(1 for b in content if b.get("type") == "tool_use"))
         self.last_stop_reason = data.get("stop_reason")
+        served = data.get("model") or ""
+        if served != self.model and not served.startswith(self.model or "\0"):  # (not claude-x → claude-x-2025…)
+            self.served_model = served
         texts = [b.get("text", "") for b in content if b.get("type") == "text"]
         if any(t.strip() for t in texts):
             self.last_text = "\n".join(texts).strip()
@@ -347,6 +352,14 @@ class Ledger:
         if 0 <= step.turn < len(self.turn_costs):
             return self.turn_costs[step.turn] / max(self.turn_calls[step.turn], 1) + step.extra_cost
         return step.extra_cost
+
+    @property
+    def refusal(self) -> str | None:
+        """The line saying what to change, when the model server refused this run's request for
+        good (a context overflow, an unknown model: runtime/base.py ModelRefused); else None."""
+        if self.status == "paused" and self.error and self.error.get("type") == MODEL_REFUSED:
+            return str(self.error.get("message") or "the model server refused the request")
+        return None
 
     @property
     def current_step(self) -> StepRecord | None:

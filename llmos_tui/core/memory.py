@@ -12,6 +12,7 @@ from typing import Any
 from llmos_tui.core import frontmatter
 from llmos_tui.core.errors import FileFormatError
 from llmos_tui.core.inputs import MEMORY_LOG_MAX, read_text
+from llmos_tui.core.state import cost_text
 
 
 def parse_memory(text: str, path: str = "memory_log.md") -> list[dict[str, Any]]:
@@ -114,6 +115,8 @@ def memory_prompt(chosen: list[dict[str, Any]]) -> str:
         tools = e.get("tools_used")
         if isinstance(tools, list) and tools:
             head += f" (tools: {', '.join(map(str, tools))})"
+        if e.get("learnings_by"):  # whose words they are
+            head += f" [learnings written by {e['learnings_by']}]"
         parts.append(head)
         learn = str(e.get("learnings", "")).strip()
         if learn:
@@ -148,7 +151,7 @@ def derived_learnings(led: Any) -> str:
     verb = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled"}.get(led.status, led.status)
     lines.append(
         f"{verb} after {n} tool call{'s' if n != 1 else ''} and {led.turns} model "
-        f"turn{'s' if led.turns != 1 else ''} (${led.usage.cost_usd:.4f})."
+        f"turn{'s' if led.turns != 1 else ''} ({cost_text(led.usage)})."
     )
     if led.error and led.error.get("message"):
         lines.append(f"Stopped because: {led.error['message']}")
@@ -229,18 +232,27 @@ def _dangling_fence(path: Path, tail: str, size: int) -> bool:
     return fences % 2 == 1
 
 
-def new_experience(led: Any, now: Any, duration_s: float | None) -> dict[str, Any]:
+def new_experience(led: Any, now: Any, duration_s: float | None, learnings_by: str | None = None) -> dict[str, Any]:
+    """An experience's YAML block. `model`: the run's model (as its server named itself, when that
+    differs); `learnings_by`: the model that wrote the key learnings (none when they were derived
+    from the run's own record)."""
     import secrets
 
     tools = list(dict.fromkeys(s.tool for s in led.steps))
-    return {
+    entry = {
         "experience_id": f"exp-{now:%Y%m%d-%H%M%S}-{secrets.token_hex(2)}",
         "timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "goal": led.goal,
         "outcome": led.status,
-        "cost_usd": round(led.usage.cost_usd, 6),
+        "cost_usd": round(led.usage.cost_usd, 6) if led.usage.cost_known else None,  # null: unknown
         "duration_s": round(duration_s, 1) if duration_s is not None else None,
         "tools_used": tools,
         "tags": tags_for(led.goal, tools),
         "run_id": led.run_id,
     }
+    if led.model and led.runtime != "scripted":
+        served = str(led.served_model).rstrip("/").rsplit("/", 1)[-1]  # (a .gguf path: its file name)
+        entry["model"] = f"{led.model} (served as {served})" if served else led.model
+    if learnings_by:
+        entry["learnings_by"] = learnings_by
+    return entry

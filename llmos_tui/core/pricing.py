@@ -56,19 +56,46 @@ def _price(entry: dict[str, Any]) -> Price:
 
 def price_for(model: str, overrides: dict[str, dict[str, float]] | None = None) -> Price | None:
     """The model's price: SystemAgent.md's override first, then the table; exact name, then the
-    longest known prefix. None when the model is unknown (its calls are then counted at $0)."""
+    longest known prefix. None when the model is unknown: its cost is unknown (never $0)."""
     for table in (overrides or {}, default_table()):
-        if model in table:
-            return _price(table[model])
-        best = max((name for name in table if model.startswith(name)), key=len, default=None)
-        if best is not None:
-            return _price(table[best])
+        found = _lookup(table, model)
+        if found is not None:
+            return found
     return None
 
 
-def with_cost(usage: Usage, model: str, overrides: dict[str, dict[str, float]] | None = None) -> Usage:
-    price = price_for(model, overrides)
-    cost = price.cost(usage) if price else 0.0
+def _lookup(table: dict[str, dict[str, float]], model: str) -> Price | None:
+    if model in table:
+        return _price(table[model])
+    best = max((name for name in table if model.startswith(name)), key=len, default=None)
+    return _price(table[best]) if best is not None else None
+
+
+def served_price(
+    served: str, requested: str | None = None, overrides: dict[str, dict[str, float]] | None = None
+) -> Price | None:
+    """The price of a reply from `served` (the name the server answered with) to a request for
+    `requested`: SystemAgent.md's price for either name (a local server answers with its own
+    name, e.g. its .gguf path, for the model the profile names), else the built-in table's for
+    the served name only — a reply is priced as Claude only when the server says it is Claude."""
+    for name in (served, requested):
+        found = _lookup(overrides or {}, name) if name else None
+        if found is not None:
+            return found
+    return _lookup(default_table(), served)
+
+
+def with_cost(
+    usage: Usage, model: str, overrides: dict[str, dict[str, float]] | None = None, *, requested: str | None = None
+) -> Usage:
+    """`usage` with its cost; a reply no price covers is marked `cost_known=False` (its cost is
+    counted as 0 in `cost_usd`, a lower bound, and shown as unknown)."""
+    price = served_price(model, requested, overrides)
     return Usage(
-        usage.input_tokens, usage.output_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens, cost
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+        usage.cache_creation_input_tokens,
+        price.cost(usage) if price else 0.0,
+        cost_known=price is not None,
     )

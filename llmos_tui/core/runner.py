@@ -27,8 +27,10 @@ from llmos_tui.core.engine.subagents import SubAgentCancelled, SubAgentStopped, 
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.runtime.base import (
+    MODEL_REFUSED,
     AnswersWebFetch,
     Closable,
+    ModelRefused,
     ModelTurn,
     ReportsSideUsage,
     Runtime,
@@ -310,6 +312,9 @@ class Runner:
         except ScriptExhausted as exc:
             self.rec.set_status("failed", error={"type": "script_exhausted", "message": str(exc)})
             return
+        except ModelRefused as exc:
+            self.refused(exc)
+            return
         except RuntimeUnavailable as exc:
             self.rec.set_status("paused", error={"type": "runtime", "message": str(exc)})
             return
@@ -329,6 +334,13 @@ class Runner:
         )
         if self.ledger.status == "planning":
             self.rec.set_status("running")
+
+    def refused(self, exc: ModelRefused) -> None:
+        """The model server refused the request for good (a context overflow, an unknown model, the
+        credentials): the run pauses with the line that says what to change, and drive() returns
+        at once — waiting could never help. Once the change is made, resume goes on."""
+        self.rec.set_status("paused", error={"type": MODEL_REFUSED, "message": str(exc)})
+        self.exit_when_paused = True
 
     def system_prompt(self) -> str:
         """Driver hook: the run's system prompt (stable for the whole run: the start of the
@@ -429,7 +441,10 @@ class Runner:
         except RuntimeUnavailable as exc:
             # a simulation call that could not reach the model: pause; the step stays running and
             # runs again on resume (nothing was touched)
-            self.rec.set_status("paused", error={"type": "runtime", "message": str(exc)})
+            if isinstance(exc, ModelRefused):
+                self.refused(exc)
+            else:
+                self.rec.set_status("paused", error={"type": "runtime", "message": str(exc)})
             return
         except Exception as exc:  # noqa: BLE001 - a tool bug is the model's error result, never a crash of the run
             out = ToolOutput(f"{step.tool} failed unexpectedly: {type(exc).__name__}: {exc}", is_error=True)

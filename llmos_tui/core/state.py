@@ -67,6 +67,9 @@ class Usage:
     cache_read_input_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cost_usd: float = 0.0
+    # False once any of these tokens came from a model without a price (a local model, an unknown
+    # name): cost_usd then counts only the priced ones, and the cost is shown as unknown, never $0
+    cost_known: bool = True
 
     def __add__(self, other: "Usage") -> "Usage":
         return Usage(
@@ -75,12 +78,22 @@ class Usage:
             self.cache_read_input_tokens + other.cache_read_input_tokens,
             self.cache_creation_input_tokens + other.cache_creation_input_tokens,
             round(self.cost_usd + other.cost_usd, 8),
+            self.cost_known and other.cost_known,
         )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "Usage":
         d = d or {}
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if d.get(k) is not None})
+        known = {k: d[k] for k in cls.__dataclass_fields__ if d.get(k) is not None and k != "cost_known"}
+        return cls(**known, cost_known=d.get("cost_known") is not False)  # (older records lack it: known)
+
+
+def cost_text(u: Usage) -> str:
+    """A cost as people read it: `$0.0123`; `cost unknown` when no price covers the tokens (a
+    local model); `$0.0123 + unknown` when only some are priced."""
+    if u.cost_known:
+        return f"${u.cost_usd:.4f}"
+    return f"${u.cost_usd:.4f} + unknown" if u.cost_usd else "cost unknown"
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,7 @@ def to_front_matter(state: RunState) -> dict[str, Any]:
             "cache_read_input_tokens": u.cache_read_input_tokens,
             "cache_creation_input_tokens": u.cache_creation_input_tokens,
             "cost_usd": round(u.cost_usd, 6),
+            **({} if u.cost_known else {"cost_known": False}),  # (said only when false: older files lack it)
         },
         "error": state.error,
     }
@@ -196,7 +210,7 @@ def render(state: RunState) -> str:
     u = state.usage
     out.append(
         f"**Usage:** {u.input_tokens} input / {u.output_tokens} output tokens"
-        f" ({u.cache_read_input_tokens} cache reads) · ${u.cost_usd:.4f}"
+        f" ({u.cache_read_input_tokens} cache reads) · {cost_text(u)}"
         f" · {state.steps_total} steps · {state.turns} model turns\n\n"
     )
     if state.error:
@@ -394,7 +408,10 @@ def parse(text: str, path: str = "execution_state.md") -> RunState:
         fail("usage", "usage must be a mapping")
     for key in Usage.__dataclass_fields__:
         v = usage.get(key)
-        if v is not None and (not _number(v) or v < 0 or (key != "cost_usd" and not _whole(v))):
+        if key == "cost_known":
+            if v is not None and not isinstance(v, bool):
+                fail("usage", f"usage.cost_known must be true or false, not {v!r}")
+        elif v is not None and (not _number(v) or v < 0 or (key != "cost_usd" and not _whole(v))):
             fail("usage", f"usage.{key} must be a number ≥ 0, not {v!r}")
     u = Usage.from_dict(usage)
     error = d.get("error")

@@ -17,6 +17,7 @@ def _seconds_between(a: str, b: str) -> float | None:
 def build_trace(led: Ledger, initial_state: dict[str, Any], system: str, tools: list[dict[str, Any]]) -> dict[str, Any]:
     transitions = []
     plan_done = 0
+    known = led.usage.cost_known  # (a model without a price: every cost is unknown, null, never $0)
     for s in led.steps:
         human = {k: v for k, v in s.human.items() if k in ("decision", "edited_inputs", "feedback")}
         if s.human.get("by") == "toolmap":
@@ -37,7 +38,7 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str, tools: 
                 "state_after": {"step_status": s.status, "plan_completed": plan_done},
                 "started_at": s.started_at,
                 "duration_s": s.duration_s,
-                "cost_usd": round(led.step_cost(s), 8),
+                "cost_usd": round(led.step_cost(s), 8) if known else None,
                 "simulated": s.simulated,
                 "human": human or {"decision": None},
             }
@@ -48,11 +49,13 @@ def build_trace(led: Ledger, initial_state: dict[str, Any], system: str, tools: 
         "mode": led.mode,
         "runtime": led.runtime,
         "model": led.model,
+        **({"served_model": led.served_model} if led.served_model else {}),  # the name its server answered with
         "initial_state": initial_state,
         "transitions": transitions,
         "final_outcome": led.status,
         "error": led.error,
-        "total_cost": round(led.usage.cost_usd, 8),
+        "total_cost": round(led.usage.cost_usd, 8) if known else None,
+        "cost_known": known,
         "usage": led.usage.__dict__,
         "execution_time": _seconds_between(led.started_at, led.updated_at),
         "system": system,

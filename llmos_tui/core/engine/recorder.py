@@ -318,16 +318,16 @@ class RunRecorder:
         started = parse_iso(led.started_at)
         duration = (now - started).total_seconds() if started is not None else None
         learnings = derived_learnings(led)
-        source = "derived"
+        source, by = "derived", None  # by: the model that wrote them, named in the experience
         if isinstance(runtime, WritesLearnings):
             try:
                 text = await runtime.learnings(led.goal, learnings)
                 if text and text.strip():
-                    learnings, source = text.strip(), "model"
+                    learnings, source, by = text.strip(), "model", runtime.small_model
             except Exception as exc:  # noqa: BLE001 - no model: the derived text stands
                 self.note(f"learnings derived from the run (the model could not summarise: {type(exc).__name__})")
             self.charge_side_usage(runtime if isinstance(runtime, ReportsSideUsage) else None, purpose="memory summary")
-        entry = self.redact(new_experience(led, now, duration))
+        entry = self.redact(new_experience(led, now, duration, learnings_by=by))
         append_experience(self.ws.system / "memory_log.md", entry, self.redact.text(learnings))
         self.record("memory_saved", data={"experience_id": entry["experience_id"], "learnings": source})
 

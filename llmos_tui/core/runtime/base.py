@@ -41,6 +41,17 @@ class RuntimeUnavailable(Exception):
     """The model could not be reached (retries exhausted): the run pauses, resumable."""
 
 
+class ModelRefused(RuntimeUnavailable):
+    """The model server refused the request for a reason that asking again cannot mend (400: an
+    invalid request or a context overflow; 404: no such model; 401/403: the credentials). Its
+    message is one line that says what to change. The run pauses (error type MODEL_REFUSED) and
+    its driver returns at once instead of waiting: once the change is made, `resume` goes on.
+    (A RuntimeUnavailable, so a driver that knows only that pauses as before.)"""
+
+
+MODEL_REFUSED = "model_refused"  # the run's error type when a ModelRefused stopped it
+
+
 class ScriptExhausted(Exception):
     """A scripted run asked for a turn its script does not have."""
 
@@ -77,7 +88,10 @@ class AnswersWebFetch(Protocol):
 
 @runtime_checkable
 class WritesLearnings(Protocol):
-    """SmartMemory's "key learnings" written by a model from the run's derived summary."""
+    """SmartMemory's "key learnings" written by a model (`small_model`, named in the experience)
+    from the run's derived summary."""
+
+    small_model: str
 
     async def learnings(self, goal: str, run_summary: str) -> str: ...
 

@@ -7,12 +7,17 @@ a streamed Messages-API call and the reply into a ModelTurn. What it adds on the
   newest message block, so every turn reads what the turn before it wrote;
 - a bounded context: once the prompt grows past `trim_high` tokens (estimated), large tool results
   older than the last `keep_recent` messages are cut to their head in one go, down to
-  `trim_low`; trimming in rare batches keeps the cached prefix valid between them;
-- cost: usage × the price table (core/pricing.py), SystemAgent.md's `prices:` first;
+  `trim_low`; trimming in rare batches keeps the cached prefix valid between them; both follow
+  the model's context window (core/profile.py: 60k/24k for Claude's 200k);
+- cost: usage × the price table (core/pricing.py), SystemAgent.md's `prices:` first; a reply no
+  price covers (a local model's .gguf name) is marked cost unknown, never counted as $0;
 - retries: the SDK's own (429, 5xx, 529, dropped connections, with backoff); a stream that breaks
   after it began is retried here; when retries are exhausted RuntimeUnavailable pauses the run;
+  an answer that asking again cannot mend (400, a context overflow, 404, 401/403) is
+  ModelRefused, one line saying what to change;
 - simulate mode: a tool's result is produced by a model call guided by its ToolMap entry;
-- WebFetch's answer: the page answered against the prompt by a small model.
+- WebFetch's answer and SmartMemory's summary: by the profile's small model (`small_model`:
+  claude-haiku-4-5 for a Claude model, the model itself for any other).
 
 The client is a hook: `client=` takes any object with the SDK's `messages.stream`,
 `messages.create` and `close`. A batch's worker gives every run its one SDK client behind the
@@ -24,16 +29,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
 from llmos_tui.core.pricing import with_cost
-from llmos_tui.core.runtime.base import ModelTurn, RuntimeUnavailable, TurnRequest
+from llmos_tui.core.profile import default_context_window, default_max_tokens, default_small_model, trim_limits
+from llmos_tui.core.runtime.base import ModelRefused, ModelTurn, RuntimeUnavailable, TurnRequest
 from llmos_tui.core.state import Usage
 from llmos_tui.core.tools.base import ToolOutput
 
 CACHE = {"type": "ephemeral"}
-SMALL_MODEL = "claude-haiku-4-5"
 TRIMMED_NOTE = (
     "[trimmed from {n} characters to keep the conversation small: the start is above; "
     "run the tool again if you need the rest]"
@@ -85,16 +91,20 @@ class NativeRuntime:
         max_retries: int = 4,
         timeout: float = 600.0,
         prices: dict[str, dict[str, float]] | None = None,
-        small_model: str = SMALL_MODEL,
+        small_model: str | None = None,
         stream_retries: int = 2,
-        trim_high: int = 60_000,
-        trim_low: int = 24_000,
+        trim_high: int | None = None,
+        trim_low: int | None = None,
         keep_recent: int = 4,
         trim_keep_chars: int = 1_500,
         simulate_model: str | None = None,
         model: str = "claude-sonnet-4-6",
         owns_client: bool = True,
+        context_window: int | None = None,
+        max_tokens: int | None = None,
     ) -> None:
+        """`small_model`, `context_window` and `max_tokens` (the profile, core/profile.py) default
+        to the model's; the trim thresholds follow the context window and max_tokens."""
         if client is None:
             from anthropic import AsyncAnthropic
 
@@ -107,10 +117,12 @@ class NativeRuntime:
         self.client = client
         self.prices = prices or {}
         self.model = model
-        self.small_model = small_model
+        self.small_model = small_model or default_small_model(model)
         self.simulate_model = simulate_model or model  # the run's model imagines the results
         self.stream_retries = stream_retries
-        self.trim_high, self.trim_low = trim_high, trim_low
+        self.context_window = context_window or default_context_window(model)
+        high, low = trim_limits(self.context_window, max_tokens or default_max_tokens(self.context_window))
+        self.trim_high, self.trim_low = trim_high or high, trim_low or low
         self.keep_recent = keep_recent
         self.trim_keep_chars = trim_keep_chars
         self.text_listeners: list[TextListener] = []
@@ -208,6 +220,9 @@ class NativeRuntime:
                 message = await self._stream(params)
                 break
             except anthropic.APIStatusError as exc:
+                refused = refusal(exc, request.model, request.max_tokens, self.context_window)
+                if refused is not None:  # asking again cannot mend it: say what to change
+                    raise refused from exc
                 # an `error` event inside a stream that had begun (status 200): overloaded or a
                 # server error mid-reply is retried here, since the SDK cannot
                 attempts += 1
@@ -311,7 +326,10 @@ class NativeRuntime:
         )
         used_model = getattr(message, "model", None) or model
         return ModelTurn(
-            content=content, stop_reason=stop, usage=with_cost(usage, used_model, self.prices), model=used_model
+            content=content,
+            stop_reason=stop,
+            usage=with_cost(usage, used_model, self.prices, requested=model),
+            model=used_model,
         )
 
     # ------------------------------------------------------------------ simulate mode
@@ -355,9 +373,12 @@ class NativeRuntime:
         }
         try:
             message = await self.client.messages.create(**params)
+        except anthropic.APIStatusError as exc:
+            refused = refusal(exc, self.simulate_model, 2048, self.context_window, what="the simulation call")
+            raise refused or RuntimeUnavailable(f"the simulation call failed: {_describe(exc)}") from exc
         except anthropic.APIError as exc:
             raise RuntimeUnavailable(f"the simulation call failed: {_describe(exc)}") from exc
-        self._charge(message, str(params["model"]))
+        self._charge(message, self.simulate_model)
         for block in message.content:
             if getattr(block, "type", None) == "tool_use":
                 data = block.input if isinstance(block.input, dict) else {}
@@ -385,8 +406,13 @@ class NativeRuntime:
         except anthropic.APIError as exc:
             from llmos_tui.core.tools.base import ToolError
 
+            refused = (
+                refusal(exc, self.small_model, 1024, None, what="WebFetch's answer (small_model)")
+                if isinstance(exc, anthropic.APIStatusError)
+                else None
+            )
             raise ToolError(
-                f"the page was fetched but the model answering the prompt failed: {_describe(exc)}"
+                f"the page was fetched but the model answering the prompt failed: {refused or _describe(exc)}"
             ) from exc
         self._charge(message, self.small_model)
         return "\n".join(b.text for b in message.content if getattr(b, "type", None) == "text").strip()
@@ -401,7 +427,15 @@ class NativeRuntime:
             "time. Plain text, no preamble, no line of only '---'.",
             "messages": [{"role": "user", "content": f"Goal: {goal}\n\nWhat happened:\n{run_summary}"}],
         }
-        message = await self.client.messages.create(**params)
+        import anthropic
+
+        try:
+            message = await self.client.messages.create(**params)
+        except anthropic.APIStatusError as exc:  # (the run's note names the type: say what to change)
+            refused = refusal(exc, self.small_model, 400, None, what="SmartMemory's summary (small_model)")
+            if refused is not None:
+                raise refused from exc
+            raise
         self._charge(message, self.small_model)
         return "\n".join(b.text for b in message.content if getattr(b, "type", None) == "text").strip()
 
@@ -417,7 +451,7 @@ class NativeRuntime:
             getattr(u, "cache_creation_input_tokens", 0) or 0,
         )
         self.pending_usage = self.pending_usage + with_cost(
-            usage, getattr(message, "model", None) or model, self.prices
+            usage, getattr(message, "model", None) or model, self.prices, requested=model
         )
 
     def take_side_usage(self) -> Usage:
@@ -439,6 +473,7 @@ class NativeRuntime:
             trim_keep_chars=self.trim_keep_chars,
             simulate_model=self.simulate_model,
             model=self.model,
+            context_window=self.context_window,
         )
         child.text_listeners = self.text_listeners
         return child
@@ -519,6 +554,74 @@ def _error_type(exc: Any) -> str:
         err = body["error"] if isinstance(body.get("error"), dict) else body
         return str(err.get("type") or "")
     return ""
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # and 5xx: the SDK retries them, then the run pauses
+_OVERFLOW = re.compile(
+    r"exceed\w*.{0,40}context|context.{0,40}(exceed|length|too (long|large|small)|size|overflow)|"
+    r"prompt is too long|too many tokens|maximum context|input length and `?max_tokens`? exceed",
+    re.IGNORECASE,
+)
+
+
+def refusal(
+    exc: Any, model: str, max_tokens: int, context_window: int | None, *, what: str = "the model call"
+) -> ModelRefused | None:
+    """A ModelRefused for an answer that asking again cannot mend, with the one line that says
+    what to change; None for one worth retrying (429, 408, 409, 5xx, 529; an error mid-stream
+    that is overloaded or a server error)."""
+    status = getattr(exc, "status_code", None)
+    kind, detail, err = _error_type(exc), _error_detail(exc), _error_body(exc)
+    first = detail.splitlines()[0][:300] if detail else "?"
+    said = f"{what} was refused ({status} {kind or 'error'}: {first})"
+    if kind == "exceed_context_size_error" or (status in (400, 413) and _OVERFLOW.search(detail)):
+        n_prompt, n_ctx = err.get("n_prompt_tokens"), err.get("n_ctx")
+        prompt = f"the prompt ({n_prompt} tokens)" if isinstance(n_prompt, int) else "the prompt"
+        ctx = f"the server's {n_ctx}-token context" if isinstance(n_ctx, int) else "the model's context"
+        need = f" (at least {n_prompt + max_tokens})" if isinstance(n_prompt, int) else ""
+        told = (  # the profile's context_window, when it is not the server's: trimming follows it
+            f" and set context_window: {n_ctx if isinstance(n_ctx, int) else '<the server context>'} there"
+            f"{f' (it says {context_window})' if context_window else ''} so the conversation is trimmed to fit"
+            if not (isinstance(n_ctx, int) and n_ctx == context_window)
+            else ""
+        )
+        return ModelRefused(
+            f"{said}: {prompt} and max_tokens ({max_tokens}) do not fit {ctx}; start the server with a larger "
+            f"context{need} (llama-server -c, Ollama num_ctx), or lower max_tokens in SystemAgent.md (a long "
+            f"reply grows the next prompt){told}"
+        )
+    if status == 404 or kind == "not_found_error":
+        return ModelRefused(
+            f"{said}: the server has no model {model!r}; name one it serves in SystemAgent.md's model: (or "
+            "--model) and small_model: for the side calls, or make it available there (ollama pull)"
+        )
+    if status in (401, 403) or kind in ("authentication_error", "permission_error"):
+        return ModelRefused(
+            f"{said}: check ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) and that it may use {model!r}; a "
+            "local server takes any key unless it was started with one"
+        )
+    if status == 200:  # an error event mid-stream: a refusal only when it says it is one
+        if kind in ("invalid_request_error", "request_too_large"):
+            return ModelRefused(f"{said}: change the request's settings in SystemAgent.md (the model profile)")
+        return None
+    if isinstance(status, int) and 400 <= status < 500 and status not in RETRYABLE_STATUS:
+        return ModelRefused(
+            f"{said}: the server does not take this request as it is; check SystemAgent.md's model profile "
+            f"(model {model!r}, max_tokens {max_tokens}) against what it supports"
+        )
+    return None
+
+
+def _error_body(exc: Any) -> dict[str, Any]:
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        return body["error"] if isinstance(body.get("error"), dict) else body
+    return {}
+
+
+def _error_detail(exc: Any) -> str:
+    detail = str(_error_body(exc).get("message") or "")
+    return detail or str(getattr(exc, "message", "") or exc)
 
 
 def _status_message(exc: Any) -> str:
