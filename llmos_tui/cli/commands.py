@@ -32,7 +32,7 @@ def _step_line(tool: str, status: str, inputs: dict[str, Any], width: int) -> st
 def cmd_status(args: argparse.Namespace) -> int:
     from llmos_tui.core.decisions import driver, running_subagents
     from llmos_tui.core.session import read_ledger
-    from llmos_tui.core.state import to_front_matter
+    from llmos_tui.core.state import cost_text, to_front_matter
     from llmos_tui.core.workspace import Workspace
 
     ws = Workspace.locate(args.workspace)
@@ -56,7 +56,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"goal: {st.goal}")
     print(
         f"mode {st.mode} · runtime {st.runtime} · {plural(st.steps_total, 'call')} · "
-        f"{plural(st.turns, 'model turn')} · ${st.usage.cost_usd:.4f}"
+        f"{plural(st.turns, 'model turn')} · {cost_text(st.usage)}"
+        + (f" · model {st.model}" if st.model and st.model != st.runtime else "")
     )
     if led.forked_from:
         print(f"forked from run {led.forked_from['run']} at step {led.forked_from['step']}")
@@ -105,10 +106,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         sub = sub_led.snapshot()
         scur = sub.pending_step
         print(
-            f"{'  ' * depth}↳ sub-agent {sub_id}: {sub.status} · {sub.steps_total} steps · ${sub.usage.cost_usd:.4f}"
+            f"{'  ' * depth}↳ sub-agent {sub_id}: {sub.status} · {sub.steps_total} steps · {cost_text(sub.usage)}"
             + (f"; step {scur.n} " + _step_line(scur.tool, scur.status, scur.inputs, 160) if scur is not None else "")
         )
-    if st.error:
+    if led.refusal:  # the model server refused the request for good: what to change comes first
+        print(f"stopped: {led.refusal}; then `llmos-tui resume {st.run_id}`")
+    elif st.error:
         print(f"error: {st.error.get('type')}: {st.error.get('message')}")
     if st.status not in ("completed", "failed", "cancelled"):
         idle = (

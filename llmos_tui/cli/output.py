@@ -42,7 +42,7 @@ def progress_line(rec: JournalRecord, led: Ledger) -> str | None:
         err = (data.get("error") or {}).get("message") if data.get("error") else None
         why = err or data.get("reason")
         line = f"run {rec.get('to')}" + (f": {why}" if why else "")
-        if rec.get("to") in RUN_QUIET:
+        if rec.get("to") in RUN_QUIET or led.refusal:  # (a refusal: the end line says it, once)
             line = None
     elif kind == "step_status" and rec.get("to") in STEP_LINES:
         to = str(rec.get("to"))
@@ -132,8 +132,16 @@ def attach_text_printer(runner: Runner) -> None:
 
 
 def report_end(runner: Runner, result: str) -> None:
-    """The last line of a headless run: how it ended, or where it stopped and what to do next."""
+    """The last line of a headless run: how it ended, or where it stopped and what to do next.
+    A run the model server refused for good (a context overflow, an unknown model: waiting could
+    never help) ends the command with the one line that says what to change: BadInput, exit 2."""
+    from llmos_tui.core.state import cost_text
+
     st = runner.ledger.snapshot()
+    if result == "paused" and (refused := refusal(runner)) is not None:
+        from llmos_tui.core.errors import BadInput
+
+        raise BadInput(f"run {st.run_id} stopped: {refused}; then `llmos-tui resume {st.run_id}`")
     if result == "waiting":
         inner = runner
         while inner.stopped_in is not None:
@@ -155,5 +163,16 @@ def report_end(runner: Runner, result: str) -> None:
     else:
         print(
             f"run {st.run_id} {result}: {plural(st.steps_total, 'call')}, {plural(st.turns, 'model turn')}, "
-            f"${st.usage.cost_usd:.4f}"
+            f"{cost_text(st.usage)}"
         )
+
+
+def refusal(runner: Runner) -> str | None:
+    """Why the model server refused the run's request for good, in the run or the sub-agent it
+    stopped in; None when it did not."""
+    inner: Runner | None = runner
+    while inner is not None:
+        if inner.ledger.refusal is not None:
+            return inner.ledger.refusal
+        inner = inner.stopped_in
+    return None

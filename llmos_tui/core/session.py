@@ -103,7 +103,13 @@ def make_runtime(name: str, script: Path | None, config: AgentConfig | None = No
 
         require_anthropic()
         config = config or AgentConfig()
-        return NativeRuntime(prices=config.prices, model=config.model)
+        return NativeRuntime(
+            prices=config.prices,
+            model=config.model,
+            small_model=config.small_model,
+            context_window=config.context_window,
+            max_tokens=config.max_tokens,
+        )
     raise BadInput(
         f"the {name} runtime is not part of this version yet; use --runtime native "
         f"(Claude through the API), replay a script with --runtime scripted --script FILE, "

@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.ledger import Ledger, StepRecord
 from llmos_tui.core.source import DrivenRun, FollowedRun, RunSource
-from llmos_tui.core.state import text_to_show
+from llmos_tui.core.state import cost_text, text_to_show
 from llmos_tui.core.statuses import RUN_TERMINAL
 from llmos_tui.core.text import escape_markup, plural, short_inputs
 from llmos_tui.core.workspace import JOURNAL_NAME, STATE_NAME, Workspace
@@ -534,13 +534,38 @@ class RunScreen(Timeline):
             return
         if message.result == "completed":
             self.notify(
-                f"Run completed: {plural(len(led.steps), 'call')}, ${led.usage.cost_usd:.4f}. n starts a new goal."
+                f"Run completed: {plural(len(led.steps), 'call')}, {cost_text(led.usage)}. n starts a new goal."
             )
+        elif message.result == "paused" and (refusal := self._refusal()) is not None:
+            self._on_refused(led.run_id, refusal)
         elif message.result in ("failed", "cancelled") and led.error:  # the card says why, and stays
             self.notify(f"Run {message.result}: the reason is below the call list.", severity="error", timeout=6)
         elif message.result in ("failed", "cancelled"):
             self.notify(f"Run {message.result}.", severity="error", timeout=12)
         self._show_memory()
+
+    def _refusal(self) -> str | None:
+        """Why the model server refused this run's request for good (in the run or the sub-agent
+        it stopped in), or None."""
+        runner = self.runner
+        while runner is not None:
+            if runner.ledger.refusal is not None:
+                return runner.ledger.refusal
+            runner = runner.stopped_in
+        return None
+
+    def _on_refused(self, run_id: str, refusal: str) -> None:
+        """The model server refused the request for good: its driver has stopped (waiting could
+        never help). Say what to change, and follow the run, so that p takes it over again once
+        the change is made (SystemAgent.md is read anew)."""
+        self.notify(
+            f"{refusal}. The run is paused: make that change, then p resumes it.",
+            title="The model server refused the request",
+            severity="error",
+            timeout=60,
+        )
+        self.source = None
+        self._read_run(run_id)
 
     # ------------------------------------------------------------------ panes
 

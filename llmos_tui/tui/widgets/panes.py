@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static, TextArea
 
-from llmos_tui.core.state import PlanItem, RunState
+from llmos_tui.core.state import PlanItem, RunState, cost_text
 from llmos_tui.core.text import escape_markup, parse_iso, plural
 
 PLAN_MARK = {
@@ -79,10 +79,20 @@ class MemoryPane(Static):
             tools = e.get("tools_used") if isinstance(e.get("tools_used"), list) else []
             lines.append(
                 f"{mark}[b]{escape_markup(str(e.get('goal', '?')))}[/b]\n"
-                f"   [dim]{e.get('outcome', '?')} · ${float(e.get('cost_usd') or 0):.4f}"
+                f"   [dim]{e.get('outcome', '?')} · {_entry_cost(e)}"
                 f"{' · ' + escape_markup(', '.join(map(str, tools[:4]))) if tools else ''}[/dim]"
             )
         self.update("\n".join(lines))
+
+
+def _entry_cost(e: dict[str, Any]) -> str:
+    """An experience's cost: `cost_usd: null` is a run whose model had no price."""
+    if "cost_usd" in e and e["cost_usd"] is None:
+        return "cost unknown"
+    try:
+        return f"${float(e.get('cost_usd') or 0):.4f}"
+    except (TypeError, ValueError):
+        return "$?"
 
 
 class RunHeader(Static):
@@ -165,7 +175,7 @@ class RunHeader(Static):
         tokens = u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens
         model = f" · {escape_markup(st.model)}" if st.model and st.model != st.runtime else ""
         line2 = (
-            f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {plural(st.steps_total, 'call')} · ${u.cost_usd:.4f}"
+            f"[{colour}][b]{status}[/b][/]{spin} · {st.mode} · {plural(st.steps_total, 'call')} · {cost_text(u)}"
             f"{elapsed} · {tokens:,} in / {u.output_tokens:,} out tok · {st.runtime}{model}"
             f"{'  — ' + escape_markup(self.note) if self.note else ''}"
         )
