@@ -60,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -156,11 +157,14 @@ def spawn(cmd: list[str], *, cwd: str, env: dict[str, str], timeout: float = 120
         full = [TIME, "-o", tf.name, "-f", "%M %U %S", *cmd] if TIME else cmd
         t0 = time.perf_counter()
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        # a blocking wait, the timeout on a timer: Popen.wait(timeout=…) polls, with sleeps growing
+        # to 50 ms, which rounded every wall time up to a step of up to 50 ms
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
             proc.wait()
+        finally:
+            killer.cancel()
         wall = time.perf_counter() - t0
         out.seek(0)
         text = out.read().decode("utf-8", errors="replace")
