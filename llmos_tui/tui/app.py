@@ -12,7 +12,6 @@ import subprocess
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from textual import on
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
@@ -20,7 +19,6 @@ from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.source import FollowedRun
 from llmos_tui.core.text import age, plural
 from llmos_tui.core.workspace import Workspace
-from llmos_tui.tui.screens.inbox import InboxScreen, RunFromInbox
 from llmos_tui.tui.screens.run import RUN_ACTIONS, RunScreen
 from llmos_tui.tui.settings import AppSettings
 from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, remembered_theme
@@ -28,6 +26,7 @@ from llmos_tui.tui.themes import DEFAULT_THEME, load_themes, remember_theme, rem
 if TYPE_CHECKING:
     from llmos_tui.core.ledger import Ledger
     from llmos_tui.core.runner import Runner
+    from llmos_tui.tui.screens.inbox import InboxScreen
 
 __all__ = ["AppSettings", "LlmosApp"]  # AppSettings lives in tui.settings; the CLI and tests import it here
 
@@ -46,7 +45,11 @@ class LlmosApp(App[None]):
         # kept here, not only on the screen stack: the CLI reads the run's outcome after exit
         self.run_screen = RunScreen(settings, self.ws)
         # `llmos-tui inbox` opens on the inbox; a run opened from it is shown over it
-        self.inbox_screen = InboxScreen(settings) if settings.inbox is not None else None
+        self.inbox_screen: InboxScreen | None = None
+        if settings.inbox is not None:  # (imported here: the inbox costs the run screen's first frame ~30 ms)
+            from llmos_tui.tui.screens.inbox import InboxScreen
+
+            self.inbox_screen = InboxScreen(settings)
         first: Screen[None] = self.inbox_screen or self.run_screen
         self.add_mode("run", lambda: first)
 
@@ -79,8 +82,10 @@ class LlmosApp(App[None]):
         if self._theme_problem:
             self.notify(self._theme_problem, severity="warning", timeout=8)
 
-    @on(InboxScreen.OpenRun)
-    def _open_from_inbox(self, message: InboxScreen.OpenRun) -> None:
+    def on_inbox_screen_open_run(self, message: Any) -> None:
+        """InboxScreen.OpenRun: the run's own screen over the inbox (by name: the inbox is imported lazily)."""
+        from llmos_tui.tui.screens.inbox import RunFromInbox
+
         self.run_screen = RunFromInbox(self.settings, message.ws, message.run_id)
         self.push_screen(self.run_screen)
 
@@ -134,8 +139,8 @@ class LlmosApp(App[None]):
             yield SystemCommand(
                 f"Theme: {name}", f"Switch to the {name} theme (remembered)", lambda n=name: self._set_theme(n)
             )
-        if isinstance(screen, InboxScreen):
-            yield from screen.commands()
+        if self.inbox_screen is not None and screen is self.inbox_screen:
+            yield from self.inbox_screen.commands()
             return
         for action, title, help_ in (
             ("approve", "Approve step", "Let the pending step run"),

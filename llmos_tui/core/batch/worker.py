@@ -106,7 +106,15 @@ class WorkerCore:
                 raise BadInput("ANTHROPIC_API_KEY is not set where this worker runs")
             from llmos_tui.core.runtime.native import NativeRuntime
 
-            return NativeRuntime(client=self.client(), owns_client=False, prices=config.prices, model=config.model)
+            return NativeRuntime(
+                client=self.client(),
+                owns_client=False,
+                prices=config.prices,
+                model=config.model,
+                small_model=config.small_model,  # the model profile, as a single run has it
+                context_window=config.context_window,
+                max_tokens=config.max_tokens,
+            )
         from llmos_tui.core.session import make_runtime
 
         return make_runtime(name, script, config)
