@@ -359,3 +359,11 @@ async def test_the_tui_says_a_refusal_and_p_takes_the_run_over_once_mended(proje
         assert app.ledger.status == "completed"
         await pilot.pause(0.1)
         assert "cost unknown" in str(app.query_one(RunHeader).render())
+
+
+def test_run_lists_say_cost_unknown_never_dollars_zero():
+    from llmos_tui.core.session import RunSummary
+
+    assert RunSummary("r", "completed", "g", 0.0, 1, "", cost_known=False).cost == "cost unknown"
+    assert RunSummary("r", "completed", "g", 0.01, 1, "", cost_known=False).cost == "$0.0100 + unknown"
+    assert RunSummary("r", "completed", "g", 0.01, 1, "").cost == "$0.0100"

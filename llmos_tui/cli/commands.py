@@ -194,7 +194,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         if status in ("running", "planning") and driver(ws, r.run_id) is None:
             status = f"{status} (no driver)"  # its driver died: `resume` goes on
         calls = plural(r.steps, "call")
-        print(f"{r.run_id}  {status:<29} {calls:>11}  ${r.cost_usd:<8.4f} {age(r.started_at):>8}  {r.goal[:70]}")
+        print(f"{r.run_id}  {status:<29} {calls:>11}  {r.cost:<13} {age(r.started_at):>8}  {r.goal[:70]}")
     return 0
 
 

@@ -254,9 +254,9 @@ def run_tui(workspace: Path, args: argparse.Namespace, **settings: Any) -> int:
     led = app.ledger
     if led is None:
         return 0
-    print(
-        f"run {led.run_id}: {led.status} ({plural(len(led.steps), 'call')}, ${led.usage.cost_usd:.4f}) in {workspace}"
-    )
+    from llmos_tui.core.state import cost_text
+
+    print(f"run {led.run_id}: {led.status} ({plural(len(led.steps), 'call')}, {cost_text(led.usage)}) in {workspace}")
     return EXIT.get(led.status, 0) if led.status != "running" else 3
 
 

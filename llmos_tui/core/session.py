@@ -228,6 +228,13 @@ class RunSummary:
     steps: int
     started_at: str
     problem: str | None = None  # set when the run could not be read
+    cost_known: bool = True  # False: some of its tokens have no price (a local model)
+
+    @property
+    def cost(self) -> str:
+        from llmos_tui.core.state import Usage, cost_text
+
+        return cost_text(Usage(cost_usd=self.cost_usd, cost_known=self.cost_known))
 
 
 def list_runs(ws: Workspace) -> list[RunSummary]:
@@ -255,5 +262,15 @@ def list_runs(ws: Workspace) -> list[RunSummary]:
         except LlmosError as exc:
             out.append(RunSummary(run_id, "unreadable", "", 0.0, 0, "", problem=str(exc)))
             continue
-        out.append(RunSummary(run_id, st.status, st.goal, st.usage.cost_usd, st.steps_total, st.started_at))
+        out.append(
+            RunSummary(
+                run_id,
+                st.status,
+                st.goal,
+                st.usage.cost_usd,
+                st.steps_total,
+                st.started_at,
+                cost_known=st.usage.cost_known,
+            )
+        )
     return out

@@ -170,7 +170,7 @@ class LlmosApp(App[None]):
                 here = " (on screen)" if self.ledger is not None and self.ledger.run_id == r.run_id else ""
                 yield SystemCommand(
                     f"Run {r.run_id}: {r.goal[:60] or r.problem or '?'}",
-                    f"{r.status} · {plural(r.steps, 'call')} · ${r.cost_usd:.4f} · {age(r.started_at)}{here}",
+                    f"{r.status} · {plural(r.steps, 'call')} · {r.cost} · {age(r.started_at)}{here}",
                     lambda run_id=r.run_id: run.open_run(run_id),
                 )
         led = self.ledger
