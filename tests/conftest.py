@@ -114,3 +114,31 @@ def cli(
     if check_rc is not None:
         assert proc.returncode == check_rc, (proc.returncode, proc.stdout, proc.stderr)
     return proc
+
+
+def headless(project: Path, *args: str) -> subprocess.Popen:
+    """`llmos-tui run --headless …` as a child process of the test (no API key), its output piped."""
+    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmos_tui", "run", "--headless", *args],
+        cwd=project,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def effect_happened(ws: Path, tool: str, inputs: dict) -> bool:
+    """Whether a kill -9 loop's side-effecting call (an echo into log.txt, a Write, an Edit of
+    counter.txt) took effect in workspace `ws`."""
+    if tool == "Bash":
+        line = inputs["command"].split("echo ")[1].split(" >>")[0]
+        log = ws / "log.txt"
+        return log.exists() and line in log.read_text().split()
+    if tool == "Write":
+        p = ws / inputs["file_path"]
+        return p.exists() and p.read_text() == inputs["content"]
+    if tool == "Edit":
+        return inputs["new_string"] in (ws / "counter.txt").read_text()
+    raise AssertionError(f"unexpected uncertain {tool}")

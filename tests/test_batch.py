@@ -32,7 +32,7 @@ from llmos_tui.core.errors import BadInput, FileFormatError
 from llmos_tui.core.journal import read_records
 from llmos_tui.core.ledger import Ledger
 
-from conftest import cli
+from conftest import cli, effect_happened
 from fakeapi import FakeAnthropic, error, message, text, tool_use
 
 # ---------------------------------------------------------------------------------------------- goals
@@ -473,19 +473,6 @@ def _journal_lines(out: Path) -> int:
     return total
 
 
-def _effect_happened(ws: Path, tool: str, inputs: dict) -> bool:
-    if tool == "Bash":
-        line = inputs["command"].split("echo ")[1].split(" >>")[0]
-        log = ws / "log.txt"
-        return log.exists() and line in log.read_text().split()
-    if tool == "Write":
-        p = ws / inputs["file_path"]
-        return p.exists() and p.read_text() == inputs["content"]
-    if tool == "Edit":
-        return inputs["new_string"] in (ws / "counter.txt").read_text()
-    raise AssertionError(f"unexpected uncertain {tool}")
-
-
 def test_kill_nine_the_batch_then_run_it_again_finishes_every_goal_once(seeded, tmp_path, capsys):
     n = 16
     goals = write_goals(seeded, n)
@@ -526,7 +513,7 @@ def test_kill_nine_the_batch_then_run_it_again_finishes_every_goal_once(seeded, 
                 and cur.status == "uncertain"
                 and led.control_offset >= _size(runs[0].parent / "control.jsonl")
             ):
-                action = "skip" if _effect_happened(ws, cur.tool, cur.inputs) else "retry"
+                action = "skip" if effect_happened(ws, cur.tool, cur.inputs) else "retry"
                 ControlChannel(runs[0].parent / "control.jsonl").append(new_command(action, step=cur.n))
                 decisions += 1
     assert kills >= 4

@@ -22,6 +22,8 @@ from llmos_tui.core.journal import read_records
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.scaffold import init_project
 
+from conftest import effect_happened
+
 STEPS = 24
 KILLS = 40  # kill -9 points, at random records and instants (inside Bash, Write and Edit steps too)
 
@@ -60,19 +62,6 @@ def build_script() -> str:
         turns.append({"content": [{"type": "text", "text": f"step {i}"}, {"type": "tool_use", **call}]})
     turns.append({"content": [{"type": "text", "text": "All done."}]})
     return yaml.safe_dump({"turns": turns}, sort_keys=False)
-
-
-def effect_happened(ws: Path, tool: str, inputs: dict) -> bool:
-    if tool == "Bash":
-        line = inputs["command"].split("echo ")[1].split(" >>")[0]
-        log = ws / "log.txt"
-        return log.exists() and line in log.read_text().split()
-    if tool == "Write":
-        p = ws / inputs["file_path"]
-        return p.exists() and p.read_text() == inputs["content"]
-    if tool == "Edit":
-        return inputs["new_string"] in (ws / "counter.txt").read_text()
-    raise AssertionError(f"unexpected uncertain {tool}")
 
 
 def make_project(root: Path, script: str) -> Path:

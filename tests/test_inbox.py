@@ -36,7 +36,7 @@ from llmos_tui.tui.screens.modals import AskText
 from llmos_tui.tui.widgets.run_board import RunBoard, row_key
 from llmos_tui.tui.widgets.waiting_list import WaitingList, item_key
 
-from conftest import cli, script_yaml, text, tool
+from conftest import cli, headless, script_yaml, text, tool
 
 SIZE = (160, 45)
 NAMES = ("alpha", "beta", "gamma")
@@ -50,18 +50,6 @@ def new_project(folder: Path) -> Path:
     init_project(folder)
     (folder / "s.yaml").write_text(write_script(folder.name))
     return folder
-
-
-def headless(project: Path, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "llmos_tui", "run", "--headless", *args],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
 
 
 def latest(project: Path):

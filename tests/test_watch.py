@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,21 +11,9 @@ from llmos_tui.core.follow import JournalFollower
 from llmos_tui.tui.app import AppSettings, LlmosApp
 from llmos_tui.tui.widgets.tool_log import ToolCallLog
 
-from conftest import cli, script_yaml, text, tool
+from conftest import cli, headless, script_yaml, text, tool
 
 SIZE = (160, 45)
-
-
-def headless(project, *args: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "ANTHROPIC_API_KEY"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "llmos_tui", "run", "--headless", *args],
-        cwd=project,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
 
 
 def wait_status(project, status: str, timeout: float = 20) -> dict:
