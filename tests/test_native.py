@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from llmos_tui.core.runner import MAX_TOKENS_NUDGE, Runner, RunOptions
 from llmos_tui.core.runtime.base import TurnRequest
 from llmos_tui.core.runtime.native import NativeRuntime
 from llmos_tui.core.state import StateFile, Usage
+from llmos_tui.core.state import parse as parse_state
 from llmos_tui.core.toolmap import load_toolmap
 from llmos_tui.core.workspace import Workspace
 
@@ -312,6 +314,26 @@ async def test_a_rejected_key_pauses_with_a_hint(ws, api):
 
 
 # ---------------------------------------------------------------- stop reasons
+
+
+async def test_a_slow_model_call_has_the_state_file_written_first(ws, api):
+    """A quick call leaves the state file to the next records; a call still going after
+    flush_interval finds what the run did already on disk (watchers and people see it while the
+    model thinks)."""
+    seen: list[str] = []
+
+    def slow(req):
+        time.sleep(0.4)  # the model thinks; the runner must not wait for it to write the state
+        seen.append(ws.state_path.read_text())
+        return message(text("Done: hello.txt holds hi."))
+
+    api.add(message(tool_use("Write", {"file_path": "hello.txt", "content": "hi\n"})), slow)
+    runner = start(ws, api)
+    assert await runner.drive() == "completed"
+    during = parse_state(seen[0], str(ws.state_path))
+    assert during.status == "running" and during.steps_total == 1
+    assert [(s.tool, s.status) for s in during.steps] == [("Write", "done")]
+    assert StateFile(ws.state_path).load().status == "completed"
 
 
 async def test_max_tokens_asks_to_continue(ws, api):

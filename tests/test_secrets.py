@@ -133,3 +133,31 @@ def test_a_training_data_collector_that_does_not_parse_stops_the_run_before_it_s
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "TrainingDataCollector.md" in r.stderr and "Traceback" not in r.stderr
     assert not list((project / "workspace").glob("runs/*"))
+
+
+async def test_a_secret_in_system_agent_md_never_reaches_the_trace_however_often_it_is_written(project):
+    """The trace keeps the system prompt, redacted once and reused while it does not change."""
+    sa = project / "system" / "SystemAgent.md"
+    sa.write_text(sa.read_text() + f"\nDeploy with {SLACK} when asked.\n")
+    ws = Workspace.locate(project)
+    script = script_yaml(
+        [tool("Bash", command="echo one")],  # a slow tool: its step flushes, trace included
+        [tool("Bash", command="echo two")],
+        [text("Done.")],
+    )
+    r = start_runner(ws, script, approval="never")
+    writes: list[str] = []
+    real = r.rec.write_trace
+
+    def counted() -> None:
+        real()
+        writes.append((r.rec.run_dir / "trace.json").read_text())
+
+    r.rec.write_trace = counted  # type: ignore[method-assign]
+    assert await r.drive() == "completed"
+    assert len(writes) >= 3
+    for body in writes:
+        trace = json.loads(body)
+        assert SLACK not in body and "[REDACTED]" in trace["system"]
+    written = every_file_outside_the_tools_reach(project)
+    assert_no_leak({where: body for where, body in written.items() if not where.endswith("SystemAgent.md")})

@@ -305,10 +305,8 @@ class Runner:
             max_tokens=self.config.max_tokens,
             turn_index=led.turns,
         )
-        if self.runtime.name != "scripted":
-            self.rec.flush(force=True)
         try:
-            turn: ModelTurn = await self.runtime.next_turn(request)
+            turn: ModelTurn = await self._call_model(request)
         except ScriptExhausted as exc:
             self.rec.set_status("failed", error={"type": "script_exhausted", "message": str(exc)})
             return
@@ -334,6 +332,23 @@ class Runner:
         )
         if self.ledger.status == "planning":
             self.rec.set_status("running")
+
+    async def _call_model(self, request: TurnRequest) -> ModelTurn:
+        """The runtime's next turn. A call still going after flush_interval has the state file
+        written first, so what the run did is on screen (and durable) while it waits; a quick one
+        does not (the next records flush it, at most flush_interval later). trace.json keeps its
+        own pace: a reader rebuilds a stale one from the journal."""
+        if self.runtime.name == "scripted":
+            return await self.runtime.next_turn(request)
+        call = asyncio.ensure_future(self.runtime.next_turn(request))
+        try:
+            await asyncio.wait((call,), timeout=self.options.flush_interval)
+        except BaseException:
+            call.cancel()
+            raise
+        if not call.done():
+            self.rec.flush(force=True, trace=False)
+        return await call
 
     def refused(self, exc: ModelRefused) -> None:
         """The model server refused the request for good (a context overflow, an unknown model, the

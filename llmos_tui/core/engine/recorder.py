@@ -102,6 +102,9 @@ class RunRecorder:
         self._trace_seq = -1
         self._last_trace = 0.0
         self._trace_cost = 0.0  # seconds the last trace.json write took
+        # the system prompt and tool definitions as last redacted for the trace: they rarely change
+        # within a run, and redacting the prompt was most of a trace write's cost
+        self._trace_parts: tuple[str, Any, str, Any] | None = None
         self.checkpoints = RunCheckpoints(ws, config)  # the workspace's files before each side effect
 
     @property
@@ -269,8 +272,9 @@ class RunRecorder:
         self._last_flush = now
         self._dirty = False
         # the trace is written as the run goes (a killed run keeps it up to about here): at each
-        # forced flush (a wait, a slow call, a model turn) and at most every trace_interval else
-        # (a long run's trace is big: it is rewritten at most ~10 % of the time)
+        # forced flush that asks for it (a wait, a slow tool call, a status change) and at most
+        # every trace_interval else (a long run's trace is big: it is rewritten at most ~10 % of
+        # the time). A stale trace costs nothing but time: readers rebuild it from the journal.
         if trace and (force or now - self._last_trace >= max(self.options.trace_interval, 10 * self._trace_cost)):
             self._last_trace = now
             t0 = time.monotonic()
@@ -284,7 +288,13 @@ class RunRecorder:
         if self._trace_seq == self.ledger.seq:
             return  # nothing new since the last write
         self._trace_seq = self.ledger.seq
-        system, tools = self.redact.text(self.system_prompt()), self.redact(self.registry.api_definitions())
+        raw_system, raw_tools = self.system_prompt(), self.registry.api_definitions()
+        kept = self._trace_parts
+        if kept is not None and kept[0] == raw_system and kept[1] == raw_tools:
+            system, tools = kept[2], kept[3]
+        else:
+            system, tools = self.redact.text(raw_system), self.redact(raw_tools)
+            self._trace_parts = (raw_system, raw_tools, system, tools)
         write_json_atomic(self.run_dir / TRACE_NAME, build_trace(self.ledger, self.initial_state or {}, system, tools))
 
     # ------------------------------------------------------------ the end of a run
