@@ -191,10 +191,6 @@ async def test_side_calls_ask_for_the_small_model(llama):
             self.models.append(params["model"])
             return self.client.messages.create(**params)
 
-        def stream(self, **params: Any) -> Any:
-            self.models.append(params["model"])
-            return self.client.messages.stream(**params)
-
         async def close(self) -> None:
             await self.client.close()
 

@@ -336,6 +336,100 @@ async def test_a_slow_model_call_has_the_state_file_written_first(ws, api):
     assert StateFile(ws.state_path).load().status == "completed"
 
 
+async def test_thinking_blocks_go_back_to_the_api_byte_for_byte(ws, api):
+    """Streamed in pieces (thinking_delta ×3, signature_delta), put together once, and sent back
+    unchanged on the next turn, as the API requires; a redacted block and a server tool's block
+    too (the latter is not part of this engine's conversation)."""
+    thought = "Read the file first; Ünïcode and a long line " + "x" * 5000
+    api.add(
+        message(
+            {"type": "thinking", "thinking": thought, "signature": "c2lnbmF0dXJl" * 40},
+            {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"},
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search", "input": {"query": "q"}},
+            tool_use("Read", {"file_path": "notes.txt"}),
+        ),
+        message(text("Done.")),
+    )
+    (ws.root / "notes.txt").write_text("n\n")
+    runner = start(ws, api, no_wait=True)
+    assert await runner.drive() == "completed", runner.ledger.error
+    sent = turns(api)[1].body["messages"][-2]["content"]
+    assert sent[0] == {"type": "thinking", "thinking": thought, "signature": "c2lnbmF0dXJl" * 40}
+    assert sent[1] == {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix/LafPsn4a"}
+    assert [b["type"] for b in sent] == ["thinking", "redacted_thinking", "tool_use"]
+
+
+async def test_a_big_tool_input_streamed_in_pieces_arrives_whole(ws, api):
+    body = "".join(f'line {i}: ünïcødé ✓ "quoted" \\ back\n' for i in range(4_000))  # ~140 KB, under the default budget
+    api.add(message(tool_use("Write", {"file_path": "big.txt", "content": body})), message(text("Written.")))
+    runner = start(ws, api, no_wait=True)
+    assert await runner.drive() == "completed", (runner.ledger.status, runner.ledger.error)
+    assert (ws.root / "big.txt").read_text() == body
+
+
+def test_the_reply_builder_reads_the_sdks_own_event_types():
+    """Raw events as the SDK parses them: a reply cut by max_tokens mid tool call keeps what
+    parsed of its input; the usage is message_start's, updated by message_delta's."""
+    from anthropic.types import (
+        InputJSONDelta,
+        Message,
+        MessageDeltaUsage,
+        RawContentBlockDeltaEvent,
+        RawContentBlockStartEvent,
+        RawContentBlockStopEvent,
+        RawMessageDeltaEvent,
+        RawMessageStartEvent,
+        RawMessageStopEvent,
+        TextBlock,
+        TextDelta,
+        ToolUseBlock,
+    )
+    from anthropic.types import (
+        Usage as ApiUsage,
+    )
+    from anthropic.types.raw_message_delta_event import Delta
+
+    from llmos_tui.core.runtime.reply import ReplyBuilder
+
+    start_usage = ApiUsage(input_tokens=120, output_tokens=1, cache_read_input_tokens=100)
+    events = [
+        RawMessageStartEvent(
+            type="message_start",
+            message=Message(
+                id="m", type="message", role="assistant", model="served-model", content=[], usage=start_usage
+            ),
+        ),
+        RawContentBlockStartEvent(type="content_block_start", index=0, content_block=TextBlock(type="text", text="")),
+        RawContentBlockDeltaEvent(type="content_block_delta", index=0, delta=TextDelta(type="text_delta", text="Hel")),
+        RawContentBlockDeltaEvent(type="content_block_delta", index=0, delta=TextDelta(type="text_delta", text="lo")),
+        RawContentBlockStopEvent(type="content_block_stop", index=0),
+        RawContentBlockStartEvent(
+            type="content_block_start",
+            index=1,
+            content_block=ToolUseBlock(type="tool_use", id="t1", name="Write", input={}),
+        ),
+        RawContentBlockDeltaEvent(
+            type="content_block_delta",
+            index=1,
+            delta=InputJSONDelta(type="input_json_delta", partial_json='{"file_path": "a.txt", "cont'),
+        ),
+        RawMessageDeltaEvent(
+            type="message_delta",
+            delta=Delta(stop_reason="max_tokens"),
+            usage=MessageDeltaUsage(output_tokens=50),
+        ),
+        RawMessageStopEvent(type="message_stop"),
+    ]
+    reply = ReplyBuilder()
+    said = [reply.add(e) for e in events]
+    assert [s for s in said if s] == ["Hel", "lo"]
+    assert reply.ended and reply.stop_reason == "max_tokens" and reply.model == "served-model"
+    assert reply.usage == {"input_tokens": 120, "output_tokens": 50, "cache_read_input_tokens": 100}
+    content = reply.content()
+    assert content[0] == {"type": "text", "text": "Hello"}
+    assert content[1]["input"] == {"file_path": "a.txt"}  # what parsed of a call cut midway
+
+
 async def test_max_tokens_asks_to_continue(ws, api):
     api.add(message(text("The first half"), stop_reason="max_tokens"), message(text("and the rest.")))
     runner = start(ws, api)

@@ -1,7 +1,7 @@
 """The API used politely by every worker of a batch together: one backoff, one limit on calls.
 
 A native run's runtime talks to the SDK through its `client` (core/runtime/native.py takes any
-object with the SDK's `messages.stream`, `messages.create` and `close`); a batch hands it a
+object with the SDK's `messages.create` and `close`; a turn is `create(stream=True)`); a batch hands it a
 `GatedClient`, which wraps the worker's one AsyncAnthropic client:
 
 - before each request it takes a slot from the gate (at most `--max-calls` model calls in flight
@@ -292,10 +292,9 @@ class _Messages:
     def __init__(self, owner: GatedClient) -> None:
         self.owner = owner
 
-    def stream(self, **params: Any) -> "_GatedStream":
-        return _GatedStream(self.owner, params)
-
     async def create(self, **params: Any) -> Any:
+        """`messages.create`; with `stream=True` the slot is held from the request to the end of
+        the reply (the stream's last event, or its close)."""
         owner = self.owner
         attempt = 0
         while True:
@@ -309,40 +308,40 @@ class _Messages:
                 if await owner.attempt_failed(exc, attempt):
                     continue
                 raise
-            owner.gate.release(token)
+            except BaseException:
+                owner.gate.release(token)
+                raise
             await owner.after_success(raw.headers)
+            if params.get("stream"):
+                return _HeldStream(message, owner.gate, token)
+            owner.gate.release(token)
             return message
 
 
-class _GatedStream:
-    """`async with client.messages.stream(...)`: the slot is held from the request to the end of the reply."""
+class _HeldStream:
+    """The SDK's event stream, holding the gate's slot until it is read to the end or closed."""
 
-    def __init__(self, owner: GatedClient, params: dict[str, Any]) -> None:
-        self.owner, self.params = owner, params
-        self._cm: Any = None
-        self._token: Any = None
+    def __init__(self, stream: Any, gate: Gate, token: Any) -> None:
+        self.stream, self._gate, self._token = stream, gate, token
+        self.response = getattr(stream, "response", None)
 
-    async def __aenter__(self) -> Any:
-        owner = self.owner
-        attempt = 0
-        while True:
-            attempt += 1
-            token = await owner.gate.acquire()
-            cm = owner.client.messages.stream(**self.params)
-            try:
-                stream = await cm.__aenter__()
-            except BaseException as exc:
-                owner.gate.release(token)
-                if isinstance(exc, Exception) and await owner.attempt_failed(exc, attempt):
-                    continue
-                raise
-            self._cm, self._token = cm, token
-            response = getattr(stream, "response", None)
-            await owner.after_success(getattr(response, "headers", None))
-            return stream
+    def _release(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            self._gate.release(token)
 
-    async def __aexit__(self, *exc: Any) -> Any:
+    def __aiter__(self) -> Any:
+        return self._events()
+
+    async def _events(self) -> Any:
         try:
-            return await self._cm.__aexit__(*exc)
+            async for event in self.stream:
+                yield event
         finally:
-            self.owner.gate.release(self._token)
+            self._release()
+
+    async def close(self) -> None:
+        try:
+            await self.stream.close()
+        finally:
+            self._release()

@@ -19,8 +19,8 @@ a streamed Messages-API call and the reply into a ModelTurn. What it adds on the
 - WebFetch's answer and SmartMemory's summary: by the profile's small model (`small_model`:
   claude-haiku-4-5 for a Claude model, the model itself for any other).
 
-The client is a hook: `client=` takes any object with the SDK's `messages.stream`,
-`messages.create` and `close`. A batch's worker gives every run its one SDK client behind the
+The client is a hook: `client=` takes any object with the SDK's `messages.create` (turns stream
+with `stream=True`: raw events, put together by core/runtime/reply.py) and `close`. A batch's worker gives every run its one SDK client behind the
 batch's shared rate gate (core/batch/ratelimit.py: `GatedClient`, with `owns_client=False`); the
 retries are then the gate's, shared by every worker.
 """
@@ -36,6 +36,7 @@ from typing import Any
 from llmos_tui.core.pricing import with_cost
 from llmos_tui.core.profile import default_context_window, default_max_tokens, default_small_model, trim_limits
 from llmos_tui.core.runtime.base import ModelRefused, ModelTurn, RuntimeUnavailable, TurnRequest
+from llmos_tui.core.runtime.reply import ReplyBuilder, StreamEndedEarly
 from llmos_tui.core.state import Usage
 from llmos_tui.core.tools.base import ToolOutput
 
@@ -255,25 +256,34 @@ class NativeRuntime:
             for listen in self.text_listeners:
                 listen("\n[the reply broke off; asking again]\n")
 
-    async def _stream(self, params: dict[str, Any]) -> Any:
+    async def _stream(self, params: dict[str, Any]) -> ReplyBuilder:
+        """One streamed call: its raw events put together (core/runtime/reply.py), the text passed
+        to the listeners as it comes."""
         import anthropic
 
         started = False
+        reply = ReplyBuilder()
         try:
-            async with self.client.messages.stream(**params) as stream:
+            stream = await self.client.messages.create(stream=True, **params)
+            try:
                 async for event in stream:
                     started = True
-                    if event.type == "text" and self.text_listeners:
+                    said = reply.add(event)
+                    if said and self.text_listeners:
                         self._said_text = True
                         for listen in self.text_listeners:
-                            listen(event.text)
-                return await stream.get_final_message()
+                            listen(said)
+            finally:
+                await stream.close()
+            if not reply.ended:
+                raise StreamEndedEarly("the stream ended before the reply did")
+            return reply
         except anthropic.APIStatusError:
             raise
         except anthropic.APIConnectionError as exc:
             exc._mid_stream = started  # type: ignore[attr-defined]
             raise
-        except (OSError, ValueError) as exc:  # a stream cut mid-event, or broken SSE
+        except (OSError, ValueError, StreamEndedEarly) as exc:  # a stream cut mid-event, or broken SSE
             err = anthropic.APIConnectionError(message=f"the stream broke: {_describe(exc)}", request=_dummy_request())
             err._mid_stream = True  # type: ignore[attr-defined]
             raise err from exc
@@ -286,10 +296,9 @@ class NativeRuntime:
                 raise err from exc
             raise
 
-    def _to_turn(self, message: Any, model: str) -> ModelTurn:
+    def _to_turn(self, reply: ReplyBuilder, model: str) -> ModelTurn:
         content = []
-        for block in message.content:
-            b = block.model_dump(exclude_none=True) if hasattr(block, "model_dump") else dict(block)
+        for b in reply.content():
             if b.get("type") == "text":
                 content.append({"type": "text", "text": b.get("text", "")})
             elif b.get("type") == "tool_use":
@@ -304,7 +313,7 @@ class NativeRuntime:
             elif b.get("type") in ("thinking", "redacted_thinking"):
                 content.append(b)  # must go back to the API unchanged
             # server-tool blocks and others: not part of this engine's conversation
-        stop = message.stop_reason or "end_turn"
+        stop = reply.stop_reason or "end_turn"
         if stop == "max_tokens" and content and content[-1].get("type") == "tool_use":
             # a tool call cut off mid-input: never run half a call; the runner asks to continue
             content.pop()
@@ -317,14 +326,14 @@ class NativeRuntime:
                     "text": "(no reply text)" if stop != "max_tokens" else "(the reply was cut off by max_tokens)",
                 }
             )
-        u = message.usage
+        u = reply.usage
         usage = Usage(
-            input_tokens=u.input_tokens or 0,
-            output_tokens=u.output_tokens or 0,
-            cache_read_input_tokens=getattr(u, "cache_read_input_tokens", 0) or 0,
-            cache_creation_input_tokens=getattr(u, "cache_creation_input_tokens", 0) or 0,
+            input_tokens=u.get("input_tokens", 0),
+            output_tokens=u.get("output_tokens", 0),
+            cache_read_input_tokens=u.get("cache_read_input_tokens", 0),
+            cache_creation_input_tokens=u.get("cache_creation_input_tokens", 0),
         )
-        used_model = getattr(message, "model", None) or model
+        used_model = reply.model or model
         return ModelTurn(
             content=content,
             stop_reason=stop,
