@@ -17,6 +17,10 @@ RUN_STATUSES = (
     "failed",
     "cancelled",
 )
+# runtimes whose conversation lives in Claude Code, not in the journal: such a run cannot be
+# rewound or forked (core/timetravel.py); the TUI asks this before it offers the keys
+NOT_REWINDABLE = {"claude-code": "a Claude Code session", "external": "a Claude Code session (hooks)"}
+
 STEP_STATUSES = (
     "proposed",
     "awaiting_approval",

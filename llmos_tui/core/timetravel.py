@@ -34,13 +34,9 @@ from llmos_tui.core.lock import WorkspaceLock
 from llmos_tui.core.records import JournalRecord
 from llmos_tui.core.registry import ToolRegistry
 from llmos_tui.core.state import utcnow
-from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.statuses import NOT_REWINDABLE, RUN_TERMINAL
 from llmos_tui.core.text import seconds_between
 from llmos_tui.core.workspace import CONTROL_NAME, JOURNAL_NAME, STATE_NAME, TASK_PREFIX, Workspace
-
-# runs whose conversation lives outside the journal (a Claude Code session): their files can be
-# checkpointed and compared, but their history cannot be cut or copied
-NOT_REWINDABLE = {"claude-code": "a Claude Code session", "external": "a Claude Code session (hooks)"}
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING
 from textual import on, work
 from textual.worker import Worker
 
-from llmos_tui.core import timetravel
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.ledger import Ledger
 from llmos_tui.core.source import DrivenRun, FollowedRun
-from llmos_tui.core.statuses import RUN_TERMINAL
+from llmos_tui.core.statuses import NOT_REWINDABLE, RUN_TERMINAL
 from llmos_tui.core.text import short_inputs
 from llmos_tui.tui.messages import MovedInTime, StepRead
 from llmos_tui.tui.screens.modals import Confirm, Dialog, ForkDialog
@@ -41,6 +40,9 @@ if TYPE_CHECKING:
     from llmos_tui.core.records import JournalRecord
     from llmos_tui.core.workspace import Workspace
     from llmos_tui.tui.widgets.changes import Shown
+
+# core.timetravel is imported where it is used: it brings the checkpoint store, ~30 ms of the first
+# frame otherwise
 
 NOW_NOTE = "against the files now: nothing with side effects has run since this step"
 TIMELINE_ACTIONS = frozenset({"step_back", "step_forward", "live", "rewind", "fork", "toggle_breakpoint", "step_over"})
@@ -116,7 +118,7 @@ class Timeline(RunKeys):
         if action in ("step_forward", "live"):
             return travelling
         if action in ("rewind", "fork"):  # a top run whose history lives in its journal
-            return travelling and led.parent is None and led.runtime not in timetravel.NOT_REWINDABLE
+            return travelling and led.parent is None and led.runtime not in NOT_REWINDABLE
         if action == "toggle_breakpoint":
             return self.driving and self.selected_step() is not None
         if action == "step_over":
@@ -224,6 +226,8 @@ class Timeline(RunKeys):
     @work(thread=True, group="timeline", exclusive=True, exit_on_error=False)
     def _read_step(self, run_id: str, n: int, seq: int) -> None:
         """The run at step n, and the files step n changed (git), off the event loop."""
+        from llmos_tui.core import timetravel
+
         try:
             history = self._history
             if history is None or history.run_id != run_id or history.seq < seq:
@@ -242,6 +246,8 @@ class Timeline(RunKeys):
         self.post_message(StepRead(run_id, n, at, changes))
 
     def _step_changes(self, full: Ledger, n: int) -> Shown:
+        from llmos_tui.core import timetravel
+
         step = full.steps[n - 1]
         if step.status in ("proposed", "awaiting_approval"):
             return f"Step {n} has not run yet: no file changes."
@@ -277,6 +283,8 @@ class Timeline(RunKeys):
 
     def _changes_since(self, full: Ledger, n: int, config: AgentConfig) -> list[FileChange]:
         """From step n's checkpoint to the files as they are now."""
+        from llmos_tui.core import timetravel
+
         return timetravel.step_changes(self.ws, full, n, config, against_now=True) or []
 
     @on(StepRead)
@@ -418,6 +426,8 @@ class Timeline(RunKeys):
     @work(group="timetravel", exclusive=True, exit_on_error=False)
     async def _move_in_time(self, what: str, run_id: str, n: int, feedback: str | None = None) -> None:
         """Let go of the run if this app drives it, then rewind or fork it (git: in a thread)."""
+        from llmos_tui.core import timetravel
+
         self._moving = True
         problem = await self._let_go()
         if problem:
