@@ -516,3 +516,29 @@ def test_push_to_hub_offline_is_one_line_and_exit_2(varied, tmp_path):
     assert "offline" in proc.stderr.splitlines()[-1].lower() and (tmp_path / "d" / "README.md").exists()
     proc = cli("export", made["reviewed"], "--push-to-hub", "me/runs", cwd=ws.root.parent)
     assert proc.returncode == 2 and "give --dataset DIR too" in proc.stderr
+
+
+def test_the_dataset_card_never_counts_an_unknown_cost_as_zero(tmp_path):
+    """A run on a model without a price (a local model) has `total_cost: null` in its trace:
+    stats.json counts it apart and the card says so, rather than adding $0."""
+    from llmos_tui.core.dataset import DatasetReport, _count_trace, dataset_card
+
+    def report() -> DatasetReport:
+        return DatasetReport(tmp_path, "runs", (), 0.0, 0, False, {})
+
+    def card(r: DatasetReport) -> str:
+        line = next(ln for ln in dataset_card(r).splitlines() if ln.startswith("- Cost of the runs"))
+        return line
+
+    mixed = report()
+    for cost in (0.25, None, 0.5):
+        mixed.runs["train"] += 1
+        _count_trace(mixed, {"total_cost": cost, "model": "m", "transitions": []})
+    assert mixed.to_json()["cost_usd"] == 0.75 and mixed.to_json()["cost_unknown_runs"] == 1
+    assert card(mixed) == "- Cost of the runs: $0.7500, and 1 run of unknown cost"
+    local = report()
+    for _ in range(2):
+        local.runs["train"] += 1
+        _count_trace(local, {"total_cost": None, "model": "/models/smollm2.gguf", "transitions": []})
+    assert local.to_json()["cost_unknown_runs"] == 2
+    assert card(local) == "- Cost of the runs: unknown (no price for the model)"

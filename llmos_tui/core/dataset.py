@@ -79,7 +79,8 @@ class DatasetReport:
     decisions: Counter[str] = field(default_factory=Counter)
     models: Counter[str] = field(default_factory=Counter)
     outcomes: Counter[str] = field(default_factory=Counter)
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # of the runs whose cost is known
+    cost_unknown_runs: int = 0  # runs on a model without a price (a local model): never counted as $0
     redaction: dict[str, list[str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)  # written, relative to the folder
 
@@ -106,6 +107,7 @@ class DatasetReport:
             "human_decisions": dict(self.decisions.most_common()),
             "models": dict(self.models.most_common()),
             "cost_usd": round(self.cost_usd, 6),
+            "cost_unknown_runs": self.cost_unknown_runs,
             "redaction": self.redaction,
             "files": self.files,
         }
@@ -243,7 +245,11 @@ def write_dataset(
 
 
 def _count_trace(report: DatasetReport, trace: dict[str, Any]) -> None:
-    report.cost_usd += float(trace.get("total_cost") or 0)
+    cost = trace.get("total_cost")
+    if isinstance(cost, (int, float)) and not isinstance(cost, bool):
+        report.cost_usd += float(cost)
+    else:
+        report.cost_unknown_runs += 1
     report.models[str(trace.get("model") or "unknown")] += 1
     report.outcomes[str(trace.get("final_outcome"))] += 1
     for t in trace.get("transitions") or ():
@@ -312,7 +318,7 @@ def dataset_card(report: DatasetReport) -> str:
         f"- Generating model: {_counts(data['models'])}",
         f"- Tools used (calls): {_counts(data['tools_used'])}",
         f"- Human decisions: {_counts(data['human_decisions']) or 'none'}",
-        f"- Cost of the runs: ${data['cost_usd']:.4f}",
+        f"- Cost of the runs: {_cost_line(data)}",
         "",
         "An edited call shows the inputs it ran with (metadata.edited_steps); `preference` rows pair the model's "
         "original call (rejected) with the person's edit, or with the model's next turn after a denial whose "
@@ -335,6 +341,14 @@ def dataset_card(report: DatasetReport) -> str:
             lines.append(f"- {f}: `{LOADERS[f].format(path=f'{f}/train.jsonl', name=report.name)}`")
     lines.append("")
     return "\n".join(lines)
+
+
+def _cost_line(data: dict[str, Any]) -> str:
+    unknown, runs = data["cost_unknown_runs"], data["runs"]
+    if unknown and unknown >= runs:
+        return "unknown (no price for the model)"
+    known = f"${data['cost_usd']:.4f}"
+    return f"{known}, and {unknown} run{'s' if unknown != 1 else ''} of unknown cost" if unknown else known
 
 
 def _counts(c: dict[str, int]) -> str:
