@@ -483,3 +483,73 @@ async def test_a_run_opened_from_the_list_stays_and_a_toast_names_its_fork(proje
         await asyncio.to_thread(elsewhere, project, "fork", first, 2)
         await wait_for(pilot, lambda: "was forked from this run at step 2 (from another process)" in toasts(app), 10)
         assert app.view.run_id == first  # it stays on the run chosen
+
+
+# ------------------------------------------------------------------ replay --recorded
+
+
+def recorded(project: Path, approval: str):
+    """A headless run of STEPS (no wait: it stops where a person must decide), and a playback of
+    its recording into a scratch workspace (not yet played)."""
+    from llmos_tui.core.replay import Playback
+
+    (project / "s.yaml").write_text(STEPS)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmos_tui", "run", "--headless", "--no-wait", "-q", "--runtime", "scripted"]
+        + ["--script", str(project / "s.yaml"), "--approve", approval, "write a.txt"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode in (0, 3), proc.stderr
+    ws = Workspace.locate(project)
+    return Playback(ws, read_ledger(ws, ws.resolve_run_id(None)).run_id, speed=1000)
+
+
+async def test_a_playback_offers_no_decision_no_take_over_and_no_new_goal(project):
+    """A recording that stopped at a step waiting for a person: in the playback the card says it
+    is a recording, and a, p, n, R do nothing — the scratch workspace gets no command, no run."""
+    pb = recorded(project, "ask")
+    pb.play()
+    try:
+        app = LlmosApp(
+            AppSettings(workspace=pb.workspace.root, watch=True, playback=True, clock=False, watch_files=False)
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: app.ledger is not None and app.ledger.status == "awaiting_approval")
+            await wait_for(pilot, lambda: "A recording played back" in screen_text(app))
+            for action in ("approve", "deny", "take_over", "new_goal", "rewind", "fork"):
+                assert not app.run_screen.check_action(action, ()), action
+            runs_before = sorted(p.name for p in (pb.workspace.root / "runs").iterdir())
+            for key in ("a", "p", "n", "d"):
+                await pilot.press(key)
+            await pilot.pause(0.2)
+            assert app.screen is app.run_screen  # no dialog opened
+            assert sorted(p.name for p in (pb.workspace.root / "runs").iterdir()) == runs_before
+            run_dir = pb.workspace.run_dir(app.ledger.run_id)
+            control = run_dir / "control.jsonl"
+            assert not control.exists() or control.read_text() == ""
+            assert "n starts a new goal" not in screen_text(app)
+    finally:
+        pb.cleanup()
+
+
+async def test_a_finished_playback_says_so_and_not_n_starts_a_new_goal(project):
+    import threading
+
+    pb = recorded(project, "never")
+    pb.speed = 0.1  # slow enough that the app sees it play (the run took a fraction of a second)
+    thread = threading.Thread(target=pb.play, daemon=True)
+    try:
+        app = LlmosApp(
+            AppSettings(workspace=pb.workspace.root, watch=True, playback=True, clock=False, watch_files=False)
+        )
+        async with app.run_test(size=(80, 24)) as pilot:
+            thread.start()
+            await wait_for(pilot, lambda: "Playback finished: the run completed after 5 calls" in toasts(app), 30)
+            assert not app.run_screen.check_action("new_goal", ())
+            assert "new goal" not in toasts(app)
+    finally:
+        pb.stop = True
+        thread.join(5)
+        pb.cleanup()

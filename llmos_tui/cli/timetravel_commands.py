@@ -289,6 +289,7 @@ def _playback(ws: Any, run_id: str, args: argparse.Namespace) -> int:
                 workspace=pb.workspace.root,
                 theme=args.theme,
                 watch=True,
+                playback=True,
                 note=f"playback of {run_id} at {args.speed:g}× — nothing is executed",
             )
         )

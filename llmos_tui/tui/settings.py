@@ -19,5 +19,6 @@ class AppSettings:
     watch_files: bool = True  # follow execution_state.md on disk
     note: str = ""  # a line for the header (e.g. the demo's hint)
     watch: bool = False  # follow runs other processes drive (llmos-tui watch)
+    playback: bool = False  # replay --recorded: a recording played back; nothing may be decided or run
     inbox: tuple[Any, ...] | None = None  # llmos-tui inbox: the places (core.inbox.Place) it looks at
     extra: dict[str, Any] = field(default_factory=dict)

@@ -311,6 +311,8 @@ class RunScreen(Timeline):
         gc.freeze()  # the folded run is long-lived: keep it out of every later full collection
         self.header_note(source.describe_driver())
         self._start_following()
+        if self.settings.playback and source.top.status in RUN_TERMINAL:
+            self.post_message(RunEnded(source.top.status))  # a short recording may be over before it is read
 
     @on(RunUnreadable)
     def _on_unreadable(self, message: RunUnreadable) -> None:
@@ -532,7 +534,13 @@ class RunScreen(Timeline):
         led = self.ledger
         if led is None:
             return
-        if message.result == "completed":
+        if self.settings.playback:  # the recording's end: nothing to start or decide here
+            self.notify(
+                f"Playback finished: the run {led.status} after {plural(len(led.steps), 'call')}, "
+                f"{cost_text(led.usage)}. [ and ] go through its steps; q quits.",
+                timeout=30,
+            )
+        elif message.result == "completed":
             self.notify(
                 f"Run completed: {plural(len(led.steps), 'call')}, {cost_text(led.usage)}. n starts a new goal."
             )
@@ -629,7 +637,8 @@ class RunScreen(Timeline):
         card.set_class(bool(ended), "-ended")
         if ended:  # why it ended stays on screen after the toast has gone
             why = escape_markup(str(ended.get("message")))
-            self._fill_card(f"[b $error]Run {led.status}[/] — {why}", "", "n starts a new goal · ctrl+p lists the runs")
+            after = "q quits" if self.settings.playback else "n starts a new goal · ctrl+p lists the runs"
+            self._fill_card(f"[b $error]Run {led.status}[/] — {why}", "", after)
             return
         if cur is None and not paused:
             card.display = False
@@ -667,6 +676,8 @@ class RunScreen(Timeline):
             elif paused:
                 keys += " · p resume"
                 head[0] += " — decide now; the run goes on when you resume (p)"
+        if self.settings.playback:  # what the recording shows is history: nothing is decided here
+            keys = "A recording played back: nothing is decided or run here · [ ] go through its steps · q quits"
         self._fill_card("\n".join(head), inputs, keys)
 
     def _fill_card(self, head: str, inputs: str, keys: str) -> None:

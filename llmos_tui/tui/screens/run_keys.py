@@ -20,6 +20,12 @@ from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.modals import AskText, Confirm, Dialog, StepDetail
 from llmos_tui.tui.widgets.tool_log import ToolCallLog
 
+# what a recording played back (replay --recorded) never offers: it shows a run, nothing more
+PLAYBACK_OFF = frozenset(
+    {"approve", "deny", "edit", "retry", "skip", "pause", "resume", "take_over", "approve_rest", "new_goal"}
+    | {"rewind", "fork", "toggle_breakpoint", "step_over"}
+)
+
 if TYPE_CHECKING:
     from llmos_tui.core.runner import Runner
     from llmos_tui.core.session import RunRequest
@@ -50,6 +56,8 @@ class RunKeys(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if isinstance(self.app.screen, Dialog):
             return False  # a dialog is open: keys belong to it, never to the run behind it
+        if self.settings.playback and action in PLAYBACK_OFF:
+            return False  # a recording played back: looked at, never decided, taken over or re-run
         # (the command palette is no Dialog: it offers the run's actions that apply)
         led = self.ledger
         cur = led.decision_step if led else None

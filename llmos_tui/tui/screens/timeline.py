@@ -29,7 +29,7 @@ from llmos_tui.core.statuses import NOT_REWINDABLE, RUN_TERMINAL
 from llmos_tui.core.text import short_inputs
 from llmos_tui.tui.messages import MovedInTime, StepRead
 from llmos_tui.tui.screens.modals import Confirm, Dialog, ForkDialog
-from llmos_tui.tui.screens.run_keys import RunKeys
+from llmos_tui.tui.screens.run_keys import PLAYBACK_OFF, RunKeys
 from llmos_tui.tui.widgets.changes import ChangesPane
 from llmos_tui.tui.widgets.panes import PlanPane, RunHeader, StatePane
 from llmos_tui.tui.widgets.tool_log import ToolCallLog
@@ -107,7 +107,7 @@ class Timeline(RunKeys):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action not in TIMELINE_ACTIONS:
             return super().check_action(action, parameters)
-        if isinstance(self.app.screen, Dialog):
+        if isinstance(self.app.screen, Dialog) or (self.settings.playback and action in PLAYBACK_OFF):
             return False
         led = self.ledger
         if led is None or not led.steps:
