@@ -258,6 +258,50 @@ async def test_the_inbox_decides_steps_of_runs_in_three_workspaces(tmp_path, fas
         assert not any((ws[name] / f"hello-{other}.txt").exists() for other in NAMES if other != name)
 
 
+async def test_shift_a_approves_the_rest_of_that_run_only(tmp_path, fast):
+    """A on a step: it and every later step of its run are approved (one decision, as
+    `approve --rest`); a step of another workspace still waits."""
+    three = new_project(tmp_path / "alpha")
+    (three / "s.yaml").write_text(
+        script_yaml(
+            [tool("Write", file_path="one.txt", content="1\n")],
+            [tool("Write", file_path="two.txt", content="2\n")],
+            [tool("Bash", command="echo three > three.txt")],
+            [text("Done.")],
+        )
+    )
+    other = new_project(tmp_path / "beta")
+    drivers = [headless(p, "--approve", "ask", "--script", "s.yaml", f"work in {p.name}") for p in (three, other)]
+    try:
+        for p in (three, other):
+            wait_waiting(p)
+        app = inbox_app(three, other)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.inbox_screen
+            await wait_for(pilot, lambda: len(screen.last.waiting) == 2 and all(w.driven for w in screen.last.waiting))
+            assert "A approve the rest of its run" in str(screen.query_one("#card-keys").render())
+            waiting = screen.query_one(WaitingList)
+            waiting.select(item_key(waiting_in(screen, "alpha")))
+            await pilot.pause()
+            await pilot.press("A")
+            await wait_for(pilot, lambda: waiting_in(screen, "alpha") is None)
+            assert any(
+                "alpha · step 1 Write approved, and every later step of this run will be" in s for s in said(app)
+            )
+            assert drivers[0].wait(15) == 0, drivers[0].stderr.read()
+            await pilot.pause(0.5)  # a scan or two: nothing of alpha comes back, beta still waits
+            assert [w.where for w in screen.last.waiting] == ["beta"]
+    finally:
+        for d in drivers:
+            if d.poll() is None:
+                d.kill()
+    ws = three / "workspace"
+    assert [(ws / f).read_text() for f in ("one.txt", "two.txt", "three.txt")] == ["1\n", "2\n", "three\n"]
+    control = next((ws / "runs").glob("*/control.jsonl")).read_text().splitlines()
+    assert len(control) == 1 and json.loads(control[0])["scope"] == "rest"  # one decision for three steps
+    assert not (other / "workspace" / "hello-beta.txt").exists()
+
+
 async def test_a_decision_for_a_run_no_process_drives_is_queued_then_applied(tmp_path, fast):
     project = new_project(tmp_path / "alpha")
     run_id = await stopped_run(project)

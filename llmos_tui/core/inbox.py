@@ -702,11 +702,14 @@ def decide(
     *,
     feedback: str | None = None,
     inputs: dict[str, Any] | None = None,
+    scope: str | None = None,
     timeout: float = 10.0,
 ) -> Decided:
-    """Send `action` for the waiting step, as `llmos-tui approve` would, and wait up to
-    `timeout` for the driver's answer. Blocks: call it off a UI's event loop."""
-    what = f"{action} step {item.n} ({item.tool}) of {item.where} · {item.run_id}"
+    """Send `action` for the waiting step, as `llmos-tui approve` would (`scope="rest"`: approve
+    it and every later step of its run, as `approve --rest`), and wait up to `timeout` for the
+    driver's answer. Blocks: call it off a UI's event loop."""
+    rest = action == "approve" and scope == "rest"
+    what = f"{action}{' the rest from' if rest else ''} step {item.n} ({item.tool}) of {item.where} · {item.run_id}"
     try:
         target = decision_target(item.ws, item.top_id)
     except (LlmosError, OSError) as exc:
@@ -717,7 +720,7 @@ def decide(
         now_ = step.status.replace("_", " ") if step is not None else "gone"
         return Decided("stale", f"{what}: not sent — the step is {now_} now (decided elsewhere?)")
     try:
-        sent = send_decision(item.ws, target, action, step=item.n, feedback=feedback, inputs=inputs)
+        sent = send_decision(item.ws, target, action, step=item.n, feedback=feedback, inputs=inputs, scope=scope)
     except (LlmosError, OSError) as exc:
         return Decided("rejected", f"{what}: could not be sent ({exc})")
     cmd_id = sent.command.id
@@ -727,7 +730,8 @@ def decide(
     if answer is None:
         return Decided("pending", f"{what}: sent; the driver has not applied it yet", cmd_id)
     if answer.get("applied"):
-        return Decided("applied", f"{item.where} · step {item.n} {item.tool} {ACTION_WORDS[action]}", cmd_id)
+        done = ACTION_WORDS[action] + (", and every later step of this run will be" if rest else "")
+        return Decided("applied", f"{item.where} · step {item.n} {item.tool} {done}", cmd_id)
     return Decided("rejected", f"{what}: refused by the driver — {answer.get('reason')}", cmd_id)
 
 

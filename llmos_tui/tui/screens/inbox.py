@@ -106,6 +106,7 @@ class InboxScreen(Screen[None]):
     BINDINGS = [
         Binding("q", "quit_app", "Quit", id="quit"),
         Binding("a", "decide('approve')", "Approve", id="approve"),
+        Binding("A", "approve_rest", "Approve rest", id="approve_rest", show=False),  # the card says it
         Binding("d", "deny", "Deny", id="deny"),
         Binding("e", "edit", "Edit", id="edit"),
         Binding("s", "decide('skip')", "Skip", id="skip"),
@@ -256,7 +257,7 @@ class InboxScreen(Screen[None]):
     def _checked_actions(self) -> Iterable[tuple[str, tuple[object, ...]]]:
         for a in ("approve", "skip", "retry"):
             yield "decide", (a,)
-        for a in ("deny", "edit", "open_run"):
+        for a in ("deny", "edit", "open_run", "approve_rest"):
             yield a, ()
 
     def _show_head(self, view: InboxView) -> None:
@@ -330,8 +331,8 @@ class InboxScreen(Screen[None]):
             return parameters[0] != self.mode
         if action == "open_run":
             return (self.selected_item() if self.mode == "inbox" else self.selected_run()) is not None
-        if action in ("decide", "deny", "edit"):
-            name = str(parameters[0]) if action == "decide" else action
+        if action in ("decide", "deny", "edit", "approve_rest"):
+            name = str(parameters[0]) if action == "decide" else "approve" if action == "approve_rest" else action
             item = self.selected_item() if self.mode == "inbox" else None
             if item is None or item.queued or self._marks.get(item_key(item), "").endswith("…"):
                 return False  # a decision on its way (wait for the answer), or queued for the next driver
@@ -342,6 +343,12 @@ class InboxScreen(Screen[None]):
         item = self.selected_item()
         if item is not None and item.status in NEEDS[action]:
             self.send(item, action)
+
+    def action_approve_rest(self) -> None:
+        """A: this step and every later one of its run (not of the other runs in the inbox)."""
+        item = self.selected_item()
+        if item is not None and item.status in NEEDS["approve"]:
+            self.send(item, "approve", scope="rest")
 
     def action_deny(self) -> None:
         item = self.selected_item()

@@ -21,7 +21,7 @@ def keys_for(item: WaitingStep) -> str:
     if item.status == "uncertain":
         keys = "r run it again · s skip it (it happened) · e edit"
     else:
-        keys = "a approve · d deny · e edit · s skip"
+        keys = "a approve · d deny · e edit · s skip · A approve the rest of its run"
     keys += " · ⏎ open the run"
     if item.driver == "hooks":
         keys += " · the Claude Code session takes decisions at its next hook call"
