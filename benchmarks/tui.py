@@ -5,8 +5,9 @@ Four measurements, each in a fresh child process (so peak RSS is the measurement
   load      A finished run of N tool calls (default 100,000; --quick 10,000) is built once with
             the real engine, headless (scripted Read/Glob turns, approval "never") and cached
             under $TMPDIR/llmos-tui-bench-cache/. The app then opens the workspace with no
-            request, as bare `llmos-tui` does: it reads the journal (`read_ledger`, timed on its
-            own) and fills the tool call log. Timed: app start until a frame is rendered with all
+            request, as bare `llmos-tui` does: it folds the journal as it reads it
+            (`FollowedRun.open`, timed within the app; `read_ledger`, which status and lists
+            use, timed on its own in a child of its own) and fills the tool call log. Timed: app start until a frame is rendered with all
             N rows in the log. Peak RSS (ru_maxrss) and VmRSS before/after. Target ≤ 250 MB.
   keys      A live scripted run of cheap read-only Glob calls streams into the app while the
             focused tool call log gets ≥ 200 up/down keys. Each key enters the app the way
@@ -369,24 +370,24 @@ async def press_series(probe: Probe, count: int, seed: int) -> dict[str, Any]:
 
 
 async def _load(project: str, n: int, keys: int) -> dict[str, Any]:
-    import llmos_tui.core.session as session
+    from llmos_tui.core.source import FollowedRun
     from llmos_tui.tui.app import AppSettings, LlmosApp
     from llmos_tui.tui.widgets.tool_log import ToolCallLog
 
     gc.collect()
     rss_before = vm_kb()
     timings: dict[str, float] = {}
-    real_read_ledger = session.read_ledger
+    real_open = FollowedRun.open.__func__  # type: ignore[attr-defined]
 
-    def timed_read_ledger(ws: Any, run_id: str) -> Any:
+    def timed_open(cls: Any, ws: Any, run_id: str) -> Any:
         t = time.perf_counter()
         try:
-            return real_read_ledger(ws, run_id)
+            return real_open(cls, ws, run_id)
         finally:
             timings["read_ledger_s"] = time.perf_counter() - t
             timings["rss_after_read_kb"] = vm_kb()
 
-    session.read_ledger = timed_read_ledger
+    FollowedRun.open = classmethod(timed_open)  # type: ignore[method-assign,assignment]
     real_load = ToolCallLog.load
 
     def timed_load(self: Any, rows: list) -> None:
@@ -434,59 +435,27 @@ async def _load(project: str, n: int, keys: int) -> dict[str, Any]:
 
 
 def child_ledger(project: str) -> dict[str, Any]:
-    """read_ledger split into its parts: reading+parsing the journal, and folding the records."""
-    from llmos_tui.core.journal import read_records
-    from llmos_tui.core.ledger import Ledger
+    """`read_ledger` (status, lists, watchers) on its own: the journal folded as it is read."""
+    from llmos_tui.core.session import read_ledger
     from llmos_tui.core.workspace import Workspace
 
     ws = Workspace.locate(project)
     run_id = ws.latest_run_id()
     path = ws.run_dir(run_id) / "journal.jsonl"
-    rss0 = vm_kb()
-    t0 = time.perf_counter()
-    records = read_records(path)
-    t1 = time.perf_counter()
-    rss1 = vm_kb()
-    led = Ledger.from_records(records, str(path))
-    t2 = time.perf_counter()
-    rss2 = vm_kb()
-    del records
-    gc.collect()
-    rss3 = vm_kb()
-    return {
-        "read_records_s": t1 - t0,
-        "fold_s": t2 - t1,
-        "records_mb": (rss1 - rss0) / 1024,
-        "with_ledger_mb": (rss2 - rss0) / 1024,
-        "ledger_only_mb": (rss3 - rss0) / 1024,
-        "messages": len(led.messages),
-        "steps": len(led.steps),
-        "peak_mb": peak_mb(),
-        "journal_mb": path.stat().st_size / 1024 / 1024,
-        "records": led.seq,
-    }
-
-
-def child_ledger_stream(project: str) -> dict[str, Any]:
-    """Diagnostic, not the app's code path: the same fold, fed one parsed line at a time."""
-    from llmos_tui.core.ledger import Ledger
-    from llmos_tui.core.workspace import Workspace
-
-    ws = Workspace.locate(project)
-    path = ws.run_dir(ws.latest_run_id()) / "journal.jsonl"
     gc.collect()
     rss0 = vm_kb()
     t0 = time.perf_counter()
-    with open(path, "rb") as fh:
-        led = Ledger.from_records((json.loads(line) for line in fh if line.strip()), str(path))
+    led = read_ledger(ws, run_id)
     t1 = time.perf_counter()
     gc.collect()
     return {
         "s": t1 - t0,
-        "peak_mb": peak_mb(),
         "ledger_mb": (vm_kb() - rss0) / 1024,
         "base_mb": rss0 / 1024,
         "steps": len(led.steps),
+        "peak_mb": peak_mb(),
+        "journal_mb": path.stat().st_size / 1024 / 1024,
+        "records": led.seq,
     }
 
 
@@ -790,24 +759,18 @@ def main(argv: list[str] | None = None) -> int:
         print("   read_ledger alone: " + led["error"])
     else:
         print(
-            f"   read_ledger alone        {led['read_records_s'] + led['fold_s']:6.2f} s   "
-            f"(read+parse {led['records']:,} records {led['read_records_s']:.2f} s, fold {led['fold_s']:.2f} s; "
-            f"the parsed records list takes {led['records_mb']:.0f} MB before the fold; "
-            f"{led['messages']:,} messages; peak {led['peak_mb']:.0f} MB)"
-        )
-    lst = run_child("ledger-stream", project)
-    if "error" not in lst:
-        print(
-            f"   (diagnostic: the same fold fed line by line would take {lst['s']:.2f} s and peak at "
-            f"{lst['peak_mb']:.0f} MB; the ledger alone holds ≈ {lst['ledger_mb']:.0f} MB over a "
-            f"{lst['base_mb']:.0f} MB interpreter)"
+            f"   read_ledger alone        {led['s']:6.2f} s   ({led['records']:,} records folded as they are read; "
+            f"the ledger holds ≈ {led['ledger_mb']:.0f} MB over a {led['base_mb']:.0f} MB interpreter; "
+            f"peak {led['peak_mb']:.0f} MB)"
         )
     if "error" in load:
         print("   " + load["error"])
         missed.append("load: did not complete")
     else:
         ui = load["loaded_s"] - load.get("read_ledger_s", 0)
-        print(f"   in the app: read_ledger  {load.get('read_ledger_s', 0):6.2f} s")
+        print(
+            f"   in the app: the journal  {load.get('read_ledger_s', 0):6.2f} s   (FollowedRun.open, off the event loop)"
+        )
         print(
             f"   in the app: the rest     {ui:6.2f} s   (app start-up, first frame; rows + log.load {load.get('load_views_s', 0):.2f} s, "
             f"of which ToolCallLog.load {load.get('log_load_s', 0) * 1000:.0f} ms; first frame "
@@ -818,7 +781,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"   peak RSS                 {load['peak_mb']:6.0f} MB  (target ≤ {RSS_TARGET_MB} MB)  "
             f"{verdict_line(ok)}   VmRSS {load['rss_before_mb']:.0f} MB after imports → "
-            f"{load['rss_after_read_mb']:.0f} MB after read_ledger → {load['rss_after_mb']:.0f} MB loaded "
+            f"{load['rss_after_read_mb']:.0f} MB after the journal → {load['rss_after_mb']:.0f} MB loaded "
             f"(+{load['rss_after_mb'] - load['rss_before_mb']:.0f} MB)"
         )
         if not ok:
@@ -967,8 +930,6 @@ def child_main(argv: list[str]) -> int:
         out = child_gen(int(rest[0]), rest[1])
     elif kind == "ledger":
         out = child_ledger(rest[0])
-    elif kind == "ledger-stream":
-        out = child_ledger_stream(rest[0])
     elif kind == "load":
         out = asyncio.run(_load(rest[0], int(rest[1]), int(rest[2])))
     elif kind == "stream":

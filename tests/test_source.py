@@ -68,3 +68,32 @@ async def test_a_driven_run_and_a_followed_one_answer_alike(ws):
     assert await asyncio.wait_for(drive, 10) == "completed"
     there.poll()
     assert there.top.status == "completed" and not there.driven
+
+
+async def test_opening_a_followed_run_folds_its_journal_without_holding_its_records(ws, monkeypatch):
+    """Opening a long run folded it from a list of every record it had: a 100,000-call run held
+    ~600 MB more than its ledger, which the process never gave back (benchmarks/tui.py: 1,024 MB
+    peak, now 245 MB). The fold is the same; nothing else is kept; later polls give what is new."""
+    from llmos_tui.core.follow import JournalFollower
+    from llmos_tui.core.session import read_ledger
+
+    runner = start_runner(ws, WRITE_THEN_DONE, approval="side-effects")
+    drive = asyncio.create_task(runner.drive())
+    await until(awaiting(runner, 2))
+    kept: list[int] = []
+    real = JournalFollower.read_new
+
+    def spy(self, *, collect: bool = True):
+        out = real(self, collect=collect)
+        kept.append(len(out))
+        return out
+
+    monkeypatch.setattr(JournalFollower, "read_new", spy)
+    source = await asyncio.to_thread(FollowedRun.open, ws, runner.run_id)
+    assert kept == [0]  # folded, none of it kept
+    assert source.top.seq == read_ledger(ws, runner.run_id).seq and source.top.current_step.tool == "Write"
+    runner.submit(new_command("approve", step=2))
+    assert await asyncio.wait_for(drive, 10) == "completed"
+    new = source.poll()
+    assert new and new[-1][0]["seq"] == source.top.seq and source.top.status == "completed"
+    assert new[0][0]["seq"] > 1  # only what came after the open

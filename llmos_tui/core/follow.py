@@ -24,8 +24,10 @@ class JournalFollower:
         self.seq = 0  # the last record's seq: the next must follow it
         self.ledger = Ledger(keep_messages=keep_messages)
 
-    def read_new(self) -> list[JournalRecord]:
-        """Fold and return the records appended since the last call."""
+    def read_new(self, *, collect: bool = True) -> list[JournalRecord]:
+        """Fold and return the records appended since the last call. `collect=False` folds them
+        without keeping them: the first read of a long run (500,000 records of a 100,000-call run
+        held at once took ~600 MB the process never gave back)."""
         try:
             fh = open_regular(self.path)  # a folder, a fifo or a /dev/zero symlink: refused
         except FileNotFoundError:
@@ -56,7 +58,8 @@ class JournalFollower:
                 except Exception as exc:  # noqa: BLE001 - any damage is reported with its line
                     raise FileFormatError(str(self.path), self.line, f"cannot follow the journal: {exc}") from None
                 self.seq = rec["seq"]
-                out.append(rec)
+                if collect:
+                    out.append(rec)
         return out
 
     def _refold(self, upto: int) -> Ledger:

@@ -156,7 +156,7 @@ class FollowedRun(RunSource):
         """The run folded from its journal, its running sub-agents found and its driver looked
         up; LlmosError when the journal cannot be read."""
         source = cls(ws, run_id)
-        source.follower.read_new()
+        source.follower.read_new(collect=False)
         source._follow_chain()
         source.check_driver()
         return source
@@ -217,7 +217,7 @@ class FollowedRun(RunSource):
                 break
             f = JournalFollower(self.ws.journal_path(child))
             try:
-                f.read_new()
+                f.read_new(collect=False)
             except LlmosError:
                 break
             if not f.ledger.run_id:
