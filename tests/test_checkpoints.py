@@ -24,8 +24,8 @@ from llmos_tui.core.checkpoints import (
     CheckpointError,
     CheckpointStore,
     Skipped,
-    _Ignore,
 )
+from llmos_tui.core.ignore import IgnoreRules
 from llmos_tui.core.lock import LOCK_NAME
 from llmos_tui.core.workspace import RUNS_NAME, STATE_NAME
 
@@ -546,7 +546,7 @@ def test_custom_ignore_patterns(tmp_path):
     ],
 )
 def test_ignore_pattern_semantics(pattern, path, is_dir, expected):
-    assert _Ignore([pattern]).ignored_path(path, is_dir) is expected
+    assert IgnoreRules([pattern]).ignored_path(path, is_dir) is expected
 
 
 def test_errors_are_one_line_and_touch_nothing(tmp_path, monkeypatch):

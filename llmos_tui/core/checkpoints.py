@@ -12,7 +12,7 @@ A checkpoint is a commit on the ref chain `refs/llmos/checkpoints` (each commit'
 one before, so all stay reachable; nothing here ever runs gc) whose tree holds two entries:
 
   files          the workspace's tree: regular files (content, git's x bit) and symlinks
-  manifest.json  what git does not keep (see `_Manifest`): every file's and folder's permission
+  manifest.json  what git does not keep (see `Manifest`): every file's and folder's permission
                  bits (the most common value plus the exceptions) and the folders that hold no
                  recorded file (empty ones). Unchanged → the same blob, not stored again.
 
@@ -40,11 +40,9 @@ killed git is removed under that flock.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -55,10 +53,20 @@ import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from llmos_tui.core.checkpoint_manifest import (
+    GIT_MODE_LINK,
+    PERM,
+    Manifest,
+    ancestors,
+    depth_first,
+    most_common,
+    parent,
+)
 from llmos_tui.core.errors import LlmosError
 from llmos_tui.core.fsutil import fsync_dir
+from llmos_tui.core.ignore import IgnoreRules
 from llmos_tui.core.lock import LOCK_NAME
 from llmos_tui.core.workspace import CHECKPOINTS_NAME, RUNS_NAME, STATE_NAME
 
@@ -85,7 +93,6 @@ REF = "refs/llmos/checkpoints"
 WORKTREE = "worktree"  # changes(a, WORKTREE): from a checkpoint to the files as they are now
 FILES_ENTRY = "files"
 MANIFEST_ENTRY = "manifest.json"
-MANIFEST_VERSION = 1
 LOCK_FILE = "llmos.lock"
 _FILTER_INDEX = "index.filter."  # a scratch index made under the lock
 _AUTHOR = ("llmos-tui", "checkpoints@llmos-tui.invalid")
@@ -94,10 +101,6 @@ GIT_TIMEOUT_S = 600.0
 _ZERO = "0" * 40
 _HEX_ID = re.compile(r"[0-9a-f]{4,40}")
 _SHA = re.compile(r"[0-9a-f]{40}")
-_GIT_MODE_EXEC = 0o100755
-_GIT_MODE_LINK = 0o120000
-_LINK_MODE = stat.S_IFLNK | 0o777  # what lstat says of a symlink on Linux
-_PERM = 0o7777
 # what git says of a store with broken or missing objects
 _DAMAGE = re.compile(
     "|".join(
@@ -192,166 +195,6 @@ class FileChange:
 
 
 # ---------------------------------------------------------------------------------------------
-# Ignore patterns (gitignore syntax), matched here, not by git
-
-
-def _translate(pat: str) -> str:
-    """A gitignore glob as a regular expression (wildmatch with '/' special)."""
-    out: list[str] = []
-    i, n = 0, len(pat)
-    while i < n:
-        c = pat[i]
-        if c == "*":
-            j = i
-            while j < n and pat[j] == "*":
-                j += 1
-            if j - i >= 2 and (i == 0 or pat[i - 1] == "/") and (j == n or pat[j] == "/"):
-                if j == n:
-                    out.append(".*")  # trailing "**": everything inside
-                else:
-                    out.append("(?:.*/)?")  # "**/": zero or more folders
-                    j += 1
-            else:
-                out.append("[^/]*")
-            i = j
-        elif c == "?":
-            out.append("[^/]")
-            i += 1
-        elif c == "[":
-            j = i + 1
-            negate = j < n and pat[j] in "!^"
-            if negate:
-                j += 1
-            body: list[str] = []
-            if j < n and pat[j] == "]":
-                body.append(r"\]")
-                j += 1
-            while j < n and pat[j] != "]":
-                if pat[j] == "\\" and j + 1 < n:
-                    body.append(re.escape(pat[j + 1]))
-                    j += 2
-                    continue
-                body.append("-" if pat[j] == "-" else re.escape(pat[j]))
-                j += 1
-            if j >= n:  # no closing bracket: a plain '['
-                out.append(re.escape("["))
-                i += 1
-                continue
-            out.append("[" + ("^/" if negate else "") + "".join(body) + "]")
-            i = j + 1
-        elif c == "\\" and i + 1 < n:
-            out.append(re.escape(pat[i + 1]))
-            i += 2
-        else:
-            out.append(re.escape(c))
-            i += 1
-    return "".join(out)
-
-
-@dataclass(frozen=True)
-class _Rule:
-    negate: bool
-    dir_only: bool
-    anchored: bool  # matched against the whole relative path, else against the name
-    regex: re.Pattern[str]
-
-
-class _Ignore:
-    """The ignore patterns: `ignored(rel, name, is_dir)`, the last matching pattern wins. The
-    walk does not enter an ignored folder, so (as in git) nothing under it can be re-included."""
-
-    def __init__(self, patterns: Sequence[str]) -> None:
-        self.patterns = tuple(patterns)
-        self.rules: list[_Rule] = []
-        for raw in patterns:
-            rule = self._parse(raw)
-            if rule is not None:
-                self.rules.append(rule)
-        self.negations = any(r.negate for r in self.rules)
-        # the usual case, no '!': one set lookup and one or two regular expressions
-        self.names: set[str] = set()
-        self.dir_names: set[str] = set()
-        name_res: list[str] = []
-        dir_name_res: list[str] = []
-        path_res: list[str] = []
-        dir_path_res: list[str] = []
-        for r in self.rules:
-            src = r.regex.pattern
-            literal = re.fullmatch(r"(?:[^\\\[\]*?.^$+(){}|]|\\.)*", src) is not None
-            if not r.anchored and literal:
-                (self.dir_names if r.dir_only else self.names).add(re.sub(r"\\(.)", r"\1", src))
-            elif not r.anchored:
-                (dir_name_res if r.dir_only else name_res).append(src)
-            else:
-                (dir_path_res if r.dir_only else path_res).append(src)
-
-        def one(parts: list[str]) -> re.Pattern[str] | None:
-            return re.compile("(?:" + "|".join(parts) + ")", re.S) if parts else None
-
-        self.name_re = one(name_res)
-        self.dir_name_re = one(dir_name_res)
-        self.path_re = one(path_res)
-        self.dir_path_re = one(dir_path_res)
-
-    @staticmethod
-    def _parse(raw: str) -> _Rule | None:
-        line = raw.rstrip("\n").rstrip("\r")
-        if not line or line.startswith("#"):
-            return None
-        # trailing spaces go unless escaped
-        stripped = line.rstrip(" ")
-        if stripped.endswith("\\") and len(stripped) < len(line):
-            stripped += " "
-        line = stripped
-        negate = line.startswith("!")
-        if negate:
-            line = line[1:]
-        elif line.startswith("\\!") or line.startswith("\\#"):
-            line = line[1:]
-        dir_only = line.endswith("/")
-        line = line.rstrip("/")
-        if not line:
-            return None
-        anchored = "/" in line
-        line = line.lstrip("/") if line.startswith("/") else line
-        if not line:
-            return None
-        return _Rule(negate, dir_only, anchored, re.compile(_translate(line), re.S))
-
-    def ignored(self, rel: str, name: str, is_dir: bool) -> bool:
-        if not self.negations:
-            if name in self.names:
-                return True
-            if self.name_re is not None and self.name_re.fullmatch(name):
-                return True
-            if self.path_re is not None and self.path_re.fullmatch(rel):
-                return True
-            if is_dir:
-                if name in self.dir_names:
-                    return True
-                if self.dir_name_re is not None and self.dir_name_re.fullmatch(name):
-                    return True
-                if self.dir_path_re is not None and self.dir_path_re.fullmatch(rel):
-                    return True
-            return False
-        for r in reversed(self.rules):
-            if r.dir_only and not is_dir:
-                continue
-            if r.regex.fullmatch(rel if r.anchored else name):
-                return not r.negate
-        return False
-
-    def ignored_path(self, rel: str, is_dir: bool) -> bool:
-        """Whether a path (not met in a walk) is ignored: it, or a folder above it."""
-        parts = rel.split("/")
-        for k in range(1, len(parts) + 1):
-            last = k == len(parts)
-            if self.ignored("/".join(parts[:k]), parts[k - 1], is_dir or not last):
-                return True
-        return False
-
-
-# ---------------------------------------------------------------------------------------------
 # The tree as it is
 
 
@@ -394,148 +237,11 @@ def _readable(st: os.stat_result) -> bool:
     return bool(st.st_mode & stat.S_IROTH)
 
 
-def _parent(path: str) -> str:
-    return path.rpartition("/")[0]
-
-
-def _ancestors(paths: Iterable[str]) -> set[str]:
-    """Every folder above the given paths (the root, "", not included)."""
-    seen: set[str] = set()
-    for p in paths:
-        d = _parent(p)
-        while d and d not in seen:
-            seen.add(d)
-            d = _parent(d)
-    return seen
-
-
-def _depth_first(paths: Iterable[str]) -> list[str]:
-    return sorted(paths, key=lambda p: p.count("/"), reverse=True)
-
-
-def _most_common(values: Iterable[int], default: int) -> int:
-    counts = collections.Counter(values).most_common()
-    if not counts:
-        return default
-    top = counts[0][1]
-    return min(v for v, c in counts if c == top)  # a tie goes the same way every time
-
-
-# ---------------------------------------------------------------------------------------------
-# The manifest
-
-
-@dataclass(frozen=True)
-class _Manifest:
-    """What git does not keep. As JSON (sorted keys, no spaces, so equal manifests are one blob):
-
-    {"v": 1, "dir": 493, "file": 420, "exec": 493,    the usual permission bits of a folder, of
-                                                      a file without and with git's x bit
-     "dirs": {"a/empty": 493, "private": 448},        folders with no recorded file below them
-                                                      (empty ones), and folders with other bits
-     "files": {"secret.txt": 384},                    files whose bits are not the usual ones
-     "ignore": [...], "cap": 10485760,                the rules the snapshot was taken with
-     "skipped": ["big.bin"]}                          what it left out (over the cap, unreadable…):
-                                                      a restore leaves those as they are then
-    """
-
-    dir: int
-    file: int
-    exec: int
-    dirs: Mapping[str, int]
-    files: Mapping[str, int]
-    ignore: tuple[str, ...]
-    cap: int
-    skipped: tuple[str, ...] = ()
-
-    def to_bytes(self) -> bytes:
-        doc = {
-            "v": MANIFEST_VERSION,
-            "dir": self.dir,
-            "file": self.file,
-            "exec": self.exec,
-            "dirs": dict(self.dirs),
-            "files": dict(self.files),
-            "ignore": list(self.ignore),
-            "cap": self.cap,
-        }
-        if self.skipped:  # (absent when empty: manifests written before it read the same)
-            doc["skipped"] = list(self.skipped)
-        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("ascii")
-
-    @classmethod
-    def parse(cls, raw: bytes) -> _Manifest:
-        doc = json.loads(raw)
-        if not isinstance(doc, dict) or doc.get("v") != MANIFEST_VERSION:
-            raise ValueError("unknown manifest version")
-
-        def perm(v: Any) -> int:
-            if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _PERM:
-                raise ValueError(f"bad permission bits {v!r}")
-            return v
-
-        def paths(v: Any) -> dict[str, int]:
-            if not isinstance(v, dict):
-                raise ValueError("bad path table")
-            out = {}
-            for k, bits in v.items():
-                _check_path(k)
-                out[k] = perm(bits)
-            return out
-
-        ignore = doc.get("ignore", [])
-        cap = doc.get("cap", 0)
-        skipped = doc.get("skipped", [])
-        if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore) or not isinstance(cap, int):
-            raise ValueError("bad rules")
-        if not isinstance(skipped, list) or not all(isinstance(p, str) for p in skipped):
-            raise ValueError("bad skipped list")
-        for p in skipped:
-            _check_path(p)
-        return cls(
-            dir=perm(doc["dir"]),
-            file=perm(doc["file"]),
-            exec=perm(doc["exec"]),
-            dirs=paths(doc["dirs"]),
-            files=paths(doc["files"]),
-            ignore=tuple(ignore),
-            cap=cap,
-            skipped=tuple(skipped),
-        )
-
-    def file_perm(self, path: str, git_mode: int) -> int:
-        bits = self.files.get(path)
-        if bits is not None:
-            return bits
-        return self.exec if git_mode == _GIT_MODE_EXEC else self.file
-
-    def full_mode(self, path: str, git_mode: int) -> int:
-        if git_mode == _GIT_MODE_LINK:
-            return _LINK_MODE
-        return stat.S_IFREG | self.file_perm(path, git_mode)
-
-    def dir_map(self, listing: Mapping[str, tuple[int, str]]) -> dict[str, int]:
-        """Every folder of the checkpoint (st_mode), from its files and the manifest."""
-        out = {d: stat.S_IFDIR | self.dir for d in _ancestors(listing)}
-        for d in _ancestors(self.dirs):
-            out.setdefault(d, stat.S_IFDIR | self.dir)
-        for d, bits in self.dirs.items():
-            out[d] = stat.S_IFDIR | bits
-        return out
-
-
-def _check_path(p: Any) -> None:
-    if not isinstance(p, str) or not p or p.startswith("/") or "\0" in p:
-        raise ValueError(f"bad path {p!r}")
-    if any(part in ("", ".", "..") for part in p.split("/")):
-        raise ValueError(f"bad path {p!r}")
-
-
 @dataclass(frozen=True)
 class _State:
     commit: str | None  # None: the worktree as it is now
     files_tree: str
-    manifest: _Manifest
+    manifest: Manifest
 
 
 # ---------------------------------------------------------------------------------------------
@@ -556,7 +262,7 @@ class CheckpointStore:
         self.store = Path(os.path.abspath(store)) if store is not None else self.root / RUNS_NAME / STORE_NAME
         self.ignore = tuple(DEFAULT_IGNORE if ignore is None else ignore)
         self.max_file_bytes = int(max_file_bytes)
-        self._rules = _Ignore(self.ignore)
+        self._rules = IgnoreRules(self.ignore)
         self._quiet_dotgit = self._rules.ignored(".git", ".git", True)
         self._index = self.store / "index"
         # the store itself when it lies in the workspace somewhere other than under runs/
@@ -1052,7 +758,7 @@ class CheckpointStore:
             return self._index_tree[1]
         return None
 
-    def _capture(self) -> tuple[_Scan, str, _Manifest]:
+    def _capture(self) -> tuple[_Scan, str, Manifest]:
         """The tree now: its scan, its files tree (in the store) and its manifest."""
         scan = self._scan()
         try:
@@ -1073,16 +779,16 @@ class CheckpointStore:
         self._write_exclude(scan)
         return scan, tree, self._manifest(scan)
 
-    def _manifest(self, scan: _Scan) -> _Manifest:
+    def _manifest(self, scan: _Scan) -> Manifest:
         files = scan.files
-        regular = [(p, m & _PERM) for p, (m, _size) in files.items() if stat.S_ISREG(m)]
-        plain = _most_common((bits for _p, bits in regular if not bits & stat.S_IXUSR), 0o644)
-        execs = _most_common((bits for _p, bits in regular if bits & stat.S_IXUSR), 0o755)
-        dir_bits = _most_common((m & _PERM for m in scan.dirs.values()), 0o755)
+        regular = [(p, m & PERM) for p, (m, _size) in files.items() if stat.S_ISREG(m)]
+        plain = most_common((bits for _p, bits in regular if not bits & stat.S_IXUSR), 0o644)
+        execs = most_common((bits for _p, bits in regular if bits & stat.S_IXUSR), 0o755)
+        dir_bits = most_common((m & PERM for m in scan.dirs.values()), 0o755)
         odd_files = {p: bits for p, bits in regular if bits != (execs if bits & stat.S_IXUSR else plain)}
-        holding = _ancestors(files)
-        odd_dirs = {d: m & _PERM for d, m in scan.dirs.items() if d not in holding or m & _PERM != dir_bits}
-        return _Manifest(
+        holding = ancestors(files)
+        odd_dirs = {d: m & PERM for d, m in scan.dirs.items() if d not in holding or m & PERM != dir_bits}
+        return Manifest(
             dir=dir_bits,
             file=plain,
             exec=execs,
@@ -1189,7 +895,7 @@ class CheckpointStore:
         if ctype != "commit" or ttype != "tree" or mtype != "blob":
             raise CheckpointError(f"{checkpoint_id[:12]} is not a checkpoint of {self.store}")
         try:
-            manifest = _Manifest.parse(mraw)
+            manifest = Manifest.parse(mraw)
         except (ValueError, KeyError, TypeError) as exc:
             raise self._damaged(f"checkpoint {commit[:12]}'s manifest: {exc}") from None
         state = _State(commit=commit, files_tree=tree, manifest=manifest)
@@ -1256,7 +962,7 @@ class CheckpointStore:
                     out.append(FileChange(path, "mode", old, new, False, size, size, sha_a, sha_b, ""))
         if not same_dirs:
             da, db = ma.dir_map(la), mb.dir_map(lb)
-            holding_a, holding_b = _ancestors(la), _ancestors(lb)
+            holding_a, holding_b = ancestors(la), ancestors(lb)
             for d in da.keys() | db.keys():
                 old_d, new_d = da.get(d), db.get(d)
                 if old_d is not None and new_d is not None:
@@ -1271,7 +977,7 @@ class CheckpointStore:
 
     # -- restoring ----------------------------------------------------------------------------
 
-    def _in_the_way(self, listing: Mapping[str, tuple[int, str]], manifest: _Manifest, scan: _Scan) -> dict[str, str]:
+    def _in_the_way(self, listing: Mapping[str, tuple[int, str]], manifest: Manifest, scan: _Scan) -> dict[str, str]:
         """The checkpoint's paths that cannot come back without touching what is never touched:
         a file or folder left alone now (ignored, reserved, over the cap, unstorable) at the same
         place, below it, or below a path the checkpoint has as a file. path → why."""
@@ -1284,7 +990,7 @@ class CheckpointStore:
         for p in wanted:
             d = p
             while d and d not in protected:
-                d = _parent(d)
+                d = parent(d)
             if d:
                 out[p] = (
                     f"not restored: {protected[d]} now"
@@ -1293,11 +999,11 @@ class CheckpointStore:
                 )
         # a checkpoint's file where something never touched now has a folder above it
         for q, why in protected.items():
-            d = _parent(q)
+            d = parent(q)
             while d:
                 if d in listing:
                     out[d] = f"not restored: {q} ({why}) is in the way"
-                d = _parent(d)
+                d = parent(d)
         # rules changed since the snapshot: what they ignore now stays as it is
         if tuple(manifest.ignore) != self.ignore:
             for p in wanted_set - out.keys():
@@ -1312,7 +1018,7 @@ class CheckpointStore:
             while d:
                 if d in listing:
                     raise self._damaged(f"checkpoint {(state.commit or '')[:12]}'s manifest has a folder at file {d!r}")
-                d = _parent(d)
+                d = parent(d)
 
     def _tree_without(self, tree: str, paths: Sequence[str]) -> str:
         """`tree` less some paths, made in a scratch index."""
@@ -1337,7 +1043,7 @@ class CheckpointStore:
 def _apply(
     root: Path,
     listing: Mapping[str, tuple[int, str]],
-    manifest: _Manifest,
+    manifest: Manifest,
     dirs: Mapping[str, int],
     *,
     stray: Iterable[str],
@@ -1366,28 +1072,28 @@ def _apply(
             st = os.lstat(full)
         except OSError:
             raise CheckpointError(f"restore of {cp} incomplete: {p} is missing; run it again") from None
-        if git_mode == _GIT_MODE_LINK:
+        if git_mode == GIT_MODE_LINK:
             if not stat.S_ISLNK(st.st_mode):
                 raise CheckpointError(f"restore of {cp} incomplete: {p} is not a symlink; run it again")
             continue
         if not stat.S_ISREG(st.st_mode):
             raise CheckpointError(f"restore of {cp} incomplete: {p} is not a file; run it again")
         want = manifest.file_perm(p, git_mode)
-        if st.st_mode & _PERM != want:
+        if st.st_mode & PERM != want:
             os.chmod(full, want)
     # folders the checkpoint did not have (still holding something never touched: they stay)
-    for d in _depth_first(stray):
+    for d in depth_first(stray):
         with contextlib.suppress(OSError):
             os.rmdir(os.path.join(base, d))
     # folders' bits, the deepest first (a folder made read-only last)
-    for d in _depth_first(dirs):
+    for d in depth_first(dirs):
         full = os.path.join(base, d)
         try:
             st = os.lstat(full)
         except OSError:
             raise CheckpointError(f"restore of {cp} incomplete: folder {d} is missing; run it again") from None
         want = stat.S_IMODE(dirs[d])
-        if stat.S_ISDIR(st.st_mode) and st.st_mode & _PERM != want:
+        if stat.S_ISDIR(st.st_mode) and st.st_mode & PERM != want:
             os.chmod(full, want)
 
 
