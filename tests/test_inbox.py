@@ -32,7 +32,7 @@ from llmos_tui.core.workspace import Workspace
 from llmos_tui.tui.app import AppSettings, LlmosApp
 from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.inbox import InboxScreen, RunFromInbox, osc9, osc9_supported
-from llmos_tui.tui.screens.modals import AskText
+from llmos_tui.tui.screens.modals import AskText, Confirm
 from llmos_tui.tui.widgets.run_board import RunBoard, row_key
 from llmos_tui.tui.widgets.waiting_list import WaitingList, item_key
 
@@ -370,6 +370,71 @@ async def test_a_run_taken_over_from_the_inbox_is_decided_there(tmp_path, fast):
     assert (project / "workspace" / "hello-alpha.txt").exists()
 
 
+async def test_a_run_taken_over_goes_on_in_the_background_and_is_decided_from_the_inbox(tmp_path, fast):
+    """Esc from a run this app took over does not pause it: it is driven on in the background,
+    its next waiting step shows in the inbox and is decided there, and Enter brings back the
+    same screen. Once it ends, nothing of it is kept."""
+    project = new_project(tmp_path / "alpha")
+    (project / "s.yaml").write_text(
+        script_yaml(
+            [tool("Write", file_path="one.txt", content="1\n")],
+            [tool("Write", file_path="two.txt", content="2\n")],
+            [text("Done.")],
+        )
+    )
+    await stopped_run(project)
+    app = inbox_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inbox_screen
+        await wait_for(pilot, lambda: len(screen.last.waiting) == 1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
+        await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
+        await pilot.press("p")  # take over: drive it here
+        await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+        run_screen = app.run_screen
+        await pilot.press("escape")  # back to the inbox while step 1 waits: no question, no pause
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert any("goes on here in the background" in s for s in said(app))
+        assert run_screen.driving and run_screen.ledger.status == "awaiting_approval"
+        await wait_for(pilot, lambda: len(screen.last.waiting) == 1 and screen.last.waiting[0].driven)
+        await pilot.press("a")  # decided from the inbox, applied by the runner in the background
+        await wait_for(pilot, lambda: any(w.n == 2 for w in screen.last.waiting))
+        await pilot.press("enter")  # the same screen, still driving
+        await wait_for(pilot, lambda: app.screen is run_screen)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: run_screen.ledger.status == "completed")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        assert not app.background_drivers() and not app._background
+    ws = project / "workspace"
+    assert (ws / "one.txt").read_text() == "1\n" and (ws / "two.txt").read_text() == "2\n"
+
+
+async def test_quitting_the_inbox_pauses_a_run_driven_in_the_background(tmp_path, fast):
+    project = new_project(tmp_path / "alpha")
+    run_id = await stopped_run(project)
+    app = inbox_app(project)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inbox_screen
+        await wait_for(pilot, lambda: len(screen.last.waiting) == 1)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
+        await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is screen)
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        assert "1 run taken over here goes on: it pauses after the current step" in app.screen.detail
+        await pilot.press("y")  # Pause and quit
+        await wait_for(pilot, lambda: not app.is_running)
+    led = read_ledger(Workspace.locate(project), run_id)
+    assert led.status == "paused" and led.current_step.n == 1  # resumable, the step still waits
+    assert not (project / "workspace" / "hello-alpha.txt").exists()
+
+
 async def test_the_board_lists_every_run_and_marks_those_with_no_driver(tmp_path, fast):
     projects = {name: new_project(tmp_path / name) for name in NAMES}
     quiet = await stopped_run(projects["alpha"])
@@ -581,3 +646,33 @@ def test_snapshot(snap_compare, tmp_path, pinned, monkeypatch, size, view):
     monkeypatch.chdir(tmp_path)
     app = inbox_app(*places)
     assert snap_compare(app, terminal_size=size, run_before=settled(view == "board"))
+
+
+async def test_q_on_a_run_screen_pauses_the_runs_in_the_background_too(tmp_path, fast):
+    alpha, beta = new_project(tmp_path / "alpha"), new_project(tmp_path / "beta")
+    ids = {p.name: await stopped_run(p) for p in (alpha, beta)}
+    app = inbox_app(alpha, beta)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.inbox_screen
+        await wait_for(pilot, lambda: len(screen.last.waiting) == 2)
+        waiting = screen.query_one(WaitingList)
+        for name in ("alpha", "beta"):  # take both over; alpha goes on in the background
+            await wait_for(pilot, lambda: app.screen is screen and waiting_in(screen, name) is not None)
+            waiting.select(item_key(waiting_in(screen, name)))
+            await pilot.pause()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
+            await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
+            await pilot.press("p")
+            await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+            if name == "alpha":
+                await pilot.press("escape")
+        assert len(app.background_drivers()) == 1
+        await pilot.press("q")  # on beta's screen
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        assert app.screen.detail.startswith("2 runs taken over here go on: they pause")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)
+    for p in (alpha, beta):
+        led = read_ledger(Workspace.locate(p), ids[p.name])
+        assert led.status == "paused" and led.current_step.n == 1, p.name

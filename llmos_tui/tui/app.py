@@ -10,7 +10,7 @@ import os
 import shlex
 import subprocess
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from textual.app import App, SystemCommand
 from textual.screen import Screen
@@ -46,6 +46,7 @@ class LlmosApp(App[None]):
         self.run_screen = RunScreen(settings, self.ws)
         # `llmos-tui inbox` opens on the inbox; a run opened from it is shown over it
         self.inbox_screen: InboxScreen | None = None
+        self._background: dict[tuple[str, str], str] = {}  # runs driven while the inbox is shown
         if settings.inbox is not None:  # (imported here: the inbox costs the run screen's first frame ~30 ms)
             from llmos_tui.tui.screens.inbox import InboxScreen
 
@@ -83,11 +84,45 @@ class LlmosApp(App[None]):
             self.notify(self._theme_problem, severity="warning", timeout=8)
 
     def on_inbox_screen_open_run(self, message: Any) -> None:
-        """InboxScreen.OpenRun: the run's own screen over the inbox (by name: the inbox is imported lazily)."""
+        """InboxScreen.OpenRun: the run's own screen over the inbox (by name: the inbox is imported
+        lazily) — the one still driving it in the background, if this app took it over before."""
         from llmos_tui.tui.screens.inbox import RunFromInbox
 
+        name = self._background.get((str(message.ws.root), message.run_id))
+        if name is not None and self.is_screen_installed(name):
+            self.run_screen = cast(RunScreen, self.get_screen(name))
+            self.push_screen(name)
+            return
         self.run_screen = RunFromInbox(self.settings, message.ws, message.run_id)
         self.push_screen(self.run_screen)
+
+    # runs taken over from the inbox that go on while the inbox is shown: (workspace, run) → the
+    # name their screen is installed under (installed screens are not removed when popped)
+
+    def keep_driving(self, screen: RunScreen) -> None:
+        key = (str(screen.ws.root), getattr(screen, "run_to_open", "") or "")
+        name = f"driven:{key[0]}:{key[1]}"
+        if not self.is_screen_installed(screen):
+            self.install_screen(screen, name)
+        self._background[key] = name
+
+    def release_driving(self, screen: RunScreen, *, remove: bool = False) -> None:
+        for key, name in list(self._background.items()):
+            if self.is_screen_installed(name) and self.get_screen(name) is screen:
+                del self._background[key]
+                self.uninstall_screen(name)
+                if remove and screen.is_attached and not any(screen in st for st in self._screen_stacks.values()):
+                    screen.remove()
+
+    def background_drivers(self) -> list[RunScreen]:
+        """The run screens that drive a run while not shown."""
+        out = []
+        for name in self._background.values():
+            if self.is_screen_installed(name):
+                screen = cast(RunScreen, self.get_screen(name))
+                if screen.driving and screen is not self.screen:
+                    out.append(screen)
+        return out
 
     # ------------------------------------------------------------------ the run on screen
     # (the run screen owns it; the CLI, tests and benchmarks read it through the app)

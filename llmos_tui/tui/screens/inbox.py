@@ -36,6 +36,7 @@ from llmos_tui.core import inbox as inbox_core
 from llmos_tui.core.inbox import Decided, Inbox, InboxView, RunRow, WaitingStep
 from llmos_tui.core.text import escape_markup, plural
 from llmos_tui.core.workspace import Workspace
+from llmos_tui.tui.messages import RunEnded
 from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.modals import AskText, Confirm, Dialog
 from llmos_tui.tui.screens.run import RunScreen
@@ -47,6 +48,7 @@ from llmos_tui.tui.widgets.waiting_list import WaitingList, item_key
 if TYPE_CHECKING:
     from llmos_tui.tui.settings import AppSettings
 
+TERMINAL = ("completed", "failed", "cancelled")
 POLL = 0.5  # seconds between two scans (a decision made here asks for one at once)
 STEP_ACTIONS = frozenset({"approve", "deny", "edit", "skip", "retry"})
 NEEDS = {
@@ -442,7 +444,13 @@ class InboxScreen(Screen[None]):
             self.post_message(self.OpenRun(*target))
 
     def action_quit_app(self) -> None:
-        self.app.exit()
+        """Quit. Runs this app drives in the background (taken over from the inbox) are paused
+        after their current step first, and stay resumable."""
+        driving: list[RunScreen] = getattr(self.app, "background_drivers", list)()
+        if not driving:
+            self.app.exit()
+            return
+        ask_pause_and_quit(self, driving)
 
     def commands(self) -> Iterable[SystemCommand]:
         """The palette's inbox commands that apply now."""
@@ -472,6 +480,38 @@ class InboxScreen(Screen[None]):
                 yield SystemCommand(title, help_, run)
 
 
+def ask_pause_and_quit(screen: Screen[Any], driving: list[RunScreen]) -> None:
+    """Confirm, then pause every run in `driving` after its current step, then quit."""
+
+    async def pause_then_quit() -> None:
+        for sc in driving:
+            sc.send("pause", feedback="the inbox quit")
+        for _ in range(200):  # let each finish its current step (at most ~10 s)
+            if all(sc.ledger is None or sc.ledger.status in ("paused", *TERMINAL) for sc in driving):
+                break
+            await asyncio.sleep(0.05)
+        for sc in driving:
+            sc.workers.cancel_group(sc, "runner")
+        screen.app.exit()
+
+    def answered(yes: bool | None) -> None:
+        if yes:
+            screen.run_worker(pause_then_quit(), group="quit", exclusive=True)
+
+    n = len(driving)
+    screen.app.push_screen(
+        Confirm(
+            "Quit?",
+            f"{plural(n, 'run')} taken over here {'goes' if n == 1 else 'go'} on: "
+            f"{'it pauses' if n == 1 else 'they pause'} after the current step and "
+            f"{'stays' if n == 1 else 'stay'} resumable (`llmos-tui resume`).",
+            yes="Pause and quit",
+            no="Stay",
+        ),
+        answered,
+    )
+
+
 class RunFromInbox(RunScreen):
     """A run the inbox opened, on the run screen: watched (p takes over a run no process drives),
     kept on screen even when a newer run starts there; Esc goes back to the inbox."""
@@ -494,32 +534,36 @@ class RunFromInbox(RunScreen):
         super().header_note(" · ".join(filter(None, (note, "Esc: back to the inbox"))))
 
     def action_back_to_inbox(self) -> None:
-        if self.runner is None or not self.driving:
-            self.app.pop_screen()
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_worker(self._leave(), group="leave", exclusive=True)
-
-        self.app.push_screen(
-            Confirm(
-                "Go back to the inbox?",
-                "This screen drives the run: it pauses after its current step and stays resumable "
-                "(`llmos-tui resume`, or open it again and press p).",
-                yes="Go back",
-                no="Stay",
-            ),
-            answered,
-        )
-
-    async def _leave(self) -> None:
-        led = self.ledger
-        if led is not None and led.status not in ("paused", "completed", "failed", "cancelled"):
-            self.send("pause", feedback="left for the inbox")
-            for _ in range(100):  # let the current step finish (at most ~5 s)
-                if led.status in ("paused", "completed", "failed", "cancelled"):
-                    break
-                await asyncio.sleep(0.05)
-        self.workers.cancel_group(self, "runner")
+        """Back to the inbox. A run this screen drives goes on in the background: its steps that
+        wait show in the inbox like any other's, Enter brings this screen back, and quitting the
+        inbox pauses it."""
+        driving = self.runner is not None and self.driving
+        keep_driving = getattr(self.app, "keep_driving", None)
+        if driving and keep_driving is not None:
+            keep_driving(self)
+            self.app.notify(
+                f"Run {self.runner.run_id if self.runner else ''} goes on here in the background; "
+                "⏎ on it opens it again.",
+                timeout=6,
+            )
         self.app.pop_screen()
+        if not driving:
+            release = getattr(self.app, "release_driving", None)
+            if release is not None:
+                release(self, remove=True)  # (kept for a run that has ended since: let it go)
+
+    async def action_quit_app(self) -> None:
+        """q here: as on any run screen, unless runs go on in the background too — then all of
+        them (this one included) pause first."""
+        others: list[RunScreen] = getattr(self.app, "background_drivers", list)()
+        if not others:
+            await super().action_quit_app()
+            return
+        ask_pause_and_quit(self, [*others, *([self] if self.runner is not None and self.driving else [])])
+
+    def on_run_ended(self, message: RunEnded) -> None:
+        """The run ended while this screen was in the background: nothing keeps it any more."""
+        if not self.is_current:
+            release = getattr(self.app, "release_driving", None)
+            if release is not None:
+                release(self, remove=True)
