@@ -657,7 +657,7 @@ async def test_q_on_a_run_screen_pauses_the_runs_in_the_background_too(tmp_path,
         await wait_for(pilot, lambda: len(screen.last.waiting) == 2)
         waiting = screen.query_one(WaitingList)
         for name in ("alpha", "beta"):  # take both over; alpha goes on in the background
-            await wait_for(pilot, lambda: app.screen is screen and waiting_in(screen, name) is not None)
+            await wait_for(pilot, lambda name=name: app.screen is screen and waiting_in(screen, name) is not None)
             waiting.select(item_key(waiting_in(screen, name)))
             await pilot.pause()
             await pilot.press("enter")
