@@ -110,6 +110,15 @@ async def wait_for(pilot, pred, timeout: float = 15.0) -> None:
     raise AssertionError("condition not reached")
 
 
+async def take_over(pilot, app: LlmosApp) -> None:
+    """From the inbox: open the selected run (Enter) and take it over (p) until its step waits."""
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
+    await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
+    await pilot.press("p")
+    await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+
+
 def waiting_in(screen: InboxScreen, where: str):
     return next((w for w in screen.last.waiting if w.where == where), None)
 
@@ -357,11 +366,7 @@ async def test_a_run_taken_over_from_the_inbox_is_decided_there(tmp_path, fast):
     async with app.run_test(size=SIZE) as pilot:
         screen = app.inbox_screen
         await wait_for(pilot, lambda: len(screen.last.waiting) == 1)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
-        await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
-        await pilot.press("p")  # take over: drive it here
-        await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+        await take_over(pilot, app)  # Enter, then p: driven here, its step waits
         await pilot.press("a")
         await wait_for(pilot, lambda: app.ledger.status == "completed")
         await pilot.press("escape")
@@ -387,11 +392,7 @@ async def test_a_run_taken_over_goes_on_in_the_background_and_is_decided_from_th
     async with app.run_test(size=SIZE) as pilot:
         screen = app.inbox_screen
         await wait_for(pilot, lambda: len(screen.last.waiting) == 1)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
-        await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
-        await pilot.press("p")  # take over: drive it here
-        await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+        await take_over(pilot, app)  # Enter, then p: driven here, its step waits
         run_screen = app.run_screen
         await pilot.press("escape")  # back to the inbox while step 1 waits: no question, no pause
         await wait_for(pilot, lambda: app.screen is screen)
@@ -418,11 +419,7 @@ async def test_quitting_the_inbox_pauses_a_run_driven_in_the_background(tmp_path
     async with app.run_test(size=SIZE) as pilot:
         screen = app.inbox_screen
         await wait_for(pilot, lambda: len(screen.last.waiting) == 1)
-        await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
-        await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
-        await pilot.press("p")
-        await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+        await take_over(pilot, app)  # Enter, then p: driven here, its step waits
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen)
         await pilot.press("q")
@@ -660,11 +657,7 @@ async def test_q_on_a_run_screen_pauses_the_runs_in_the_background_too(tmp_path,
             await wait_for(pilot, lambda name=name: app.screen is screen and waiting_in(screen, name) is not None)
             waiting.select(item_key(waiting_in(screen, name)))
             await pilot.pause()
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: isinstance(app.screen, RunFromInbox) and app.view is not None)
-            await wait_for(pilot, lambda: app.run_screen.check_action("take_over", ()))
-            await pilot.press("p")
-            await wait_for(pilot, lambda: app.runner is not None and app.ledger.status == "awaiting_approval")
+            await take_over(pilot, app)  # Enter, then p: driven here, its step waits
             if name == "alpha":
                 await pilot.press("escape")
         assert len(app.background_drivers()) == 1
