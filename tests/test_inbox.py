@@ -33,7 +33,7 @@ from llmos_tui.tui.app import AppSettings, LlmosApp
 from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.inbox import InboxScreen, RunFromInbox, osc9, osc9_supported
 from llmos_tui.tui.screens.modals import AskText, Confirm
-from llmos_tui.tui.widgets.run_board import RunBoard, row_key
+from llmos_tui.tui.widgets.run_board import RunBoard, driver_word, row_key
 from llmos_tui.tui.widgets.waiting_list import WaitingList, item_key
 
 from conftest import cli, headless, script_yaml, text, tool
@@ -399,6 +399,8 @@ async def test_a_run_taken_over_goes_on_in_the_background_and_is_decided_from_th
         assert any("goes on here in the background" in s for s in said(app))
         assert run_screen.driving and run_screen.ledger.status == "awaiting_approval"
         await wait_for(pilot, lambda: len(screen.last.waiting) == 1 and screen.last.waiting[0].driven)
+        await wait_for(pilot, lambda: "driven by this app" in str(screen.query_one("#card-head").render()))
+        assert driver_word(screen.last.runs[0]) == "this app"
         await pilot.press("a")  # decided from the inbox, applied by the runner in the background
         await wait_for(pilot, lambda: any(w.n == 2 for w in screen.last.waiting))
         await pilot.press("enter")  # the same screen, still driving

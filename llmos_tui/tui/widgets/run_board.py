@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from rich.text import Text
@@ -28,6 +29,8 @@ def row_key(row: RunRow) -> str:
 def driver_word(row: RunRow) -> str:
     if row.problem is not None or row.status in ("completed", "failed", "cancelled"):
         return "—"
+    if row.driver == f"pid {os.getpid()}":
+        return "this app"  # taken over from the inbox, going on in the background
     return row.driver or "no driver"
 
 

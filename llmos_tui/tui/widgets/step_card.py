@@ -3,6 +3,8 @@ keys that decide it — the run screen's approval card, for a step of any worksp
 
 from __future__ import annotations
 
+import os
+
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
@@ -57,7 +59,8 @@ class StepCard(Vertical):
             head += f" · side effects: {item.side_effects}"
         if item.breakpoint:
             head += f" · [b]breakpoint {escape_markup(item.breakpoint)}[/b]"
-        driver = DRIVER_WORDS.get(item.driver, f"driven by {item.driver}")
+        ours = item.driver == f"pid {os.getpid()}"  # taken over from the inbox, going on here
+        driver = "driven by this app" if ours else DRIVER_WORDS.get(item.driver, f"driven by {item.driver}")
         sub = item.run_id if item.run_id != item.top_id else ""
         where = [
             f"[b]{escape_markup(item.where)}[/b]",
