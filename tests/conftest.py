@@ -142,3 +142,13 @@ def effect_happened(ws: Path, tool: str, inputs: dict) -> bool:
     if tool == "Edit":
         return inputs["new_string"] in (ws / "counter.txt").read_text()
     raise AssertionError(f"unexpected uncertain {tool}")
+
+
+async def wait_for(pilot, pred, timeout: float = 15.0) -> None:
+    """Let the app run until `pred()` holds (then one more pause), or fail after `timeout` s."""
+    for _ in range(int(timeout / 0.02)):
+        if pred():
+            await pilot.pause()
+            return
+        await pilot.pause(0.02)
+    raise AssertionError("condition not reached")

@@ -36,7 +36,7 @@ from llmos_tui.tui.screens.modals import AskText, Confirm
 from llmos_tui.tui.widgets.run_board import RunBoard, driver_word, row_key
 from llmos_tui.tui.widgets.waiting_list import WaitingList, item_key
 
-from conftest import cli, headless, script_yaml, text, tool
+from conftest import cli, headless, script_yaml, text, tool, wait_for
 
 SIZE = (160, 45)
 NAMES = ("alpha", "beta", "gamma")
@@ -99,15 +99,6 @@ async def stopped_run(project: Path, **kw) -> str:
 def inbox_app(*dirs: Path, clock: bool = False) -> LlmosApp:
     places = tuple(places_from([str(d) for d in dirs]))
     return LlmosApp(AppSettings(workspace=dirs[0], clock=clock, watch=True, inbox=places))
-
-
-async def wait_for(pilot, pred, timeout: float = 15.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if pred():
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def take_over(pilot, app: LlmosApp) -> None:

@@ -15,7 +15,7 @@ from llmos_tui.tui.screens.edit_step import EditStep
 from llmos_tui.tui.screens.modals import AskText, Confirm, StepDetail
 from llmos_tui.tui.widgets.tool_log import ToolCallLog
 
-from conftest import script_yaml, text, tool
+from conftest import script_yaml, text, tool, wait_for
 
 SIZE = (80, 24)
 
@@ -47,15 +47,6 @@ def make_app(project: Path, script: str | None = WRITE, approval: str = "side-ef
 def card_text(app) -> str:
     """The approval card as a person reads it: head, inputs, keys."""
     return "\n".join(str(app.query_one(f"#pending-{part}").render()) for part in ("head", "inputs", "keys"))
-
-
-async def wait_for(pilot, pred, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if pred():
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 def awaiting(app, n: int):

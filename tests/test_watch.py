@@ -11,7 +11,7 @@ from llmos_tui.core.follow import JournalFollower
 from llmos_tui.tui.app import AppSettings, LlmosApp
 from llmos_tui.tui.widgets.tool_log import ToolCallLog
 
-from conftest import cli, headless, script_yaml, text, tool
+from conftest import cli, headless, script_yaml, text, tool, wait_for
 
 SIZE = (160, 45)
 
@@ -26,15 +26,6 @@ def wait_status(project, status: str, timeout: float = 20) -> dict:
                 return st
         time.sleep(0.1)
     raise AssertionError(f"the run never became {status}")
-
-
-async def wait_for(pilot, pred, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if pred():
-            await pilot.pause()
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("condition not reached")
 
 
 async def test_approve_from_a_watcher_completes_a_headless_run(project):
